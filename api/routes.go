@@ -1,0 +1,7 @@
+package api
+
+import "github.com/go-chi/chi/v5"
+
+// mountV1 mounts every /api/v1 route group; each lives in its own file.
+func (s *Server) mountV1(r chi.Router) {
+}

@@ -1,0 +1,190 @@
+// Package api is Evently's HTTP adapter: the chi router, handlers,
+// middleware (request id, logging, recovery, metrics, auth, rate limits,
+// CORS), problem+json errors, the OpenAPI document and server-sent events.
+package api
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/evently/evently"
+)
+
+// Check is one dependency that /readyz asks.
+type Check struct {
+	Name string
+	Fn   func(ctx context.Context) error
+}
+
+// Server holds what the handlers need. Fields are set by cmd; a nil service
+// leaves its routes answering 503.
+type Server struct {
+	Logger *slog.Logger
+	Checks []Check
+
+	router chi.Router
+}
+
+// Handler builds the router. Call once, after the fields are set.
+func (s *Server) Handler() http.Handler {
+	if s.Logger == nil {
+		s.Logger = slog.Default()
+	}
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID, s.logRequests, s.recoverPanics, measure, securityHeaders)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		Error(w, r, evently.Errorf(evently.ENOTFOUND, "No such resource: %s.", r.URL.Path))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		httpError(w, r, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed here.")
+	})
+	mountProbes(r, s.Checks)
+	r.Get("/openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		_, _ = w.Write(openAPI)
+	})
+	r.Get("/docs", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(docsPage))
+	})
+	r.Route("/api/v1", func(r chi.Router) {
+		s.mountV1(r)
+	})
+	s.router = r
+	return r
+}
+
+//go:embed openapi.yaml
+var openAPI []byte
+
+// docsPage renders the contract with Redoc when a browser can reach its CDN,
+// and links the raw document either way.
+const docsPage = `<!doctype html><html><head><title>Evently API</title><meta charset="utf-8"></head>
+<body><p><a href="/openapi.yaml">openapi.yaml</a></p><redoc spec-url="/openapi.yaml"></redoc>
+<script src="https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js"></script></body></html>`
+
+// Probes returns a handler with only /healthz, /readyz and /metrics, for
+// processes that serve no API (workers).
+func Probes(checks []Check) http.Handler {
+	r := chi.NewRouter()
+	mountProbes(r, checks)
+	return r
+}
+
+func mountProbes(r chi.Router, checks []Check) {
+	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) { ready(w, r, checks) })
+	r.Handle("/metrics", promhttp.Handler())
+}
+
+// ready answers 200 when every dependency answers, else 503 naming the ones
+// that do not.
+func ready(w http.ResponseWriter, r *http.Request, checks []Check) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	type result struct {
+		name string
+		err  error
+	}
+	results := make(chan result, len(checks))
+	for _, c := range checks {
+		go func() { results <- result{c.Name, c.Fn(ctx)} }()
+	}
+	status := map[string]string{}
+	var failed []string
+	for range checks {
+		res := <-results
+		if res.err != nil {
+			status[res.name] = res.err.Error()
+			failed = append(failed, res.name)
+		} else {
+			status[res.name] = "ok"
+		}
+	}
+	if len(failed) > 0 {
+		w.Header().Set("Retry-After", "2")
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "failed": failed, "checks": status})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "checks": status})
+}
+
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		start := time.Now()
+		next.ServeHTTP(ww, r)
+		// Never the query string or headers: they may carry tokens.
+		lvl := slog.LevelDebug
+		if ww.Status() >= 500 {
+			lvl = slog.LevelWarn
+		}
+		s.Logger.Log(r.Context(), lvl, "http", "method", r.Method, "path", r.URL.Path,
+			"status", ww.Status(), "bytes", ww.BytesWritten(), "ms", time.Since(start).Milliseconds(),
+			"request_id", middleware.GetReqID(r.Context()))
+	})
+}
+
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.Logger.Error("panic", "value", fmt.Sprint(v), "stack", string(debug.Stack()),
+					"request_id", middleware.GetReqID(r.Context()))
+				Error(w, r, fmt.Errorf("panic: %v", v))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+var (
+	mRequests = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "evently_http_requests_total", Help: "HTTP requests by route and status.",
+	}, []string{"method", "route", "status"})
+	mLatency = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "evently_http_request_seconds", Help: "HTTP request latency by route.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+	}, []string{"method", "route"})
+)
+
+func measure(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		start := time.Now()
+		next.ServeHTTP(ww, r)
+		route := "unmatched"
+		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+			route = rc.RoutePattern()
+		}
+		mRequests.WithLabelValues(r.Method, route, strconv.Itoa(ww.Status())).Inc()
+		mLatency.WithLabelValues(r.Method, route).Observe(time.Since(start).Seconds())
+	})
+}
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		next.ServeHTTP(w, r)
+	})
+}

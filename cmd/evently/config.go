@@ -1,0 +1,118 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// config is every setting, read from environment variables. The defaults
+// match `make stack`; README.md lists them all.
+type config struct {
+	DatabaseURL  string        `env:"DATABASE_URL" envDefault:"postgres://evently:evently@127.0.0.1:15432/evently?sslmode=disable"`
+	DBMaxConns   int           `env:"EVENTLY_DB_MAX_CONNS" envDefault:"20"`
+	RedisURL     string        `env:"REDIS_URL" envDefault:"redis://127.0.0.1:16379/0"`
+	RedisPrefix  string        `env:"EVENTLY_REDIS_PREFIX" envDefault:""`
+	KafkaBrokers []string      `env:"KAFKA_BROKERS" envDefault:"127.0.0.1:19092" envSeparator:","`
+	TopicPrefix  string        `env:"EVENTLY_TOPIC_PREFIX" envDefault:""`
+	Partitions   int           `env:"EVENTLY_PARTITIONS" envDefault:"6"`
+	Replication  int           `env:"EVENTLY_REPLICATION" envDefault:"1"`
+	ProduceWait  time.Duration `env:"EVENTLY_PRODUCE_BATCH_TIMEOUT" envDefault:"2ms"`
+	HTTPAddr     string        `env:"EVENTLY_HTTP_ADDR" envDefault:"127.0.0.1:8080"`
+	WorkerAddr   string        `env:"EVENTLY_WORKER_ADDR" envDefault:"127.0.0.1:8081"`
+	LogLevel     string        `env:"EVENTLY_LOG_LEVEL" envDefault:"info"`
+	LogFormat    string        `env:"EVENTLY_LOG_FORMAT" envDefault:"json"`
+	DrainTimeout time.Duration `env:"EVENTLY_DRAIN_TIMEOUT" envDefault:"20s"`
+
+	// Booking pipeline.
+	HoldTTL        time.Duration `env:"EVENTLY_HOLD_TTL" envDefault:"5m"`
+	PaymentWindow  time.Duration `env:"EVENTLY_PAYMENT_WINDOW" envDefault:"10m"`
+	BatchSize      int           `env:"EVENTLY_BATCH_SIZE" envDefault:"200"`
+	BatchWait      time.Duration `env:"EVENTLY_BATCH_WAIT" envDefault:"5ms"`
+	MaxAttempts    int           `env:"EVENTLY_MAX_ATTEMPTS" envDefault:"5"`
+	SessionTimeout time.Duration `env:"EVENTLY_SESSION_TIMEOUT" envDefault:"10s"`
+}
+
+// loadConfig reads and validates the environment; every problem is named
+// in one line.
+func loadConfig() (config, error) {
+	var c config
+	if err := env.Parse(&c); err != nil {
+		return c, describeParseErrors(err)
+	}
+	var errs []string
+	if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		errs = append(errs, "DATABASE_URL must be a postgres:// URL")
+	}
+	if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+		errs = append(errs, "REDIS_URL must be a redis:// URL")
+	}
+	for _, b := range c.KafkaBrokers {
+		if !strings.Contains(b, ":") {
+			errs = append(errs, fmt.Sprintf("KAFKA_BROKERS entry %q must be host:port", b))
+		}
+	}
+	if c.Partitions < 1 || c.Partitions > 1024 {
+		errs = append(errs, "EVENTLY_PARTITIONS must be between 1 and 1024")
+	}
+	if c.BatchSize < 1 || c.BatchSize > 10000 {
+		errs = append(errs, "EVENTLY_BATCH_SIZE must be between 1 and 10000")
+	}
+	if c.HoldTTL < 10*time.Second {
+		errs = append(errs, "EVENTLY_HOLD_TTL must be at least 10s")
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		errs = append(errs, "EVENTLY_LOG_FORMAT must be json or text")
+	}
+	if len(errs) > 0 {
+		return c, errors.New(strings.Join(errs, "; "))
+	}
+	return c, nil
+}
+
+// describeParseErrors names the variable (not the Go field) in each error.
+func describeParseErrors(err error) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return err
+	}
+	var msgs []string
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) {
+			if f, ok := reflect.TypeFor[config]().FieldByName(pe.Name); ok {
+				msgs = append(msgs, fmt.Sprintf("%s is not a valid %s", f.Tag.Get("env"), pe.Type))
+				continue
+			}
+		}
+		msgs = append(msgs, e.Error())
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("EVENTLY_LOG_LEVEL must be debug, info, warn or error, not %q", s)
+	}
+	return l, nil
+}
+
+func newLogger(c config) *slog.Logger {
+	lvl, _ := parseLevel(c.LogLevel)
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}

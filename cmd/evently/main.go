@@ -1,0 +1,93 @@
+// Command evently runs Evently: the HTTP API, the workers, migrations and
+// demo data. Run `evently help` for the subcommands.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/evently/evently"
+)
+
+const usage = `evently: event ticketing built for the on-sale rush
+
+usage: evently <command> [flags]
+
+commands:
+  api                 serve the HTTP API
+  work [flags]        run workers (evently work -h for flags)
+  dev                 api and every worker in one process (for make run)
+  migrate [up|status] apply or show database migrations
+  seed [flags]        load demo data (idempotent)
+  help                this text
+
+Configuration comes from environment variables; see README.md.
+`
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1 // something went wrong while running
+	exitUsage   = 2 // bad command line or configuration
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+func run(args []string, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(stderr, usage)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	cfg, err := loadConfig()
+	if err != nil {
+		fmt.Fprintln(stderr, "evently: configuration:", err)
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	cmds := map[string]func(context.Context, config, []string) error{
+		"api":     runAPI,
+		"work":    runWork,
+		"dev":     runDev,
+		"migrate": runMigrate,
+		"seed":    runSeed,
+	}
+	cmd, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "evently: unknown command %q\n\n%s", args[0], usage)
+		return exitUsage
+	}
+	if err := cmd(ctx, cfg, args[1:]); err != nil {
+		fmt.Fprintf(stderr, "evently %s: %s\n", args[0], oneLine(err))
+		var ue usageError
+		if errors.As(err, &ue) || evently.ErrorCode(err) == evently.EINVALID {
+			return exitUsage
+		}
+		return exitFailure
+	}
+	return exitOK
+}
+
+// usageError is a bad command line.
+type usageError struct{ error }
+
+func oneLine(err error) string {
+	s := err.Error()
+	for i, c := range s {
+		if c == '\n' {
+			return s[:i]
+		}
+	}
+	return s
+}

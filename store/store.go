@@ -1,0 +1,93 @@
+// Package store is Evently's storage adapter: PostgreSQL repositories (the
+// truth, through sqlx and lib/pq) and Redis adapters (the fast gate: seat
+// holds in Lua, rate limits, idempotency keys, the token deny-list, pub/sub).
+// Driver errors are translated here into domain errors; none reach callers.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/evently/evently"
+)
+
+// OpenPostgres connects to PostgreSQL and checks that it answers.
+func OpenPostgres(ctx context.Context, url string, maxConns int) (*sqlx.DB, error) {
+	db, err := sqlx.Open("postgres", url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if maxConns <= 0 {
+		maxConns = 20
+	}
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("postgres unreachable: %w", err)
+	}
+	return db, nil
+}
+
+// SQLSTATE codes that mean something in the domain.
+const (
+	pqUniqueViolation     = "23505"
+	pqForeignKeyViolation = "23503"
+	pqCheckViolation      = "23514"
+	pqInvalidText         = "22P02"
+)
+
+// translate turns driver errors into domain errors. what names the thing
+// for messages ("booking", "email").
+func translate(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return evently.Errorf(evently.ENOTFOUND, "%s not found.", what)
+	}
+	var pe *pq.Error
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case pqUniqueViolation:
+			return &evently.Error{Code: evently.ECONFLICT, Message: fmt.Sprintf("%s already exists.", what)}
+		case pqForeignKeyViolation:
+			return evently.Errorf(evently.EINVALID, "%s refers to something that does not exist.", what)
+		case pqCheckViolation, pqInvalidText:
+			return evently.Errorf(evently.EINVALID, "%s is not valid.", what)
+		}
+	}
+	return err
+}
+
+// isUniqueViolation reports whether err is a unique-key violation, optionally
+// on the named constraint or index.
+func isUniqueViolation(err error, constraint string) bool {
+	var pe *pq.Error
+	if !errors.As(err, &pe) || pe.Code != pqUniqueViolation {
+		return false
+	}
+	return constraint == "" || pe.Constraint == constraint
+}
+
+// inTx runs fn in one transaction: begin, fn, commit; rollback on any error.
+func inTx(ctx context.Context, db *sqlx.DB, fn func(tx *sqlx.Tx) error) error {
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}

@@ -1,0 +1,107 @@
+// Package workers holds Evently's background workers: the booking
+// committer, the payment worker of the saga, the waitlist promoter, the
+// notifier, the expiry reaper and the outbox relay. Each kind is a consumer
+// group (or a loop) that `evently work` runs; ops scale a kind by starting
+// more processes.
+package workers
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/evently/evently/topics"
+)
+
+// Config is what every worker kind may need.
+type Config struct {
+	Brokers  []string
+	Names    topics.Names
+	Logger   *slog.Logger
+	DB       *sqlx.DB
+	Producer *topics.Producer
+
+	BatchSize      int
+	BatchWait      time.Duration
+	MaxAttempts    int
+	SessionTimeout time.Duration
+	// GroupPrefix isolates consumer groups (tests, several deployments).
+	GroupPrefix string
+}
+
+// Runner is one running worker kind.
+type Runner interface {
+	Run(ctx context.Context) error
+}
+
+// kinds maps each worker kind to its constructor, in start order.
+var kinds = []struct {
+	name string
+	make func(Config) (Runner, error)
+}{}
+
+// Kinds lists every worker kind.
+func Kinds() []string {
+	out := make([]string, len(kinds))
+	for i, k := range kinds {
+		out[i] = k.name
+	}
+	return out
+}
+
+// ParseKinds parses a comma-separated list of kinds.
+func ParseKinds(s string) ([]string, error) {
+	var out []string
+	for _, k := range strings.Split(s, ",") {
+		k = strings.TrimSpace(k)
+		if k == "" {
+			continue
+		}
+		if !slices.Contains(Kinds(), k) {
+			return nil, fmt.Errorf("unknown worker kind %q (known: %s)", k, strings.Join(Kinds(), ", "))
+		}
+		if !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
+
+// Set is the worker kinds one process runs.
+type Set struct {
+	runners []Runner
+}
+
+// NewSet builds the chosen kinds.
+func NewSet(cfg Config, chosen []string) (*Set, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Set{}
+	for _, k := range kinds {
+		if !slices.Contains(chosen, k.name) {
+			continue
+		}
+		r, err := k.make(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("%s worker: %w", k.name, err)
+		}
+		s.runners = append(s.runners, r)
+	}
+	return s, nil
+}
+
+// Run runs every kind until ctx ends or one fails.
+func (s *Set) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for _, r := range s.runners {
+		g.Go(func() error { return r.Run(ctx) })
+	}
+	return g.Wait()
+}
