@@ -2,6 +2,10 @@ package api
 
 import "github.com/go-chi/chi/v5"
 
-// mountV1 mounts every /api/v1 route group; each lives in its own file.
+// mountV1 mounts every /api/v1 route group; each area lives in its own file.
 func (s *Server) mountV1(r chi.Router) {
+	r.Use(s.authenticate)
+	s.mountAuth(r)
+	s.mountCatalog(r)
+	s.mountBookings(r)
 }

@@ -33,8 +33,13 @@ type Check struct {
 type Server struct {
 	Logger *slog.Logger
 	Checks []Check
+	Tokens *Tokens
 
-	router chi.Router
+	// Each area's services, wired in app/ and used by its own route file.
+	Auth     AuthDeps
+	Limits   RateLimits
+	Catalog  CatalogDeps
+	Bookings BookingDeps
 }
 
 // Handler builds the router. Call once, after the fields are set.
@@ -62,7 +67,6 @@ func (s *Server) Handler() http.Handler {
 	r.Route("/api/v1", func(r chi.Router) {
 		s.mountV1(r)
 	})
-	s.router = r
 	return r
 }
 

@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/evently/evently/store"
 	"github.com/evently/evently/topics"
 )
 
@@ -25,6 +27,8 @@ type Config struct {
 	Names    topics.Names
 	Logger   *slog.Logger
 	DB       *sqlx.DB
+	Redis    *redis.Client
+	Keys     store.Keys
 	Producer *topics.Producer
 
 	BatchSize      int
@@ -33,6 +37,8 @@ type Config struct {
 	SessionTimeout time.Duration
 	// GroupPrefix isolates consumer groups (tests, several deployments).
 	GroupPrefix string
+	// PaymentWindow is how long a reserved booking waits for payment.
+	PaymentWindow time.Duration
 }
 
 // Runner is one running worker kind.
@@ -104,4 +110,15 @@ func (s *Set) Run(ctx context.Context) error {
 		g.Go(func() error { return r.Run(ctx) })
 	}
 	return g.Wait()
+}
+
+// Assigned reports whether every consumer-group kind in the set owns at
+// least one partition (tests wait for it instead of sleeping).
+func (s *Set) Assigned() bool {
+	for _, r := range s.runners {
+		if a, ok := r.(interface{ Assigned() map[string][]int }); ok && len(a.Assigned()) == 0 {
+			return false
+		}
+	}
+	return true
 }

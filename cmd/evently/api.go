@@ -3,19 +3,18 @@ package main
 import (
 	"context"
 
-	"github.com/evently/evently/api"
+	"github.com/evently/evently/app"
 )
 
-func runAPI(ctx context.Context, c config, _ []string) error {
-	d, err := connect(ctx, c)
+func runAPI(ctx context.Context, c app.Config, _ []string) error {
+	d, err := app.Connect(ctx, c)
 	if err != nil {
 		return err
 	}
-	defer d.close()
-	return serveHTTP(ctx, d.log, c.HTTPAddr, newAPI(d, c).Handler(), c.DrainTimeout)
-}
-
-// newAPI wires the HTTP API's services.
-func newAPI(d *deps, c config) *api.Server {
-	return &api.Server{Logger: d.log, Checks: checks(d, c)}
+	defer d.Close()
+	s, err := app.API(d, c)
+	if err != nil {
+		return usageError{err}
+	}
+	return serveHTTP(ctx, d.Log, c.HTTPAddr, s.Handler(), c.DrainTimeout)
 }

@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/evently/evently"
+	"github.com/evently/evently/app"
 )
 
 const usage = `evently: event ticketing built for the on-sale rush
@@ -48,7 +49,7 @@ func run(args []string, stderr io.Writer) int {
 		}
 		return exitOK
 	}
-	cfg, err := loadConfig()
+	cfg, err := app.LoadConfig()
 	if err != nil {
 		fmt.Fprintln(stderr, "evently: configuration:", err)
 		return exitUsage
@@ -56,7 +57,7 @@ func run(args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	cmds := map[string]func(context.Context, config, []string) error{
+	cmds := map[string]func(context.Context, app.Config, []string) error{
 		"api":     runAPI,
 		"work":    runWork,
 		"dev":     runDev,

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evently/evently/api"
+	"github.com/evently/evently/app"
 	"github.com/evently/evently/evtest"
 	"github.com/evently/evently/store"
 	"github.com/evently/evently/topics"
@@ -31,6 +33,7 @@ func TestBadConfigurationFailsWithOneLine(t *testing.T) {
 		{"bad database url", map[string]string{"DATABASE_URL": "mysql://x"}, []string{"migrate"}, "DATABASE_URL must be a postgres:// URL", exitUsage},
 		{"bad broker", map[string]string{"KAFKA_BROKERS": "nohostport"}, []string{"api"}, "KAFKA_BROKERS entry", exitUsage},
 		{"bad log level", map[string]string{"EVENTLY_LOG_LEVEL": "loud"}, []string{"api"}, "EVENTLY_LOG_LEVEL", exitUsage},
+		{"short jwt secret", map[string]string{"EVENTLY_JWT_SECRET": "short"}, []string{"api"}, "EVENTLY_JWT_SECRET must be set", exitUsage},
 		{"unknown command", nil, []string{"fly"}, `unknown command "fly"`, exitUsage},
 		{"unknown migrate command", nil, []string{"migrate", "sideways"}, `unknown migrate command`, exitUsage},
 		{"unknown worker kind", nil, []string{"work", "-kinds", "juggler"}, `unknown worker kind "juggler"`, exitUsage},
@@ -40,6 +43,7 @@ func TestBadConfigurationFailsWithOneLine(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("EVENTLY_JWT_SECRET", strings.Repeat("s", 32))
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
@@ -73,9 +77,9 @@ func TestReadyzNamesKafkaWhenBrokerStops(t *testing.T) {
 	if err := topics.EnsureTopics(ctx, []string{broker.Addr}, names, 1, 1); err != nil {
 		t.Fatal(err)
 	}
-	c := config{KafkaBrokers: []string{broker.Addr}}
-	d := &deps{db: db, rdb: rdb, names: names}
-	srv := httptest.NewServer(newAPI(d, c).Handler())
+	c := app.Config{KafkaBrokers: []string{broker.Addr}}
+	d := &app.Deps{DB: db, Redis: rdb, Names: names}
+	srv := httptest.NewServer(api.Probes(app.Checks(d, c)))
 	defer srv.Close()
 
 	readyz := func() (int, []string) {

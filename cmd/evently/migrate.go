@@ -4,10 +4,11 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/evently/evently/app"
 	"github.com/evently/evently/store"
 )
 
-func runMigrate(ctx context.Context, c config, args []string) error {
+func runMigrate(ctx context.Context, c app.Config, args []string) error {
 	sub := "up"
 	if len(args) > 0 {
 		sub = args[0]

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+
+	"github.com/evently/evently/app"
 )
 
-func runSeed(ctx context.Context, c config, args []string) error {
+func runSeed(ctx context.Context, c app.Config, args []string) error {
 	fmt.Println("seed: no demo data yet")
 	return nil
 }

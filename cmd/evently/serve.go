@@ -10,10 +10,6 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
-
-	"github.com/evently/evently/api"
-	"github.com/evently/evently/store"
-	"github.com/evently/evently/topics"
 )
 
 // serveHTTP serves h on addr until ctx ends, then drains in-flight requests
@@ -42,37 +38,6 @@ func serveHTTP(ctx context.Context, log *slog.Logger, addr string, h http.Handle
 		return err
 	}
 	return nil
-}
-
-// checks are the readiness checks every process shares.
-func checks(d *deps, c config) []api.Check {
-	return []api.Check{
-		{Name: "postgres", Fn: func(ctx context.Context) error {
-			if err := d.db.PingContext(ctx); err != nil {
-				return errors.New("unreachable")
-			}
-			st, err := store.Migrations(ctx, d.db.DB)
-			if err != nil {
-				return errors.New("migration state unknown")
-			}
-			if st.Pending() {
-				return fmt.Errorf("migrations pending (at %d of %d): run evently migrate", st.Current, st.Latest)
-			}
-			return nil
-		}},
-		{Name: "redis", Fn: func(ctx context.Context) error {
-			if err := d.rdb.Ping(ctx).Err(); err != nil {
-				return errors.New("unreachable")
-			}
-			return nil
-		}},
-		{Name: "kafka", Fn: func(ctx context.Context) error {
-			if err := topics.Ping(ctx, c.KafkaBrokers, d.names); err != nil {
-				return errors.New("unreachable")
-			}
-			return nil
-		}},
-	}
 }
 
 // group runs fns together; the first to fail stops the others.

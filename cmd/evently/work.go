@@ -3,14 +3,14 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"strings"
 
 	"github.com/evently/evently/api"
+	"github.com/evently/evently/app"
 	"github.com/evently/evently/workers"
 )
 
-func runWork(ctx context.Context, c config, args []string) error {
+func runWork(ctx context.Context, c app.Config, args []string) error {
 	fs := flag.NewFlagSet("work", flag.ContinueOnError)
 	kinds := fs.String("kinds", strings.Join(workers.Kinds(), ","), "worker kinds to run, comma-separated")
 	addr := fs.String("addr", c.WorkerAddr, "address for /healthz, /readyz and /metrics")
@@ -23,51 +23,42 @@ func runWork(ctx context.Context, c config, args []string) error {
 	if err != nil {
 		return usageError{err}
 	}
-	d, err := connect(ctx, c)
+	d, err := app.Connect(ctx, c)
 	if err != nil {
 		return err
 	}
-	defer d.close()
-	w, err := newWorkers(d, c, chosen)
+	defer d.Close()
+	w, err := app.Workers(d, c, chosen)
 	if err != nil {
 		return err
 	}
-	d.log.Info("workers starting", "kinds", chosen)
+	d.Log.Info("workers starting", "kinds", chosen)
 	return group(ctx,
 		w.Run,
 		func(ctx context.Context) error {
-			return serveHTTP(ctx, d.log, *addr, api.Probes(checks(d, c)), c.DrainTimeout)
+			return serveHTTP(ctx, d.Log, *addr, api.Probes(app.Checks(d, c)), c.DrainTimeout)
 		},
 	)
 }
 
-// newWorkers wires the chosen worker kinds.
-func newWorkers(d *deps, c config, kinds []string) (*workers.Set, error) {
-	if len(kinds) == 0 {
-		return nil, fmt.Errorf("no worker kinds chosen")
-	}
-	return workers.NewSet(workers.Config{
-		Brokers: c.KafkaBrokers, Names: d.names, Logger: d.log,
-		DB: d.db, Producer: d.producer,
-		BatchSize: c.BatchSize, BatchWait: c.BatchWait, MaxAttempts: c.MaxAttempts,
-		SessionTimeout: c.SessionTimeout,
-	}, kinds)
-}
-
-func runDev(ctx context.Context, c config, _ []string) error {
-	d, err := connect(ctx, c)
+func runDev(ctx context.Context, c app.Config, _ []string) error {
+	d, err := app.Connect(ctx, c)
 	if err != nil {
 		return err
 	}
-	defer d.close()
-	w, err := newWorkers(d, c, workers.Kinds())
+	defer d.Close()
+	s, err := app.API(d, c)
+	if err != nil {
+		return usageError{err}
+	}
+	w, err := app.Workers(d, c, workers.Kinds())
 	if err != nil {
 		return err
 	}
 	return group(ctx,
 		w.Run,
 		func(ctx context.Context) error {
-			return serveHTTP(ctx, d.log, c.HTTPAddr, newAPI(d, c).Handler(), c.DrainTimeout)
+			return serveHTTP(ctx, d.Log, c.HTTPAddr, s.Handler(), c.DrainTimeout)
 		},
 	)
 }

@@ -1,4 +1,8 @@
-package main
+// Package app assembles Evently: it reads configuration, connects the
+// adapters (store, topics) and wires them into the API and the workers. The
+// commands in cmd/ and the integration tests build processes through it, so
+// both run the same wiring.
+package app
 
 import (
 	"errors"
@@ -13,9 +17,9 @@ import (
 	"github.com/caarlos0/env/v11"
 )
 
-// config is every setting, read from environment variables. The defaults
+// Config is every setting, read from environment variables. The defaults
 // match `make stack`; README.md lists them all.
-type config struct {
+type Config struct {
 	DatabaseURL  string        `env:"DATABASE_URL" envDefault:"postgres://evently:evently@127.0.0.1:15432/evently?sslmode=disable"`
 	DBMaxConns   int           `env:"EVENTLY_DB_MAX_CONNS" envDefault:"20"`
 	RedisURL     string        `env:"REDIS_URL" envDefault:"redis://127.0.0.1:16379/0"`
@@ -38,12 +42,18 @@ type config struct {
 	BatchWait      time.Duration `env:"EVENTLY_BATCH_WAIT" envDefault:"5ms"`
 	MaxAttempts    int           `env:"EVENTLY_MAX_ATTEMPTS" envDefault:"5"`
 	SessionTimeout time.Duration `env:"EVENTLY_SESSION_TIMEOUT" envDefault:"10s"`
+	// GroupPrefix isolates consumer groups (tests, several deployments on one broker).
+	GroupPrefix string `env:"EVENTLY_GROUP_PREFIX" envDefault:""`
+
+	Auth     AuthConfig
+	Catalog  CatalogConfig
+	Payments PaymentsConfig
 }
 
-// loadConfig reads and validates the environment; every problem is named
+// LoadConfig reads and validates the environment; every problem is named
 // in one line.
-func loadConfig() (config, error) {
-	var c config
+func LoadConfig() (Config, error) {
+	var c Config
 	if err := env.Parse(&c); err != nil {
 		return c, describeParseErrors(err)
 	}
@@ -90,7 +100,7 @@ func describeParseErrors(err error) error {
 	for _, e := range agg.Errors {
 		var pe env.ParseError
 		if errors.As(e, &pe) {
-			if f, ok := reflect.TypeFor[config]().FieldByName(pe.Name); ok {
+			if f, ok := reflect.TypeFor[Config]().FieldByName(pe.Name); ok {
 				msgs = append(msgs, fmt.Sprintf("%s is not a valid %s", f.Tag.Get("env"), pe.Type))
 				continue
 			}
@@ -108,7 +118,8 @@ func parseLevel(s string) (slog.Level, error) {
 	return l, nil
 }
 
-func newLogger(c config) *slog.Logger {
+// NewLogger returns the process logger.
+func NewLogger(c Config) *slog.Logger {
 	lvl, _ := parseLevel(c.LogLevel)
 	opts := &slog.HandlerOptions{Level: lvl}
 	if c.LogFormat == "text" {

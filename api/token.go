@@ -1,0 +1,86 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+
+	"github.com/evently/evently"
+)
+
+// Tokens issues and verifies short-lived HS256 access tokens. Refresh
+// tokens are opaque and live in the store.
+type Tokens struct {
+	Secret    []byte
+	Issuer    string
+	Audience  string
+	AccessTTL time.Duration
+	// Leeway tolerates small clock differences between API instances.
+	Leeway time.Duration
+	// Revoked reports whether a token id or its user was revoked (logout,
+	// disabled account). Nil means nothing is ever revoked.
+	Revoked func(ctx context.Context, jti string, userID uuid.UUID, issuedAt time.Time) (bool, error)
+	Now     func() time.Time
+}
+
+// AccessClaims are the claims of an access token.
+type AccessClaims struct {
+	Role evently.Role `json:"role"`
+	jwt.RegisteredClaims
+}
+
+func (t *Tokens) now() time.Time {
+	if t.Now != nil {
+		return t.Now()
+	}
+	return time.Now()
+}
+
+// Issue returns a signed access token for the user and its id (jti).
+func (t *Tokens) Issue(userID uuid.UUID, role evently.Role) (token, jti string, expires time.Time, err error) {
+	now := t.now().UTC()
+	jti = evently.NewID().String()
+	expires = now.Add(t.AccessTTL)
+	claims := AccessClaims{Role: role, RegisteredClaims: jwt.RegisteredClaims{
+		ID: jti, Subject: userID.String(), Issuer: t.Issuer, Audience: jwt.ClaimStrings{t.Audience},
+		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(expires),
+	}}
+	token, err = jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(t.Secret)
+	return token, jti, expires, err
+}
+
+var errBadToken = evently.Errorf(evently.EUNAUTHORIZED, "The access token is missing, malformed, expired or revoked.")
+
+// Verify checks signature, algorithm, issuer, audience, expiry and
+// revocation, and returns who the token speaks for.
+func (t *Tokens) Verify(ctx context.Context, token string) (evently.Actor, time.Time, error) {
+	var claims AccessClaims
+	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return t.Secret, nil },
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithIssuer(t.Issuer), jwt.WithAudience(t.Audience),
+		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithLeeway(t.Leeway),
+		jwt.WithTimeFunc(t.now))
+	if err != nil {
+		return evently.Actor{}, time.Time{}, errBadToken
+	}
+	uid, err := uuid.Parse(claims.Subject)
+	if err != nil || !claims.Role.Valid() || claims.ID == "" || claims.ExpiresAt == nil || claims.IssuedAt == nil {
+		return evently.Actor{}, time.Time{}, errBadToken
+	}
+	if t.Revoked != nil {
+		revoked, err := t.Revoked(ctx, claims.ID, uid, claims.IssuedAt.Time)
+		if err != nil {
+			return evently.Actor{}, time.Time{}, &evently.Error{Code: evently.EUNAVAILABLE, Message: "Cannot check the token right now.", RetryAfter: 1}
+		}
+		if revoked {
+			return evently.Actor{}, time.Time{}, errBadToken
+		}
+	}
+	return evently.Actor{UserID: uid, Role: claims.Role, TokenID: claims.ID}, claims.ExpiresAt.Time, nil
+}
+
+// ErrNoActor means the request carries no identity.
+var ErrNoActor = errors.New("no actor")
