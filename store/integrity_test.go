@@ -199,7 +199,9 @@ func TestIntegrityReconcileHook(t *testing.T) {
 	w := newWorld(t)
 	w.cleanHistory()
 	vs, err := store.CheckIntegrity(context.Background(), w.db, store.IntegrityOptions{
-		Reconcile: func(context.Context) ([]string, error) { return []string{"gateway charged 1 booking not in ledger"}, nil }})
+		Reconcile: func(context.Context) ([]string, error) {
+			return []string{"gateway charged 1 booking not in ledger"}, nil
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
