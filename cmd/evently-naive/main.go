@@ -1,0 +1,71 @@
+// Command evently-naive is the conventional baseline for the on-sale
+// benchmark: a synchronous booking server (one request, one transaction,
+// SELECT … FOR UPDATE) over Evently's PostgreSQL schema, in a database of
+// its own that `evently-bench setup` prepares. See package naive.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/evently/evently/cmd/evently-naive/naive"
+	"github.com/evently/evently/store"
+)
+
+func main() {
+	fs := flag.NewFlagSet("evently-naive", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:8180", "listen address")
+	dbURL := fs.String("db", os.Getenv("NAIVE_DATABASE_URL"), "PostgreSQL URL of the naive database (or NAIVE_DATABASE_URL)")
+	conns := fs.Int("conns", 20, "connection pool size")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		os.Exit(2)
+	}
+	if *dbURL == "" {
+		fmt.Fprintln(os.Stderr, "evently-naive: -db or NAIVE_DATABASE_URL is required")
+		os.Exit(2)
+	}
+	if err := run(*addr, *dbURL, *conns); err != nil {
+		fmt.Fprintln(os.Stderr, "evently-naive:", err)
+		os.Exit(1)
+	}
+}
+
+func run(addr, dbURL string, conns int) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	db, err := store.OpenPostgres(ctx, dbURL, conns)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: naive.New(db, log).Handler(), ReadHeaderTimeout: 5 * time.Second}
+	fmt.Fprintf(os.Stderr, "evently-naive: listening on http://%s\n", ln.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
