@@ -105,8 +105,9 @@ APT_UPDATED=0
 apt_install() {
   local sudo=()
   if ! is_root; then
-    command -v sudo >/dev/null && sudo -n true 2>/dev/null ||
+    if ! command -v sudo >/dev/null || ! sudo -n true 2>/dev/null; then
       die "need root to install: apt-get install $* (run as root or install it yourself)"
+    fi
     sudo=(sudo -n)
   fi
   note "installing $* (apt)"
@@ -289,7 +290,9 @@ pg_start() {
     fi
   done
 
-  # 9>&- : the postmaster must not inherit this script's lock.
+  # 9>&- : the postmaster must not inherit this script's lock. pg_ctl's own
+  # complaints are appended to the server log, where they are looked for.
+  # shellcheck disable=SC2094
   as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$PG_LOG" -w -t 60 start >/dev/null 2>>"$PG_LOG" 9>&- ||
     log_fail postgres "$PG_LOG" "did not start"
 
@@ -355,6 +358,7 @@ redis_start() {
   mkdir -p "$REDIS_DIR"
   rm -f "$REDIS_PID"
   # No persistence at all: a dev/test cache. 9>&- : not our lock.
+  # shellcheck disable=SC2094 # both only append to the log
   redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --protected-mode no \
     --dir "$REDIS_DIR" --daemonize yes --pidfile "$REDIS_PID" \
     --logfile "$REDIS_LOG" --save '' --appendonly no </dev/null >/dev/null 2>>"$REDIS_LOG" 9>&- ||
@@ -402,7 +406,8 @@ kafka_libs_dir() {
   local cache hash
   if [ -n "${XDG_CACHE_HOME:-}" ]; then
     cache=$XDG_CACHE_HOME
-  elif [ -n "${HOME:-}" ] && [ "$HOME" != / ]; then
+  elif [ -n "${HOME:-}" ] && [ "$HOME" != / ] &&
+    { [ -w "$HOME/.cache" ] || mkdir -p "$HOME/.cache" 2>/dev/null; }; then
     cache=$HOME/.cache
   else
     cache=$STATE/cache
@@ -435,10 +440,14 @@ kafka_libs() {
     mkdir -p "$tmp"
     # The marker is written only after a complete copy, and the folder is
     # renamed into place, so an interrupted download is simply redone.
-    mvn -q -B -Dstyle.color=never -f "$DEPLOY/kafka/pom.xml" \
+    # Maven's output goes to a log, shown only on failure (Debian's Maven 3.8
+    # prints stray colour codes even with -q).
+    mvn -q -B -f "$DEPLOY/kafka/pom.xml" \
       org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies \
-      -DincludeScope=runtime "-DoutputDirectory=$tmp" </dev/null >&2 ||
-      { rm -rf "$tmp"; die "kafka: Maven could not fetch the jars (deploy/kafka/pom.xml)"; }
+      -DincludeScope=runtime "-DoutputDirectory=$tmp" </dev/null >"$libs.mvn.log" 2>&1 || {
+      rm -rf "$tmp"
+      log_fail kafka "$libs.mvn.log" "Maven could not fetch the jars listed in deploy/kafka/pom.xml"
+    }
     ls "$tmp"/kafka_2.13-*.jar >/dev/null 2>&1 ||
       { rm -rf "$tmp"; die "kafka: Maven ran but no kafka_2.13 jar arrived in $tmp"; }
     ls "$tmp" >"$tmp/.complete"
@@ -557,6 +566,11 @@ cmd_up() {
   t_pg=$(now_ms)
   if pg_running; then
     pg_ensure_db
+    local want=on
+    [ "${EVENTLY_PG_FAST:-0}" != 1 ] || want=off
+    if [ "$(pg_sql 'SHOW fsync' 2>/dev/null)" != "$want" ]; then
+      note "postgres: running with fsync=$([ $want = on ] && echo off || echo on), EVENTLY_PG_FAST=${EVENTLY_PG_FAST:-0} applies only at start ('down' then 'up')"
+    fi
     line postgres "already running (pid $(pg_pid), 127.0.0.1:$PG_PORT)"
   else
     port_free_or_die postgres "$PG_PORT" EVENTLY_PG_PORT
