@@ -84,7 +84,9 @@ type Booking struct {
 	AmountCents    int64         `db:"amount_cents" json:"amount_cents"`
 	Currency       string        `db:"currency" json:"currency"`
 	IdempotencyKey *string       `db:"idempotency_key" json:"-"`
+	PaymentToken   *string       `db:"payment_token" json:"-"`
 	ExpiresAt      *time.Time    `db:"expires_at" json:"expires_at,omitempty"`
+	AcceptedAt     time.Time     `db:"accepted_at" json:"accepted_at"`
 	Version        int64         `db:"version" json:"version"`
 	CreatedAt      time.Time     `db:"created_at" json:"created_at"`
 	UpdatedAt      time.Time     `db:"updated_at" json:"updated_at"`

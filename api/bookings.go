@@ -1,9 +1,595 @@
 package api
 
-import "github.com/go-chi/chi/v5"
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/evently/evently"
+)
+
+// HoldService takes and releases seat holds.
+type HoldService interface {
+	Take(ctx context.Context, eventID, userID uuid.UUID, seats []string) (*evently.Hold, error)
+	Get(ctx context.Context, holdID uuid.UUID) (*evently.Hold, error)
+	Claim(ctx context.Context, hold *evently.Hold, bookingID uuid.UUID) error
+	Release(ctx context.Context, hold *evently.Hold) error
+}
+
+// BookingReader reads bookings from the truth.
+type BookingReader interface {
+	Get(ctx context.Context, id uuid.UUID) (*evently.Booking, error)
+	ListByUser(ctx context.Context, user uuid.UUID, before *uuid.UUID, limit int) ([]evently.Booking, error)
+}
+
+// StatusFeed is the fast status record and live stream of bookings.
+type StatusFeed interface {
+	SetPending(ctx context.Context, c evently.StatusChange) error
+	Forget(ctx context.Context, id uuid.UUID) error
+	Current(ctx context.Context, id uuid.UUID) (*evently.StatusChange, error)
+	Subscribe(ctx context.Context, id uuid.UUID) *redis.PubSub
+}
+
+// CommandQueue puts a message on a stream and returns once it is durable.
+type CommandQueue interface {
+	Enqueue(ctx context.Context, stream, key, typ string, payload any) error
+}
+
+// IdempotencyKeys remembers which booking a client key produced.
+type IdempotencyKeys interface {
+	Reserve(ctx context.Context, user uuid.UUID, key, bodyHash string, booking uuid.UUID) (*uuid.UUID, string, error)
+	Forget(ctx context.Context, user uuid.UUID, key string) error
+}
 
 // BookingDeps are the booking area's services.
-type BookingDeps struct{}
+type BookingDeps struct {
+	Holds       HoldService
+	Bookings    BookingReader
+	Feed        StatusFeed
+	Queue       CommandQueue
+	Idempotency IdempotencyKeys
+	// EventStarts returns when an event starts (for the cancellation cut-off).
+	EventStarts func(ctx context.Context, eventID uuid.UUID) (time.Time, error)
+	// CancelCutoff is how long before the event confirmed bookings can no
+	// longer be cancelled.
+	CancelCutoff time.Duration
+}
+
+var (
+	mHoldSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name: "evently_hold_seconds", Help: "Time to take a seat hold.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 12),
+	})
+	mHoldOutcomes = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "evently_hold_requests_total", Help: "Hold requests by outcome.",
+	}, []string{"outcome"})
+	mAccepted = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "evently_bookings_accepted_total", Help: "Booking commands durably queued (202s).",
+	})
+)
 
 // mountBookings mounts holds, bookings and their streams.
-func (s *Server) mountBookings(r chi.Router) {}
+func (s *Server) mountBookings(r chi.Router) {
+	r.Group(func(r chi.Router) {
+		r.Use(requireUser)
+		r.With(s.limit(ClassHolds)).Post("/events/{id}/holds", s.takeHold)
+		r.With(s.limit(ClassReads)).Get("/holds/{id}", s.getHold)
+		r.With(s.limit(ClassHolds)).Delete("/holds/{id}", s.releaseHold)
+		r.With(s.limit(ClassBookings)).Post("/bookings", s.submitBooking)
+		r.With(s.limit(ClassReads)).Get("/bookings", s.listBookings)
+		r.With(s.limit(ClassReads)).Get("/bookings/{id}", s.getBooking)
+		r.With(s.limit(ClassReads)).Get("/bookings/{id}/events", s.streamBooking)
+		r.With(s.limit(ClassBookings)).Post("/bookings/{id}/confirm", s.confirmBooking)
+		r.With(s.limit(ClassBookings)).Post("/bookings/{id}/cancel", s.cancelBooking)
+	})
+}
+
+func (s *Server) bookingsReady(w http.ResponseWriter, r *http.Request) bool {
+	b := s.Bookings
+	if b.Holds == nil || b.Bookings == nil || b.Feed == nil || b.Queue == nil || b.Idempotency == nil {
+		Error(w, r, &evently.Error{Code: evently.EUNAVAILABLE, Message: "Bookings are not available on this instance.", RetryAfter: 5})
+		return false
+	}
+	return true
+}
+
+// pathID parses a UUID path parameter; a malformed one is simply not found.
+func pathID(w http.ResponseWriter, r *http.Request, what string) (uuid.UUID, bool) {
+	id, err := uuid.Parse(chi.URLParam(r, "id"))
+	if err != nil {
+		Error(w, r, evently.Errorf(evently.ENOTFOUND, "%s not found.", what))
+		return uuid.Nil, false
+	}
+	return id, true
+}
+
+type holdRequest struct {
+	SeatIDs []string `json:"seat_ids"`
+}
+
+func (s *Server) takeHold(w http.ResponseWriter, r *http.Request) {
+	if !s.bookingsReady(w, r) {
+		return
+	}
+	eventID, ok := pathID(w, r, "Event")
+	if !ok {
+		return
+	}
+	var req holdRequest
+	if decode(w, r, &req) != nil {
+		return
+	}
+	start := time.Now()
+	hold, err := s.Bookings.Holds.Take(r.Context(), eventID, actor(r).UserID, req.SeatIDs)
+	mHoldSeconds.Observe(time.Since(start).Seconds())
+	if err != nil {
+		mHoldOutcomes.WithLabelValues(evently.ErrorCode(err)).Inc()
+		Error(w, r, err)
+		return
+	}
+	mHoldOutcomes.WithLabelValues("ok").Inc()
+	w.Header().Set("Location", "/api/v1/holds/"+hold.ID.String())
+	writeJSON(w, http.StatusCreated, holdView(hold))
+}
+
+func holdView(h *evently.Hold) map[string]any {
+	return map[string]any{"id": h.ID, "event_id": h.EventID, "seat_ids": h.SeatIDs, "expires_at": h.ExpiresAt}
+}
+
+// ownHold loads a hold the caller owns: 404 when unknown or expired, 403
+// when it is someone else's.
+func (s *Server) ownHold(w http.ResponseWriter, r *http.Request, id uuid.UUID) (*evently.Hold, bool) {
+	hold, err := s.Bookings.Holds.Get(r.Context(), id)
+	if err != nil {
+		Error(w, r, err)
+		return nil, false
+	}
+	if a := actor(r); hold.UserID != a.UserID && !a.IsAdmin() {
+		Error(w, r, evently.Errorf(evently.EFORBIDDEN, "This hold belongs to someone else."))
+		return nil, false
+	}
+	return hold, true
+}
+
+func (s *Server) getHold(w http.ResponseWriter, r *http.Request) {
+	if !s.bookingsReady(w, r) {
+		return
+	}
+	id, ok := pathID(w, r, "Hold")
+	if !ok {
+		return
+	}
+	if hold, ok := s.ownHold(w, r, id); ok {
+		writeJSON(w, http.StatusOK, holdView(hold))
+	}
+}
+
+func (s *Server) releaseHold(w http.ResponseWriter, r *http.Request) {
+	if !s.bookingsReady(w, r) {
+		return
+	}
+	id, ok := pathID(w, r, "Hold")
+	if !ok {
+		return
+	}
+	hold, ok := s.ownHold(w, r, id)
+	if !ok {
+		return
+	}
+	if err := s.Bookings.Holds.Release(r.Context(), hold); err != nil {
+		Error(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type paymentInput struct {
+	Token string `json:"token"`
+}
+
+type bookingRequest struct {
+	HoldID  *uuid.UUID    `json:"hold_id"`
+	EventID *uuid.UUID    `json:"event_id"`
+	SeatIDs []string      `json:"seat_ids"`
+	Payment *paymentInput `json:"payment"`
+}
+
+func (req bookingRequest) validate() error {
+	f := map[string]string{}
+	switch {
+	case req.HoldID != nil && (req.EventID != nil || req.SeatIDs != nil):
+		f["hold_id"] = "Send either hold_id, or event_id with seat_ids, not both."
+	case req.HoldID == nil && req.EventID == nil:
+		f["hold_id"] = "Send hold_id, or event_id with seat_ids."
+	case req.HoldID == nil && len(req.SeatIDs) == 0:
+		f["seat_ids"] = "Choose at least one seat."
+	}
+	if req.Payment != nil && !validToken(req.Payment.Token) {
+		f["payment.token"] = "A payment token is 1 to 200 printable characters."
+	}
+	if len(f) > 0 {
+		return evently.Invalid(f)
+	}
+	return nil
+}
+
+func validToken(s string) bool {
+	if s == "" || len(s) > 200 {
+		return false
+	}
+	for _, c := range s {
+		if c < 0x21 || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// submitBooking accepts a booking: it answers 202 only once the book
+// command is durably in Kafka, and releases the hold when it cannot.
+func (s *Server) submitBooking(w http.ResponseWriter, r *http.Request) {
+	if !s.bookingsReady(w, r) {
+		return
+	}
+	var req bookingRequest
+	if decode(w, r, &req) != nil {
+		return
+	}
+	if err := req.validate(); err != nil {
+		Error(w, r, err)
+		return
+	}
+	ctx, a := r.Context(), actor(r)
+	bookingID := evently.NewID()
+	key := r.Header.Get("Idempotency-Key")
+	if key != "" {
+		if !validToken(key) || len(key) > 255 {
+			Error(w, r, evently.Invalid(map[string]string{"Idempotency-Key": "Use 1 to 255 printable characters."}))
+			return
+		}
+		body, _ := json.Marshal(req)
+		sum := sha256.Sum256(body)
+		prev, prevHash, err := s.Bookings.Idempotency.Reserve(ctx, a.UserID, key, hex.EncodeToString(sum[:]), bookingID)
+		if err != nil {
+			Error(w, r, err)
+			return
+		}
+		if prev != nil {
+			if prevHash != hex.EncodeToString(sum[:]) {
+				Error(w, r, evently.Invalid(map[string]string{"Idempotency-Key": "This key was used for a different request."}))
+				return
+			}
+			s.answerExisting(w, r, *prev)
+			return
+		}
+	}
+	forgetKey := func() {
+		if key != "" {
+			_ = s.Bookings.Idempotency.Forget(context.WithoutCancel(ctx), a.UserID, key)
+		}
+	}
+
+	var hold *evently.Hold
+	var err error
+	if req.HoldID != nil {
+		var ok bool
+		if hold, ok = s.ownHold(w, r, *req.HoldID); !ok {
+			forgetKey()
+			return
+		}
+		err = s.Bookings.Holds.Claim(ctx, hold, bookingID)
+	} else {
+		hold, err = s.Bookings.Holds.Take(ctx, *req.EventID, a.UserID, req.SeatIDs)
+		if err == nil {
+			err = s.Bookings.Holds.Claim(ctx, hold, bookingID)
+		}
+	}
+	if err != nil {
+		forgetKey()
+		Error(w, r, err)
+		return
+	}
+	now := time.Now().UTC()
+	cmd := evently.BookCommand{BookingID: bookingID, UserID: a.UserID, EventID: hold.EventID, HoldID: &hold.ID,
+		SeatIDs: hold.SeatIDs, HoldExpiresAt: hold.ExpiresAt, IdempotencyKey: key, AcceptedAt: now}
+	if req.Payment != nil {
+		cmd.PaymentToken = req.Payment.Token
+	}
+	pending := evently.StatusChange{BookingID: bookingID, UserID: a.UserID, EventID: hold.EventID, HoldID: &hold.ID,
+		Status: evently.BookingPending, SeatIDs: hold.SeatIDs, At: now}
+	if err = s.Bookings.Feed.SetPending(ctx, pending); err == nil {
+		err = s.Bookings.Queue.Enqueue(ctx, evently.StreamBookingCommands, hold.EventID.String(), evently.CmdBook, cmd)
+	}
+	if err != nil {
+		// Not known to be stored: nothing was accepted, so nothing is kept.
+		bg := context.WithoutCancel(ctx)
+		_ = s.Bookings.Holds.Release(bg, hold)
+		_ = s.Bookings.Feed.Forget(bg, bookingID)
+		forgetKey()
+		Error(w, r, err)
+		return
+	}
+	mAccepted.Inc()
+	w.Header().Set("Location", "/api/v1/bookings/"+bookingID.String())
+	writeJSON(w, http.StatusAccepted, pendingView(pending, cmd.AcceptedAt))
+}
+
+// answerExisting repeats the answer for an idempotent retry.
+func (s *Server) answerExisting(w http.ResponseWriter, r *http.Request, id uuid.UUID) {
+	w.Header().Set("Location", "/api/v1/bookings/"+id.String())
+	if bk, err := s.Bookings.Bookings.Get(r.Context(), id); err == nil {
+		writeJSON(w, http.StatusAccepted, bk)
+		return
+	}
+	if c, err := s.Bookings.Feed.Current(r.Context(), id); err == nil && c != nil {
+		writeJSON(w, http.StatusAccepted, pendingView(*c, c.At))
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"id": id, "status": evently.BookingPending})
+}
+
+func pendingView(c evently.StatusChange, at time.Time) map[string]any {
+	return map[string]any{"id": c.BookingID, "user_id": c.UserID, "event_id": c.EventID, "hold_id": c.HoldID,
+		"status": c.Status, "seat_ids": c.SeatIDs, "accepted_at": at}
+}
+
+// loadBooking returns the caller's booking from PostgreSQL or, before the
+// worker wrote it, its pending record. committed is nil while pending.
+func (s *Server) loadBooking(w http.ResponseWriter, r *http.Request) (committed *evently.Booking, pending *evently.StatusChange, ok bool) {
+	id, ok := pathID(w, r, "Booking")
+	if !ok {
+		return nil, nil, false
+	}
+	a := actor(r)
+	bk, err := s.Bookings.Bookings.Get(r.Context(), id)
+	if err == nil {
+		if bk.UserID != a.UserID && !a.IsAdmin() {
+			Error(w, r, evently.Errorf(evently.EFORBIDDEN, "This booking belongs to someone else."))
+			return nil, nil, false
+		}
+		return bk, nil, true
+	}
+	if evently.ErrorCode(err) != evently.ENOTFOUND {
+		Error(w, r, err)
+		return nil, nil, false
+	}
+	c, ferr := s.Bookings.Feed.Current(r.Context(), id)
+	if ferr != nil || c == nil {
+		Error(w, r, err)
+		return nil, nil, false
+	}
+	if c.UserID != a.UserID && !a.IsAdmin() {
+		Error(w, r, evently.Errorf(evently.EFORBIDDEN, "This booking belongs to someone else."))
+		return nil, nil, false
+	}
+	return nil, c, true
+}
+
+func (s *Server) getBooking(w http.ResponseWriter, r *http.Request) {
+	if !s.bookingsReady(w, r) {
+		return
+	}
+	bk, pending, ok := s.loadBooking(w, r)
+	if !ok {
+		return
+	}
+	if bk != nil {
+		writeJSON(w, http.StatusOK, bk)
+		return
+	}
+	writeJSON(w, http.StatusOK, pendingView(*pending, pending.At))
+}
+
+func (s *Server) listBookings(w http.ResponseWriter, r *http.Request) {
+	if !s.bookingsReady(w, r) {
+		return
+	}
+	limit := 20
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			Error(w, r, evently.Invalid(map[string]string{"limit": "Use a number from 1 to 100."}))
+			return
+		}
+		limit = n
+	}
+	var before *uuid.UUID
+	if v := r.URL.Query().Get("cursor"); v != "" {
+		id, err := uuid.Parse(v)
+		if err != nil {
+			Error(w, r, evently.Invalid(map[string]string{"cursor": "Use the next_cursor of the previous page."}))
+			return
+		}
+		before = &id
+	}
+	items, err := s.Bookings.Bookings.ListByUser(r.Context(), actor(r).UserID, before, limit)
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	var next *string
+	if len(items) == limit {
+		c := items[len(items)-1].ID.String()
+		next = &c
+	}
+	if items == nil {
+		items = []evently.Booking{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "next_cursor": next})
+}
+
+// streamBooking sends server-sent events of status changes until the
+// booking settles. Redis pub/sub pushes changes; a slow poll of the truth
+// covers messages pub/sub may drop.
+func (s *Server) streamBooking(w http.ResponseWriter, r *http.Request) {
+	if !s.bookingsReady(w, r) {
+		return
+	}
+	bk, pending, ok := s.loadBooking(w, r)
+	if !ok {
+		return
+	}
+	flusher, canFlush := w.(http.Flusher)
+	if !canFlush {
+		Error(w, r, fmt.Errorf("streaming unsupported"))
+		return
+	}
+	id := pending.BookingIDOr(bk)
+	ctx := r.Context()
+	sub := s.Bookings.Feed.Subscribe(ctx, id)
+	defer sub.Close()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+
+	last := evently.BookingStatus("")
+	send := func(status evently.BookingStatus, body any) bool {
+		if status == last {
+			return false
+		}
+		last = status
+		b, _ := json.Marshal(body)
+		fmt.Fprintf(w, "event: status\ndata: %s\n\n", b)
+		flusher.Flush()
+		return status.Settled()
+	}
+	current := func() bool {
+		if b, err := s.Bookings.Bookings.Get(ctx, id); err == nil {
+			return send(b.Status, b)
+		}
+		if c, err := s.Bookings.Feed.Current(ctx, id); err == nil && c != nil {
+			return send(c.Status, c)
+		}
+		return false
+	}
+	if current() {
+		return
+	}
+	poll := time.NewTicker(2 * time.Second)
+	defer poll.Stop()
+	heartbeat := time.NewTicker(15 * time.Second)
+	defer heartbeat.Stop()
+	msgs := sub.Channel()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m, ok := <-msgs:
+			if !ok {
+				return
+			}
+			var c evently.StatusChange
+			if json.Unmarshal([]byte(m.Payload), &c) == nil && send(c.Status, c) {
+				return
+			}
+		case <-poll.C:
+			if current() {
+				return
+			}
+		case <-heartbeat.C:
+			fmt.Fprint(w, ": keep-alive\n\n")
+			flusher.Flush()
+		}
+	}
+}
+
+type confirmRequest struct {
+	Payment *paymentInput `json:"payment"`
+}
+
+func (s *Server) confirmBooking(w http.ResponseWriter, r *http.Request) {
+	if !s.bookingsReady(w, r) {
+		return
+	}
+	var req confirmRequest
+	if decode(w, r, &req) != nil {
+		return
+	}
+	if req.Payment == nil || !validToken(req.Payment.Token) {
+		Error(w, r, evently.Invalid(map[string]string{"payment.token": "A payment token is 1 to 200 printable characters."}))
+		return
+	}
+	bk, _, ok := s.loadBooking(w, r)
+	if !ok {
+		return
+	}
+	if bk == nil {
+		Error(w, r, &evently.Error{Code: evently.ECONFLICT, Message: "The booking is still being processed; try again in a moment.", RetryAfter: 1})
+		return
+	}
+	if bk.UserID != actor(r).UserID {
+		Error(w, r, evently.Errorf(evently.EFORBIDDEN, "Only the booking's owner can pay for it."))
+		return
+	}
+	if bk.Status != evently.BookingReserved || (bk.ExpiresAt != nil && time.Now().After(*bk.ExpiresAt)) {
+		Error(w, r, evently.Errorf(evently.ECONFLICT, "Only a reserved booking before its deadline can be paid; this one is %s.", bk.Status))
+		return
+	}
+	ref := evently.BookingRef{BookingID: bk.ID, EventID: bk.EventID, PaymentToken: req.Payment.Token}
+	if err := s.Bookings.Queue.Enqueue(r.Context(), evently.StreamBookingCommands, bk.EventID.String(), evently.CmdConfirm, ref); err != nil {
+		Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"id": bk.ID, "status": bk.Status, "requested": "confirm"})
+}
+
+type cancelRequest struct {
+	Reason string `json:"reason"`
+}
+
+func (s *Server) cancelBooking(w http.ResponseWriter, r *http.Request) {
+	if !s.bookingsReady(w, r) {
+		return
+	}
+	var req cancelRequest
+	if r.ContentLength != 0 && decode(w, r, &req) != nil {
+		return
+	}
+	if len(req.Reason) > 500 {
+		Error(w, r, evently.Invalid(map[string]string{"reason": "Keep the reason under 500 characters."}))
+		return
+	}
+	bk, _, ok := s.loadBooking(w, r)
+	if !ok {
+		return
+	}
+	if bk == nil {
+		Error(w, r, &evently.Error{Code: evently.ECONFLICT, Message: "The booking is still being processed; try again in a moment.", RetryAfter: 1})
+		return
+	}
+	if !bk.Status.HoldsSeats() {
+		Error(w, r, evently.Errorf(evently.ECONFLICT, "This booking is %s and cannot be cancelled.", bk.Status))
+		return
+	}
+	if bk.Status == evently.BookingConfirmed && s.Bookings.EventStarts != nil && s.Bookings.CancelCutoff > 0 {
+		starts, err := s.Bookings.EventStarts(r.Context(), bk.EventID)
+		if err != nil {
+			Error(w, r, err)
+			return
+		}
+		if time.Until(starts) < s.Bookings.CancelCutoff {
+			Error(w, r, evently.Errorf(evently.ECONFLICT, "Bookings can no longer be cancelled this close to the event."))
+			return
+		}
+	}
+	a := actor(r)
+	ref := evently.BookingRef{BookingID: bk.ID, EventID: bk.EventID, ActorID: &a.UserID, Reason: strings.TrimSpace(req.Reason)}
+	if err := s.Bookings.Queue.Enqueue(r.Context(), evently.StreamBookingCommands, bk.EventID.String(), evently.CmdCancel, ref); err != nil {
+		Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"id": bk.ID, "status": bk.Status, "requested": "cancel"})
+}

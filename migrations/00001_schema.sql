@@ -235,7 +235,8 @@ CREATE TABLE outbox (
     id         uuid PRIMARY KEY,
     topic      text NOT NULL,
     key        text NOT NULL,
-    payload    bytea NOT NULL,
+    type       text NOT NULL,
+    payload    jsonb NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX outbox_created ON outbox (created_at);

@@ -2,25 +2,362 @@ package store
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/evently/evently"
 )
 
 // Redis layout of seat holds, all under the event's hash tag {ev:<id>}:
 //
 //	{ev}:seat:<seat>   holding hold id, expires with the hold (the per-seat lock)
-//	{ev}:hold:<hold>   hash: user, seats (JSON), expires_at (ms); expires with the hold
+//	{ev}:hold:<hold>   hash: user, seats (JSON), expires (ms), event; expires with the hold
 //	{ev}:held          sorted set: seat -> expiry (ms), for seat maps
 //	{ev}:sold          set of sold seats, kept by the booking worker
-//	{ev}:sold:loaded   present once {ev}:sold was rebuilt from PostgreSQL
+//	{ev}:sold:loaded   present while {ev}:sold mirrors PostgreSQL; it expires so
+//	                   the mirror is rebuilt now and then
 //	{ev}:user:<user>   sorted set: hold -> expiry (ms), for the per-user cap
+//	hold:<hold>        event id of a hold, for lookups by hold id alone
 
 // HeldSeats returns the seats of an event held (not sold) right now.
 func HeldSeats(ctx context.Context, rdb *redis.Client, k Keys, eventID uuid.UUID, now time.Time) ([]string, error) {
 	return rdb.ZRangeByScore(ctx, k.Event(eventID)+":held", &redis.ZRangeBy{
 		Min: strconv.FormatInt(now.UnixMilli()+1, 10), Max: "+inf",
 	}).Result()
+}
+
+// takeScript takes every seat or none. It refuses sold seats (from the
+// mirror of PostgreSQL), seats held by anyone, and users over their cap.
+var takeScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[3]) == 0 then return {'need_sold'} end
+local now = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
+if tonumber(ARGV[5]) > 0 and redis.call('ZCARD', KEYS[5]) >= tonumber(ARGV[5]) then return {'cap'} end
+local conflicts = {}
+for i = 6, #KEYS do
+  local seat = ARGV[i + 2]
+  if redis.call('SISMEMBER', KEYS[2], seat) == 1 or redis.call('EXISTS', KEYS[i]) == 1 then
+    table.insert(conflicts, seat)
+  end
+end
+if #conflicts > 0 then return {'conflict', unpack(conflicts)} end
+local exp = now + ttl
+for i = 6, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[3], 'PX', ttl)
+  redis.call('ZADD', KEYS[1], exp, ARGV[i + 2])
+end
+redis.call('HSET', KEYS[4], 'user', ARGV[4], 'seats', ARGV[6], 'expires', exp, 'event', ARGV[7])
+redis.call('PEXPIRE', KEYS[4], ttl)
+redis.call('ZADD', KEYS[5], exp, ARGV[3])
+redis.call('PEXPIRE', KEYS[5], ttl)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return {'ok', tostring(exp)}
+`)
+
+// releaseScript drops a hold: only seat locks still naming this hold.
+var releaseScript = redis.NewScript(`
+for i = 4, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then
+    redis.call('DEL', KEYS[i])
+    redis.call('ZREM', KEYS[1], ARGV[i - 2])
+  end
+end
+redis.call('DEL', KEYS[2])
+redis.call('ZREM', KEYS[3], ARGV[1])
+return 1
+`)
+
+// Holds keeps seat holds in Redis. PostgreSQL is read only to learn an
+// event's seats (cached) and to rebuild the sold mirror when it is missing.
+type Holds struct {
+	Redis *redis.Client
+	Keys  Keys
+	DB    *sqlx.DB
+	TTL   time.Duration
+	// MaxPerUser caps a user's active holds per event (0: no cap).
+	MaxPerUser int
+	Now        func() time.Time
+
+	events sync.Map // uuid.UUID -> *eventSeats
+	group  singleflight.Group
+}
+
+// eventSeats is what a hold needs to know of an event, cached briefly.
+type eventSeats struct {
+	status  evently.EventStatus
+	seats   map[string]bool
+	fetched time.Time
+}
+
+// eventCacheTTL bounds how long a cancelled event can still take holds on
+// one API instance; the worker re-checks the event when it commits.
+const eventCacheTTL = 5 * time.Second
+
+// soldMirrorTTL bounds how long a stale sold entry can survive in Redis
+// (a seat released while the mirror was being rebuilt).
+const soldMirrorTTL = 10 * time.Minute
+
+func (h *Holds) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+func (h *Holds) event(ctx context.Context, id uuid.UUID) (*eventSeats, error) {
+	if v, ok := h.events.Load(id); ok && h.now().Sub(v.(*eventSeats).fetched) < eventCacheTTL {
+		return v.(*eventSeats), nil
+	}
+	v, err, _ := h.group.Do(id.String(), func() (any, error) {
+		es := &eventSeats{seats: map[string]bool{}, fetched: h.now()}
+		if err := h.DB.GetContext(ctx, &es.status, `SELECT status FROM events WHERE id = $1`, id); err != nil {
+			return nil, translate(err, "Event")
+		}
+		var seats []string
+		if err := h.DB.SelectContext(ctx, &seats, `SELECT seat_id FROM event_seats WHERE event_id = $1`, id); err != nil {
+			return nil, err
+		}
+		for _, s := range seats {
+			es.seats[s] = true
+		}
+		h.events.Store(id, es)
+		return es, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*eventSeats), nil
+}
+
+// Validate checks a seat request against the event: 404 for an unknown or
+// unpublished event, 422 for empty, too many, duplicate or foreign seats.
+func (h *Holds) Validate(ctx context.Context, eventID uuid.UUID, seats []string) error {
+	fields := map[string]string{}
+	switch {
+	case len(seats) == 0:
+		fields["seat_ids"] = "Choose at least one seat."
+	case len(seats) > evently.MaxSeatsPerBooking:
+		fields["seat_ids"] = fmt.Sprintf("Choose at most %d seats.", evently.MaxSeatsPerBooking)
+	}
+	if len(fields) > 0 {
+		return evently.Invalid(fields)
+	}
+	es, err := h.event(ctx, eventID)
+	if err != nil {
+		if evently.ErrorCode(err) == evently.ENOTFOUND {
+			return evently.Errorf(evently.ENOTFOUND, "Event not found.")
+		}
+		return unavailable(err)
+	}
+	if es.status != evently.EventPublished {
+		if es.status == evently.EventCancelled {
+			return evently.Errorf(evently.ECONFLICT, "The event was cancelled; its seats are not on sale.")
+		}
+		return evently.Errorf(evently.ENOTFOUND, "Event not found.")
+	}
+	seen := map[string]bool{}
+	var dup, foreign []string
+	for _, s := range seats {
+		if seen[s] {
+			dup = append(dup, s)
+		}
+		seen[s] = true
+		if !es.seats[s] {
+			foreign = append(foreign, s)
+		}
+	}
+	if len(dup) > 0 {
+		fields["seat_ids"] = fmt.Sprintf("Seats appear more than once: %v.", dup)
+	} else if len(foreign) > 0 {
+		fields["seat_ids"] = fmt.Sprintf("Seats are not in this event: %v.", foreign)
+	}
+	if len(fields) > 0 {
+		return evently.Invalid(fields)
+	}
+	return nil
+}
+
+// Take holds every seat for the user, or none. A conflict lists exactly
+// the seats already held or sold.
+func (h *Holds) Take(ctx context.Context, eventID, userID uuid.UUID, seats []string) (*evently.Hold, error) {
+	if err := h.Validate(ctx, eventID, seats); err != nil {
+		return nil, err
+	}
+	hold := &evently.Hold{ID: evently.NewID(), EventID: eventID, UserID: userID, SeatIDs: seats}
+	base := h.Keys.Event(eventID)
+	keys := []string{base + ":held", base + ":sold", base + ":sold:loaded", base + ":hold:" + hold.ID.String(), base + ":user:" + userID.String()}
+	seatsJSON, _ := json.Marshal(seats)
+	args := []any{h.now().UnixMilli(), h.TTL.Milliseconds(), hold.ID.String(), userID.String(), h.MaxPerUser, string(seatsJSON), eventID.String()}
+	for _, s := range seats {
+		keys = append(keys, base+":seat:"+s)
+		args = append(args, s)
+	}
+	for attempt := 0; attempt < 2; attempt++ {
+		res, err := takeScript.Run(ctx, h.Redis, keys, args...).StringSlice()
+		if err != nil {
+			return nil, unavailable(err)
+		}
+		switch res[0] {
+		case "need_sold":
+			if err := h.RebuildSold(ctx, eventID); err != nil {
+				return nil, unavailable(err)
+			}
+			continue
+		case "cap":
+			return nil, evently.Errorf(evently.ECONFLICT, "You already hold seats %d times for this event; release or book them first.", h.MaxPerUser)
+		case "conflict":
+			return nil, &evently.Error{Code: evently.ECONFLICT, Message: "Some seats are already held or sold.", Conflicts: res[1:]}
+		case "ok":
+			ms, _ := strconv.ParseInt(res[1], 10, 64)
+			hold.ExpiresAt = time.UnixMilli(ms).UTC()
+			if err := h.Redis.Set(ctx, h.Keys.Key("hold", hold.ID.String()), eventID.String(), h.TTL).Err(); err != nil {
+				h.release(ctx, hold)
+				return nil, unavailable(err)
+			}
+			mHolds.WithLabelValues("ok").Inc()
+			return hold, nil
+		}
+	}
+	return nil, unavailable(errors.New("sold mirror keeps disappearing"))
+}
+
+// RebuildSold copies the event's sold seats from PostgreSQL into Redis.
+func (h *Holds) RebuildSold(ctx context.Context, eventID uuid.UUID) error {
+	var sold []string
+	if err := h.DB.SelectContext(ctx, &sold, `SELECT seat_id FROM event_seats WHERE event_id = $1 AND status = 'sold'`, eventID); err != nil {
+		return err
+	}
+	base := h.Keys.Event(eventID)
+	_, err := h.Redis.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, base+":sold")
+		if len(sold) > 0 {
+			members := make([]any, len(sold))
+			for i, s := range sold {
+				members[i] = s
+			}
+			p.SAdd(ctx, base+":sold", members...)
+		}
+		p.Set(ctx, base+":sold:loaded", "1", soldMirrorTTL)
+		return nil
+	})
+	return err
+}
+
+// Get returns a live hold.
+func (h *Holds) Get(ctx context.Context, holdID uuid.UUID) (*evently.Hold, error) {
+	ev, err := h.Redis.Get(ctx, h.Keys.Key("hold", holdID.String())).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, evently.Errorf(evently.ENOTFOUND, "Hold not found; it may have expired.")
+	}
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	eventID, err := uuid.Parse(ev)
+	if err != nil {
+		return nil, evently.Errorf(evently.ENOTFOUND, "Hold not found.")
+	}
+	m, err := h.Redis.HGetAll(ctx, h.Keys.Event(eventID)+":hold:"+holdID.String()).Result()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	if len(m) == 0 {
+		return nil, evently.Errorf(evently.ENOTFOUND, "Hold not found; it may have expired.")
+	}
+	hold := &evently.Hold{ID: holdID, EventID: eventID}
+	hold.UserID, _ = uuid.Parse(m["user"])
+	_ = json.Unmarshal([]byte(m["seats"]), &hold.SeatIDs)
+	ms, _ := strconv.ParseInt(m["expires"], 10, 64)
+	hold.ExpiresAt = time.UnixMilli(ms).UTC()
+	return hold, nil
+}
+
+// Release drops a hold at once; its seats are free again.
+func (h *Holds) Release(ctx context.Context, hold *evently.Hold) error {
+	if err := h.release(ctx, hold); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+func (h *Holds) release(ctx context.Context, hold *evently.Hold) error {
+	base := h.Keys.Event(hold.EventID)
+	keys := []string{base + ":held", base + ":hold:" + hold.ID.String(), base + ":user:" + hold.UserID.String()}
+	args := []any{hold.ID.String()}
+	for _, s := range hold.SeatIDs {
+		keys = append(keys, base+":seat:"+s)
+		args = append(args, s)
+	}
+	if err := releaseScript.Run(ctx, h.Redis, keys, args...).Err(); err != nil {
+		return err
+	}
+	return h.Redis.Del(ctx, h.Keys.Key("hold", hold.ID.String())).Err()
+}
+
+// ReleaseByID drops a hold known only by id (after its booking ended).
+func (h *Holds) ReleaseByID(ctx context.Context, holdID uuid.UUID) error {
+	hold, err := h.Get(ctx, holdID)
+	if evently.ErrorCode(err) == evently.ENOTFOUND {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return h.release(ctx, hold)
+}
+
+// MarkSold records sold seats in the mirror (after the commit).
+func (h *Holds) MarkSold(ctx context.Context, eventID uuid.UUID, seats []string) error {
+	return h.mirror(ctx, eventID, seats, true)
+}
+
+// MarkAvailable removes released seats from the mirror.
+func (h *Holds) MarkAvailable(ctx context.Context, eventID uuid.UUID, seats []string) error {
+	return h.mirror(ctx, eventID, seats, false)
+}
+
+func (h *Holds) mirror(ctx context.Context, eventID uuid.UUID, seats []string, sold bool) error {
+	if len(seats) == 0 {
+		return nil
+	}
+	members := make([]any, len(seats))
+	for i, s := range seats {
+		members[i] = s
+	}
+	key := h.Keys.Event(eventID) + ":sold"
+	if sold {
+		return h.Redis.SAdd(ctx, key, members...).Err()
+	}
+	return h.Redis.SRem(ctx, key, members...).Err()
+}
+
+func unavailable(err error) error {
+	if evently.AsError(err) != nil {
+		return err
+	}
+	return &evently.Error{Code: evently.EUNAVAILABLE, Message: "Seat holds are not available right now; try again shortly.", RetryAfter: 1}
+}
+
+// Claim marks a hold as used by a booking; a second booking on the same
+// hold is refused with the first one's id.
+func (h *Holds) Claim(ctx context.Context, hold *evently.Hold, bookingID uuid.UUID) error {
+	key := h.Keys.Event(hold.EventID) + ":hold:" + hold.ID.String()
+	ok, err := h.Redis.HSetNX(ctx, key, "booking", bookingID.String()).Result()
+	if err != nil {
+		return unavailable(err)
+	}
+	if !ok {
+		by, _ := h.Redis.HGet(ctx, key, "booking").Result()
+		return evently.Errorf(evently.ECONFLICT, "This hold is already being booked (booking %s).", by)
+	}
+	return nil
 }

@@ -4,16 +4,20 @@
 // segmentio/kafka-go with the settings the booking pipeline needs.
 package topics
 
-import "strings"
+import (
+	"strings"
 
-// Logical topic names. A Names value adds a prefix so tests and several
-// deployments can share one broker.
+	"github.com/evently/evently"
+)
+
+// Logical topic names (the domain's streams). A Names value adds a prefix so
+// tests and several deployments can share one broker.
 const (
-	BookingCommands   = "booking.commands"
-	PaymentRequests   = "payment.requests"
-	PaymentReplies    = "payment.replies"
-	InventoryReleased = "inventory.released"
-	Notifications     = "notifications"
+	BookingCommands   = evently.StreamBookingCommands
+	PaymentRequests   = evently.StreamPaymentRequests
+	PaymentReplies    = evently.StreamPaymentReplies
+	InventoryReleased = evently.StreamInventoryReleased
+	Notifications     = evently.StreamNotifications
 )
 
 // DLQSuffix names a topic's dead-letter queue.

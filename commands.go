@@ -1,0 +1,135 @@
+package evently
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Streams carry the pipeline's messages. Their keys keep one event's (or one
+// booking's, or one user's) messages in order on one partition.
+const (
+	StreamBookingCommands   = "booking.commands"   // key: event id
+	StreamPaymentRequests   = "payment.requests"   // key: booking id
+	StreamPaymentReplies    = "payment.replies"    // key: event id
+	StreamInventoryReleased = "inventory.released" // key: event id
+	StreamNotifications     = "notifications"      // key: user id
+)
+
+// Message types on booking.commands and payment.replies.
+const (
+	CmdBook         = "book"
+	CmdConfirm      = "confirm"
+	CmdCancel       = "cancel"
+	CmdExpire       = "expire"
+	CmdRetryPayment = "retry_payment"
+
+	PayCharge  = "charge"
+	PayRefund  = "refund"
+	PayResolve = "resolve" // refund whatever was charged for a booking that did not confirm
+
+	ReplyCharged     = "charged"
+	ReplyDeclined    = "declined"
+	ReplyUnavailable = "unavailable"
+	ReplyRefunded    = "refunded"
+
+	MsgSeatsReleased = "seats_released"
+)
+
+// BookCommand asks to turn a hold into a booking.
+type BookCommand struct {
+	BookingID      uuid.UUID  `json:"booking_id"`
+	UserID         uuid.UUID  `json:"user_id"`
+	EventID        uuid.UUID  `json:"event_id"`
+	HoldID         *uuid.UUID `json:"hold_id,omitempty"`
+	SeatIDs        []string   `json:"seat_ids"`
+	HoldExpiresAt  time.Time  `json:"hold_expires_at"`
+	IdempotencyKey string     `json:"idempotency_key,omitempty"`
+	PaymentToken   string     `json:"payment_token,omitempty"`
+	AcceptedAt     time.Time  `json:"accepted_at"`
+}
+
+// BookingRef names a booking and the event whose partition carries it; the
+// payload of confirm, cancel, expire and retry_payment.
+type BookingRef struct {
+	BookingID    uuid.UUID  `json:"booking_id"`
+	EventID      uuid.UUID  `json:"event_id"`
+	ActorID      *uuid.UUID `json:"actor_id,omitempty"`
+	PaymentToken string     `json:"payment_token,omitempty"`
+	Reason       string     `json:"reason,omitempty"`
+}
+
+// PaymentRequest asks the payment worker to charge, refund or resolve.
+type PaymentRequest struct {
+	BookingID   uuid.UUID `json:"booking_id"`
+	EventID     uuid.UUID `json:"event_id"`
+	UserID      uuid.UUID `json:"user_id"`
+	AmountCents int64     `json:"amount_cents"`
+	Currency    string    `json:"currency"`
+	Token       string    `json:"token,omitempty"`
+	Deadline    time.Time `json:"deadline"`
+}
+
+// PaymentReply is the payment worker's answer.
+type PaymentReply struct {
+	BookingID   uuid.UUID `json:"booking_id"`
+	EventID     uuid.UUID `json:"event_id"`
+	ChargeID    string    `json:"charge_id,omitempty"`
+	AmountCents int64     `json:"amount_cents,omitempty"`
+	DeclineCode string    `json:"decline_code,omitempty"`
+	Detail      string    `json:"detail,omitempty"`
+}
+
+// SeatsReleased tells the waitlist that seats are back on sale.
+type SeatsReleased struct {
+	EventID   uuid.UUID `json:"event_id"`
+	SeatIDs   []string  `json:"seat_ids"`
+	BookingID uuid.UUID `json:"booking_id"`
+}
+
+// Command is one decoded message for the booking worker, in partition order.
+type Command struct {
+	MessageID uuid.UUID
+	Type      string
+	Book      *BookCommand
+	Ref       *BookingRef
+	Reply     *PaymentReply
+}
+
+// Outgoing is a message decided inside a transaction, kept in the outbox
+// until sent. Its id is the envelope id, so a resend deduplicates.
+type Outgoing struct {
+	ID      uuid.UUID       `db:"id"`
+	Stream  string          `db:"topic"`
+	Key     string          `db:"key"`
+	Type    string          `db:"type"`
+	Payload json.RawMessage `db:"payload"`
+}
+
+// NewOutgoing builds an Outgoing message.
+func NewOutgoing(stream, key, typ string, payload any) Outgoing {
+	b, _ := json.Marshal(payload) // domain structs only: cannot fail
+	return Outgoing{ID: NewID(), Stream: stream, Key: key, Type: typ, Payload: b}
+}
+
+// StatusChange is what a commit did to one booking, for streams, Redis and
+// notifications after the commit.
+type StatusChange struct {
+	BookingID uuid.UUID     `json:"booking_id"`
+	UserID    uuid.UUID     `json:"user_id"`
+	EventID   uuid.UUID     `json:"event_id"`
+	HoldID    *uuid.UUID    `json:"hold_id,omitempty"`
+	Status    BookingStatus `json:"status"`
+	Reason    string        `json:"reason,omitempty"`
+	SeatIDs   []string      `json:"seat_ids"`
+	At        time.Time     `json:"at"`
+}
+
+// BookingIDOr returns the id of a pending record, or of b when c is nil.
+func (c *StatusChange) BookingIDOr(b *Booking) uuid.UUID {
+	if c != nil {
+		return c.BookingID
+	}
+	return b.ID
+}

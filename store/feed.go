@@ -1,0 +1,133 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/evently/evently"
+)
+
+// Feed keeps each booking's latest status in Redis and publishes changes
+// for live streams. PostgreSQL stays the truth; the feed makes a booking
+// visible as pending from the moment of its 202 and pushes changes to
+// whoever is streaming.
+type Feed struct {
+	Redis *redis.Client
+	Keys  Keys
+	// TTL bounds how long a status record lives (the stream's reach).
+	TTL time.Duration
+}
+
+func (f *Feed) key(id uuid.UUID) string { return f.Keys.Key("bk", id.String()) }
+
+// Channel is the pub/sub channel of one booking.
+func (f *Feed) Channel(id uuid.UUID) string { return f.Keys.Key("bkch", id.String()) }
+
+func (f *Feed) ttl() time.Duration {
+	if f.TTL > 0 {
+		return f.TTL
+	}
+	return time.Hour
+}
+
+// SetPending records an accepted booking before its command is queued.
+func (f *Feed) SetPending(ctx context.Context, c evently.StatusChange) error {
+	b, _ := json.Marshal(c)
+	if err := f.Redis.Set(ctx, f.key(c.BookingID), b, f.ttl()).Err(); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// Forget drops a pending record whose command never made it to the queue.
+func (f *Feed) Forget(ctx context.Context, id uuid.UUID) error {
+	return f.Redis.Del(ctx, f.key(id)).Err()
+}
+
+// Current returns the last recorded status, or nil.
+func (f *Feed) Current(ctx context.Context, id uuid.UUID) (*evently.StatusChange, error) {
+	b, err := f.Redis.Get(ctx, f.key(id)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	var c evently.StatusChange
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, nil
+	}
+	return &c, nil
+}
+
+// Publish records and announces committed changes.
+func (f *Feed) Publish(ctx context.Context, changes []evently.StatusChange) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	_, err := f.Redis.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, c := range changes {
+			b, _ := json.Marshal(c)
+			p.Set(ctx, f.key(c.BookingID), b, f.ttl())
+			p.Publish(ctx, f.Channel(c.BookingID), b)
+		}
+		return nil
+	})
+	return err
+}
+
+// Subscribe listens to one booking's changes.
+func (f *Feed) Subscribe(ctx context.Context, id uuid.UUID) *redis.PubSub {
+	return f.Redis.Subscribe(ctx, f.Channel(id))
+}
+
+// Idempotency remembers, for 24 hours, which booking a client's
+// Idempotency-Key produced and a hash of the request body.
+type Idempotency struct {
+	Redis *redis.Client
+	Keys  Keys
+	TTL   time.Duration
+}
+
+type idemRecord struct {
+	BookingID uuid.UUID `json:"booking_id"`
+	BodyHash  string    `json:"body_hash"`
+}
+
+func (i *Idempotency) key(user uuid.UUID, k string) string { return i.Keys.Key("idem", user.String(), k) }
+
+// Reserve claims key for booking; when the key was used before it returns
+// the earlier booking and body hash instead.
+func (i *Idempotency) Reserve(ctx context.Context, user uuid.UUID, key, bodyHash string, booking uuid.UUID) (prev *uuid.UUID, prevHash string, err error) {
+	ttl := i.TTL
+	if ttl <= 0 {
+		ttl = 24 * time.Hour
+	}
+	b, _ := json.Marshal(idemRecord{BookingID: booking, BodyHash: bodyHash})
+	ok, err := i.Redis.SetNX(ctx, i.key(user, key), b, ttl).Result()
+	if err != nil {
+		return nil, "", unavailable(err)
+	}
+	if ok {
+		return nil, "", nil
+	}
+	old, err := i.Redis.Get(ctx, i.key(user, key)).Bytes()
+	if err != nil {
+		return nil, "", unavailable(err)
+	}
+	var r idemRecord
+	if err := json.Unmarshal(old, &r); err != nil {
+		return nil, "", unavailable(err)
+	}
+	return &r.BookingID, r.BodyHash, nil
+}
+
+// Forget releases a key whose request was not accepted after all.
+func (i *Idempotency) Forget(ctx context.Context, user uuid.UUID, key string) error {
+	return i.Redis.Del(ctx, i.key(user, key)).Err()
+}
