@@ -45,12 +45,12 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		}
 		scheme, token, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" || s.Tokens == nil {
-			Error(w, r, errBadToken)
+			s.unauthorized(w, r, errBadToken)
 			return
 		}
 		actor, exp, err := s.Tokens.Verify(r.Context(), strings.TrimSpace(token))
 		if err != nil {
-			Error(w, r, err)
+			s.unauthorized(w, r, err)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, actorInfo{actor, exp})))

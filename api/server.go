@@ -40,6 +40,10 @@ type Server struct {
 	Limits   RateLimits
 	Catalog  CatalogDeps
 	Bookings BookingDeps
+
+	// CORSOrigins are the browser origins allowed to call the API; none
+	// means no CORS headers at all.
+	CORSOrigins []string
 }
 
 // Handler builds the router. Call once, after the fields are set.
@@ -49,6 +53,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, s.logRequests, s.recoverPanics, measure, securityHeaders)
+	r.Use(s.cors)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, evently.Errorf(evently.ENOTFOUND, "No such resource: %s.", r.URL.Path))
 	})

@@ -29,6 +29,12 @@ type Tokens struct {
 // AccessClaims are the claims of an access token.
 type AccessClaims struct {
 	Role evently.Role `json:"role"`
+	// SessionID is the refresh-token family the token was issued with, so
+	// logout can end that family too. Empty for tokens minted without one.
+	SessionID string `json:"sid,omitempty"`
+	// IssuedAtMs is iat in milliseconds. iat has whole seconds, too coarse to
+	// tell a token issued just before a revocation from one issued just after.
+	IssuedAtMs int64 `json:"iat_ms,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -41,10 +47,19 @@ func (t *Tokens) now() time.Time {
 
 // Issue returns a signed access token for the user and its id (jti).
 func (t *Tokens) Issue(userID uuid.UUID, role evently.Role) (token, jti string, expires time.Time, err error) {
+	return t.IssueSession(userID, role, uuid.Nil)
+}
+
+// IssueSession is Issue for a token tied to a refresh-token family.
+func (t *Tokens) IssueSession(userID uuid.UUID, role evently.Role, session uuid.UUID) (token, jti string, expires time.Time, err error) {
 	now := t.now().UTC()
 	jti = evently.NewID().String()
 	expires = now.Add(t.AccessTTL)
-	claims := AccessClaims{Role: role, RegisteredClaims: jwt.RegisteredClaims{
+	sid := ""
+	if session != uuid.Nil {
+		sid = session.String()
+	}
+	claims := AccessClaims{Role: role, SessionID: sid, IssuedAtMs: now.UnixMilli(), RegisteredClaims: jwt.RegisteredClaims{
 		ID: jti, Subject: userID.String(), Issuer: t.Issuer, Audience: jwt.ClaimStrings{t.Audience},
 		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(expires),
 	}}
@@ -57,21 +72,16 @@ var errBadToken = evently.Errorf(evently.EUNAUTHORIZED, "The access token is mis
 // Verify checks signature, algorithm, issuer, audience, expiry and
 // revocation, and returns who the token speaks for.
 func (t *Tokens) Verify(ctx context.Context, token string) (evently.Actor, time.Time, error) {
-	var claims AccessClaims
-	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return t.Secret, nil },
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-		jwt.WithIssuer(t.Issuer), jwt.WithAudience(t.Audience),
-		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithLeeway(t.Leeway),
-		jwt.WithTimeFunc(t.now))
+	claims, uid, err := t.parse(token)
 	if err != nil {
-		return evently.Actor{}, time.Time{}, errBadToken
-	}
-	uid, err := uuid.Parse(claims.Subject)
-	if err != nil || !claims.Role.Valid() || claims.ID == "" || claims.ExpiresAt == nil || claims.IssuedAt == nil {
-		return evently.Actor{}, time.Time{}, errBadToken
+		return evently.Actor{}, time.Time{}, err
 	}
 	if t.Revoked != nil {
-		revoked, err := t.Revoked(ctx, claims.ID, uid, claims.IssuedAt.Time)
+		issued := claims.IssuedAt.Time
+		if ms := time.UnixMilli(claims.IssuedAtMs); claims.IssuedAtMs > 0 && !ms.Before(issued) && ms.Sub(issued) < time.Second {
+			issued = ms
+		}
+		revoked, err := t.Revoked(ctx, claims.ID, uid, issued)
 		if err != nil {
 			return evently.Actor{}, time.Time{}, &evently.Error{Code: evently.EUNAVAILABLE, Message: "Cannot check the token right now.", RetryAfter: 1}
 		}
@@ -80,6 +90,38 @@ func (t *Tokens) Verify(ctx context.Context, token string) (evently.Actor, time.
 		}
 	}
 	return evently.Actor{UserID: uid, Role: claims.Role, TokenID: claims.ID}, claims.ExpiresAt.Time, nil
+}
+
+// parse checks everything but revocation.
+func (t *Tokens) parse(token string) (AccessClaims, uuid.UUID, error) {
+	var claims AccessClaims
+	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return t.Secret, nil },
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithIssuer(t.Issuer), jwt.WithAudience(t.Audience),
+		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithLeeway(t.Leeway),
+		jwt.WithTimeFunc(t.now))
+	if err != nil {
+		return claims, uuid.Nil, errBadToken
+	}
+	uid, err := uuid.Parse(claims.Subject)
+	if err != nil || !claims.Role.Valid() || claims.ID == "" || claims.ExpiresAt == nil || claims.IssuedAt == nil {
+		return claims, uuid.Nil, errBadToken
+	}
+	return claims, uid, nil
+}
+
+// session returns the refresh-token family a valid token was issued with
+// (uuid.Nil when none).
+func (t *Tokens) session(token string) uuid.UUID {
+	claims, _, err := t.parse(token)
+	if err != nil {
+		return uuid.Nil
+	}
+	id, err := uuid.Parse(claims.SessionID)
+	if err != nil {
+		return uuid.Nil
+	}
+	return id
 }
 
 // ErrNoActor means the request carries no identity.
