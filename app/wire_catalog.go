@@ -1,8 +1,38 @@
 package app
 
-import "github.com/evently/evently/api"
+import (
+	"errors"
+	"time"
+
+	"github.com/evently/evently/api"
+	"github.com/evently/evently/store"
+)
 
 // CatalogConfig configures venues, events and seat maps.
-type CatalogConfig struct{}
+type CatalogConfig struct {
+	// SeatMapTTL bounds how stale a served seat map may be (see
+	// docs/catalog.md); 0 reads PostgreSQL and Redis on every request.
+	SeatMapTTL time.Duration `env:"EVENTLY_SEATMAP_TTL" envDefault:"1s"`
+	// PopularWindow is how far back GET /events/popular counts bookings.
+	PopularWindow time.Duration `env:"EVENTLY_POPULAR_WINDOW" envDefault:"168h"`
+}
 
-func wireCatalog(d *Deps, c Config, s *api.Server) error { return nil }
+func wireCatalog(d *Deps, c Config, s *api.Server) error {
+	if c.Catalog.SeatMapTTL < 0 || c.Catalog.SeatMapTTL > time.Minute {
+		return errors.New("EVENTLY_SEATMAP_TTL must be between 0s and 1m")
+	}
+	if c.Catalog.PopularWindow < time.Hour {
+		return errors.New("EVENTLY_POPULAR_WINDOW must be at least 1h")
+	}
+	// Keep the hook the booking area may have set (wiring order is not ours).
+	hook := s.Catalog.OnEventCancelled
+	s.Catalog = api.CatalogDeps{
+		Venues:           &store.Venues{DB: d.DB},
+		Events:           &store.Events{DB: d.DB},
+		SeatMaps:         &store.SeatMaps{DB: d.DB, Redis: d.Redis, Keys: d.Keys},
+		SeatMapTTL:       c.Catalog.SeatMapTTL,
+		PopularWindow:    c.Catalog.PopularWindow,
+		OnEventCancelled: hook,
+	}
+	return nil
+}
