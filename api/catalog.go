@@ -181,16 +181,16 @@ func (s *Server) deleteVenue(w http.ResponseWriter, r *http.Request) {
 // eventRequest is the wire form of an event; times and ids are strings so a
 // malformed one gets a per-field 422 rather than a generic 400.
 type eventRequest struct {
-	VenueID      *string       `json:"venue_id"`
-	Title        *string       `json:"title"`
-	Description  *string       `json:"description"`
-	Category     *string       `json:"category"`
-	City         *string       `json:"city"`
-	StartsAt     *string       `json:"starts_at"`
-	EndsAt       *string       `json:"ends_at"`
-	SalesStartAt *string       `json:"sales_start_at"`
-	SalesEndAt   *string       `json:"sales_end_at"`
-	Currency     *string       `json:"currency"`
+	VenueID      *string        `json:"venue_id"`
+	Title        *string        `json:"title"`
+	Description  *string        `json:"description"`
+	Category     *string        `json:"category"`
+	City         *string        `json:"city"`
+	StartsAt     *string        `json:"starts_at"`
+	EndsAt       *string        `json:"ends_at"`
+	SalesStartAt *string        `json:"sales_start_at"`
+	SalesEndAt   *string        `json:"sales_end_at"`
+	Currency     *string        `json:"currency"`
 	Tiers        []evently.Tier `json:"tiers"`
 }
 
