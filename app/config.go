@@ -48,6 +48,7 @@ type Config struct {
 	Auth     AuthConfig
 	Catalog  CatalogConfig
 	Payments PaymentsConfig
+	Bookings BookingsConfig
 }
 
 // LoadConfig reads and validates the environment; every problem is named

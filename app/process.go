@@ -67,6 +67,6 @@ func workerConfig(d *Deps, c Config) workers.Config {
 		DB: d.DB, Redis: d.Redis, Keys: d.Keys, Producer: d.Producer,
 		BatchSize: c.BatchSize, BatchWait: c.BatchWait, MaxAttempts: c.MaxAttempts,
 		SessionTimeout: c.SessionTimeout, GroupPrefix: c.GroupPrefix,
-		PaymentWindow: c.PaymentWindow,
+		PaymentWindow: c.PaymentWindow, HoldTTL: c.HoldTTL,
 	}
 }

@@ -191,3 +191,22 @@ func PartitionCount(ctx context.Context, brokers []string, topic string) (int, e
 	}
 	return 0, fmt.Errorf("topic %s not found", topic)
 }
+
+// Enqueue wraps payload in an envelope and publishes it durably.
+func (p *Producer) Enqueue(ctx context.Context, stream, key, typ string, payload any) error {
+	env, err := NewEnvelope(typ, payload)
+	if err != nil {
+		return err
+	}
+	return p.Publish(ctx, Message{Topic: stream, Key: key, Envelope: env})
+}
+
+// Send publishes outbox messages, each under its own id.
+func (p *Producer) Send(ctx context.Context, msgs []evently.Outgoing) error {
+	out := make([]Message, len(msgs))
+	for i, m := range msgs {
+		out[i] = Message{Topic: m.Stream, Key: m.Key, Envelope: Envelope{ID: m.ID, Type: m.Type,
+			Version: EnvelopeVersion, OccurredAt: time.Now().UTC(), Payload: m.Payload}}
+	}
+	return p.Publish(ctx, out...)
+}

@@ -39,6 +39,8 @@ type Config struct {
 	GroupPrefix string
 	// PaymentWindow is how long a reserved booking waits for payment.
 	PaymentWindow time.Duration
+	// HoldTTL is how long a seat hold lives.
+	HoldTTL time.Duration
 }
 
 // Runner is one running worker kind.
@@ -50,7 +52,10 @@ type Runner interface {
 var kinds = []struct {
 	name string
 	make func(Config) (Runner, error)
-}{}
+}{
+	{"booking", newCommitter},
+	{"reaper", newReaper},
+}
 
 // Kinds lists every worker kind.
 func Kinds() []string {

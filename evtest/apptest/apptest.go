@@ -50,6 +50,11 @@ type Options struct {
 	Configure func(*app.Config)
 	// Brokers overrides the Kafka brokers (a throwaway evtest.Broker).
 	Brokers []string
+	// Share runs a second API instance on Share's database and Redis
+	// prefix, as a scaled-out deployment does.
+	Share *App
+	// LogTo also receives the app's log, at debug level.
+	LogTo io.Writer
 }
 
 // Start runs Evently for one test and stops it when the test ends.
@@ -58,8 +63,14 @@ func Start(t testing.TB, o Options) *App {
 	if o.Partitions == 0 {
 		o.Partitions = 3
 	}
-	db, dbURL := evtest.DBWithURL(t)
+	var db *sqlx.DB
+	var dbURL string
 	rdb, prefix := evtest.Redis(t)
+	if o.Share != nil {
+		db, dbURL, prefix = o.Share.DB, o.Share.DBURL, o.Share.Config.RedisPrefix
+	} else {
+		db, dbURL = evtest.DBWithURL(t)
+	}
 	brokers := evtest.Brokers()
 	if o.Brokers != nil {
 		brokers = o.Brokers
@@ -80,10 +91,18 @@ func Start(t testing.TB, o Options) *App {
 	c.SessionTimeout = 6 * time.Second
 	c.Auth.JWTSecret = "apptest-secret-0123456789abcdef0123456789"
 	c.LogLevel = "warn"
+	// Cheap password hashes, and no rate limits unless a test sets them.
+	c.Auth.BcryptCost = 4
+	c.Auth.RateLogin, c.Auth.RateAuth, c.Auth.RateHolds, c.Auth.RateBookings, c.Auth.RateReads = 0, 0, 0, 0, 0
 	if o.Configure != nil {
 		o.Configure(&c)
 	}
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var logw io.Writer = testWriter{t}
+	level := slog.LevelWarn
+	if o.LogTo != nil {
+		logw, level = io.MultiWriter(logw, o.LogTo), slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: level}))
 	d := &app.Deps{Log: log, DB: db, Redis: rdb, Names: names, Keys: storeKeys(prefix),
 		Producer: topics.NewProducer(brokers, names, c.ProduceWait)}
 	t.Cleanup(func() { d.Producer.Close() })
@@ -233,3 +252,37 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 func storeKeys(prefix string) store.Keys { return store.Keys{Prefix: prefix} }
+
+// Event creates a published event with n seats (A-1 … in rows of 20, price
+// 5000 cents) straight in SQL and returns its id: a fixture for booking
+// tests that need no catalog round trips.
+func (a *App) Event(n int) uuid.UUID {
+	a.t.Helper()
+	return EventIn(a.t, a.DB, n)
+}
+
+// EventIn is Event for any database.
+func EventIn(t testing.TB, db *sqlx.DB, n int) uuid.UUID {
+	t.Helper()
+	org, venue, event := evently.NewID(), evently.NewID(), evently.NewID()
+	stmts := []struct {
+		q    string
+		args []any
+	}{
+		{`INSERT INTO users (id, email, role, password_hash) VALUES ($1, $2, 'organizer', '\x00')`, []any{org, org.String() + "@example.test"}},
+		{`INSERT INTO venues (id, owner_id, name, city, capacity) VALUES ($1, $2, 'Fixture Hall', 'Testville', $3)`, []any{venue, org, n}},
+		{`INSERT INTO seats (venue_id, id, section, row_label, number)
+		  SELECT $1, 'A-' || i, 'A', ((i - 1) / 20 + 1)::text, i FROM generate_series(1, $2) AS i`, []any{venue, n}},
+		{`INSERT INTO events (id, venue_id, organizer_id, title, category, city, status, starts_at, ends_at, capacity)
+		  VALUES ($1, $2, $3, 'Fixture Night', 'music', 'Testville', 'published', now() + interval '30 days', now() + interval '30 days 3 hours', $4)`,
+			[]any{event, venue, org, n}},
+		{`INSERT INTO event_seats (event_id, seat_id, section, row_label, number, tier, price_cents)
+		  SELECT $1, id, section, row_label, number, 'standard', 5000 FROM seats WHERE venue_id = $2`, []any{event, venue}},
+	}
+	for _, s := range stmts {
+		if _, err := db.Exec(s.q, s.args...); err != nil {
+			t.Fatalf("apptest: event fixture: %v", err)
+		}
+	}
+	return event
+}
