@@ -25,6 +25,7 @@ commands:
   dev                 api and every worker in one process (for make run)
   migrate [up|status] apply or show database migrations
   seed [flags]        load demo data (idempotent)
+  reconcile [flags]   compare the payment gateway's ledger with the bookings (exit 1 on a mismatch)
   help                this text
 
 Configuration comes from environment variables; see README.md.
@@ -63,6 +64,9 @@ func run(args []string, stderr io.Writer) int {
 		"dev":     runDev,
 		"migrate": runMigrate,
 		"seed":    runSeed,
+
+		// Payments: compares the gateway's ledger with the bookings.
+		"reconcile": runReconcile,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
