@@ -99,7 +99,9 @@ type idemRecord struct {
 	BodyHash  string    `json:"body_hash"`
 }
 
-func (i *Idempotency) key(user uuid.UUID, k string) string { return i.Keys.Key("idem", user.String(), k) }
+func (i *Idempotency) key(user uuid.UUID, k string) string {
+	return i.Keys.Key("idem", user.String(), k)
+}
 
 // Reserve claims key for booking; when the key was used before it returns
 // the earlier booking and body hash instead.

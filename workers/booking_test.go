@@ -1,0 +1,271 @@
+package workers_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/evently/evently"
+	"github.com/evently/evently/evtest"
+	"github.com/evently/evently/evtest/apptest"
+	"github.com/evently/evently/store"
+	"github.com/evently/evently/topics"
+)
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func seats(n ...int) []string {
+	out := make([]string, len(n))
+	for i, s := range n {
+		out[i] = fmt.Sprintf("A-%d", s)
+	}
+	return out
+}
+
+func bookCmd(user, event uuid.UUID, s []string) evently.BookCommand {
+	return evently.BookCommand{BookingID: evently.NewID(), UserID: user, EventID: event, SeatIDs: s, AcceptedAt: time.Now().UTC()}
+}
+
+func newUser(t testing.TB, db *sqlx.DB) uuid.UUID {
+	id := evently.NewID()
+	_, err := db.Exec(`INSERT INTO users (id, email, password_hash) VALUES ($1, $2, '\x00')`, id, id.String()+"@example.test")
+	must(t, err)
+	return id
+}
+
+// publish sends book commands straight to Kafka, as if Redis had let
+// everything through.
+func publish(t testing.TB, p *topics.Producer, cmds ...evently.BookCommand) {
+	t.Helper()
+	msgs := make([]topics.Message, len(cmds))
+	for i, c := range cmds {
+		env, err := topics.NewEnvelope(evently.CmdBook, c)
+		must(t, err)
+		msgs[i] = topics.Message{Topic: topics.BookingCommands, Key: c.EventID.String(), Envelope: env}
+	}
+	must(t, p.Publish(context.Background(), msgs...))
+}
+
+func waitBookings(t testing.TB, db *sqlx.DB, want int, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		var n int
+		must(t, db.Get(&n, `SELECT count(*) FROM bookings`))
+		if n == want {
+			return
+		}
+		if n > want {
+			t.Fatalf("%d bookings, want %d", n, want)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d bookings after %s", n, want, within)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// assertNoDoubleSale checks both guards' invariants straight in SQL.
+func assertNoDoubleSale(t testing.TB, db *sqlx.DB) (sold int) {
+	t.Helper()
+	var dup, orphan, mismatch int
+	must(t, db.Get(&dup, `SELECT count(*) FROM (SELECT bs.event_id, bs.seat_id FROM booking_seats bs
+		JOIN bookings b ON b.id = bs.booking_id WHERE b.status IN ('reserved', 'paying', 'confirmed')
+		GROUP BY bs.event_id, bs.seat_id HAVING count(*) > 1) d`))
+	must(t, db.Get(&orphan, `SELECT count(*) FROM event_seats s LEFT JOIN bookings b ON b.id = s.booking_id
+		WHERE s.status = 'sold' AND (b.id IS NULL OR b.status NOT IN ('reserved', 'paying', 'confirmed'))`))
+	must(t, db.Get(&mismatch, `SELECT count(*) FROM booking_seats bs JOIN bookings b ON b.id = bs.booking_id
+		LEFT JOIN event_seats s ON s.event_id = bs.event_id AND s.seat_id = bs.seat_id
+		WHERE b.status IN ('reserved', 'paying', 'confirmed') AND (s.booking_id IS DISTINCT FROM b.id OR NOT bs.active)`))
+	if dup+orphan+mismatch > 0 {
+		t.Fatalf("double sale: %d seats in two bookings, %d sold seats without one, %d booked seats not sold to it", dup, orphan, mismatch)
+	}
+	must(t, db.Get(&sold, `SELECT count(*) FROM event_seats WHERE status = 'sold'`))
+	return sold
+}
+
+// With Redis out of the way, PostgreSQL's version check and unique index
+// alone decide: overlapping requests never sell a seat twice.
+func TestBypassingRedisNeverSellsTwice(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, apptest.Options{Workers: []string{"booking"}})
+	event := a.Event(30)
+	user := newUser(t, a.DB)
+	var cmds []evently.BookCommand
+	for range 200 {
+		s1 := rand.IntN(30) + 1
+		cmds = append(cmds, bookCmd(user, event, seats(s1, s1%30+1)))
+	}
+	publish(t, a.Deps.Producer, cmds...)
+	waitBookings(t, a.DB, len(cmds), 30*time.Second)
+	sold := assertNoDoubleSale(t, a.DB)
+	var reserved, taken int
+	must(t, a.DB.Get(&reserved, `SELECT count(*) FROM bookings WHERE status = 'reserved'`))
+	must(t, a.DB.Get(&taken, `SELECT count(*) FROM bookings WHERE status = 'failed' AND reason = 'seats_taken'`))
+	if reserved*2 != sold || reserved+taken != len(cmds) || reserved == 0 {
+		t.Fatalf("reserved %d, seats_taken %d, sold seats %d", reserved, taken, sold)
+	}
+}
+
+// The same message twice, and the same booking under another message id,
+// make one booking.
+func TestRedeliveryMakesOneBooking(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, apptest.Options{Workers: []string{"booking"}})
+	event := a.Event(10)
+	cmd := bookCmd(newUser(t, a.DB), event, seats(1, 2))
+	env, err := topics.NewEnvelope(evently.CmdBook, cmd)
+	must(t, err)
+	other, err := topics.NewEnvelope(evently.CmdBook, cmd)
+	must(t, err)
+	m := topics.Message{Topic: topics.BookingCommands, Key: event.String(), Envelope: env}
+	must(t, a.Deps.Producer.Publish(context.Background(), m, m))
+	must(t, a.Deps.Producer.Publish(context.Background(), topics.Message{Topic: topics.BookingCommands, Key: event.String(), Envelope: other}))
+	waitBookings(t, a.DB, 1, 20*time.Second)
+	// A marker command after them shows all three were consumed.
+	marker := bookCmd(cmd.UserID, event, seats(5))
+	publish(t, a.Deps.Producer, marker)
+	waitBookings(t, a.DB, 2, 20*time.Second)
+	var history int
+	must(t, a.DB.Get(&history, `SELECT count(*) FROM booking_history WHERE booking_id = $1`, cmd.BookingID))
+	if history != 1 {
+		t.Fatalf("%d history rows for one booking", history)
+	}
+	assertNoDoubleSale(t, a.DB)
+}
+
+// Two workers that both believe they own a partition commit the same
+// commands, and rival ones, at once: the guards let one win.
+func TestStaleOwnerNeverSellsTwice(t *testing.T) {
+	t.Parallel()
+	db := evtest.DB(t)
+	event := apptest.EventIn(t, db, 40)
+	user := newUser(t, db)
+	for round := range 20 {
+		var batch []evently.Command
+		for i := range 4 {
+			s := round*2 + i%3 + 1
+			c := bookCmd(user, event, seats(s%40+1, (s+1)%40+1))
+			batch = append(batch, evently.Command{MessageID: evently.NewID(), Type: evently.CmdBook, Book: &c})
+		}
+		rival := bookCmd(user, event, seats(round%40+1))
+		rivalBatch := []evently.Command{{MessageID: evently.NewID(), Type: evently.CmdBook, Book: &rival}}
+		var wg sync.WaitGroup
+		for w, cmds := range [][]evently.Command{batch, batch, rivalBatch} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				b := &store.Bookings{DB: db, Consumer: "booking", PaymentWindow: time.Minute}
+				// A loser may see a version conflict and retry, as the worker does.
+				for attempt := 0; attempt < 5; attempt++ {
+					if _, err := b.CommitBatch(context.Background(), cmds); err == nil {
+						return
+					}
+				}
+				t.Errorf("worker %d never committed", w)
+			}()
+		}
+		wg.Wait()
+	}
+	assertNoDoubleSale(t, db)
+	var dupHistory int
+	must(t, db.Get(&dupHistory, `SELECT count(*) FROM (SELECT booking_id FROM booking_history GROUP BY booking_id HAVING count(*) > 1) d`))
+	if dupHistory > 0 {
+		t.Fatalf("%d bookings applied twice", dupHistory)
+	}
+}
+
+// A booking worker killed with SIGKILL in the middle of its batches, then
+// restarted: every command ends in exactly one booking and no seat is sold
+// twice.
+func TestWorkerKilledMidBatchLosesNothing(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, apptest.Options{Partitions: 2})
+	bin := buildEvently(t)
+	events := []uuid.UUID{a.Event(600), a.Event(600)}
+	user := newUser(t, a.DB)
+	var cmds []evently.BookCommand
+	for i := range 1500 {
+		s := rand.IntN(600) + 1
+		cmds = append(cmds, bookCmd(user, events[i%2], seats(s, s%600+1)))
+	}
+	worker := func() *exec.Cmd {
+		cmd := exec.Command(bin, "work", "-kinds", "booking", "-addr", "127.0.0.1:0", "-batch-size", "20")
+		cmd.Env = append(os.Environ(),
+			"DATABASE_URL="+a.DBURL, "REDIS_URL="+evtest.RedisURL(), "EVENTLY_REDIS_PREFIX="+a.Config.RedisPrefix,
+			"KAFKA_BROKERS="+a.Config.KafkaBrokers[0], "EVENTLY_TOPIC_PREFIX="+a.Config.TopicPrefix,
+			"EVENTLY_GROUP_PREFIX="+a.Config.GroupPrefix, "EVENTLY_SESSION_TIMEOUT=6s", "EVENTLY_LOG_LEVEL=warn",
+			"EVENTLY_PARTITIONS=2")
+		cmd.Stderr = os.Stderr
+		must(t, cmd.Start())
+		return cmd
+	}
+	first := worker()
+	publish(t, a.Deps.Producer, cmds...)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var n int
+		must(t, a.DB.Get(&n, `SELECT count(*) FROM bookings`))
+		if n >= 100 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("first worker committed only %d", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	must(t, first.Process.Signal(syscall.SIGKILL))
+	_ = first.Wait()
+	second := worker()
+	defer func() { _ = second.Process.Signal(syscall.SIGTERM); _ = second.Wait() }()
+	waitBookings(t, a.DB, len(cmds), 90*time.Second)
+	assertNoDoubleSale(t, a.DB)
+	var dupHistory, unsettled int
+	must(t, a.DB.Get(&dupHistory, `SELECT count(*) FROM (SELECT booking_id FROM booking_history GROUP BY booking_id HAVING count(*) > 1) d`))
+	must(t, a.DB.Get(&unsettled, `SELECT count(*) FROM bookings WHERE status NOT IN ('reserved', 'failed')`))
+	if dupHistory+unsettled > 0 {
+		t.Fatalf("%d bookings applied twice, %d in unexpected states", dupHistory, unsettled)
+	}
+}
+
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// buildEvently builds the evently binary once per test binary.
+func buildEvently(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "evently-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "evently")
+		out, err := exec.Command("go", "build", "-o", builtBin, filepath.Join(evtest.RepoRoot(t), "cmd", "evently")).CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("%v: %s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
+}
