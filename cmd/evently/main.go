@@ -26,6 +26,7 @@ commands:
   migrate [up|status] apply or show database migrations
   seed [flags]        load demo data (idempotent)
   reconcile [flags]   compare the payment gateway's ledger with the bookings (exit 1 on a mismatch)
+  audit [flags]       check seats, bookings and payments agree (exit 1 on a violation)
   help                this text
 
 Configuration comes from environment variables; see README.md.
@@ -67,6 +68,7 @@ func run(args []string, stderr io.Writer) int {
 
 		// Payments: compares the gateway's ledger with the bookings.
 		"reconcile": runReconcile,
+		"audit":     runAudit,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
