@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/evently/evently"
+	"github.com/evently/evently/evtest"
 	"github.com/evently/evently/evtest/apptest"
 )
 
@@ -408,4 +410,83 @@ func FuzzBookingHandlers(f *testing.F) {
 			t.Fatalf("%s %s %q: %d", method, path, body, res.StatusCode)
 		}
 	})
+}
+
+// With Kafka down nothing is accepted: 503 with Retry-After, and the hold is
+// free again. Once the broker is back, bookings flow.
+func TestKafkaDownRefusesBookingsAndFreesHolds(t *testing.T) {
+	t.Parallel()
+	broker := evtest.StartBroker(t)
+	a := apptest.Start(t, apptest.Options{Brokers: []string{broker.Addr}, Workers: []string{"booking"}})
+	event := a.Event(10)
+	_, token := a.User(evently.RoleUser)
+	_, other := a.User(evently.RoleUser)
+	broker.Stop()
+	res := a.Do("POST", "/api/v1/bookings", token, map[string]any{"event_id": event, "seat_ids": seatsOf(1, 2)}, "Idempotency-Key", "down-1")
+	if res.Status != 503 || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("with Kafka down: %d %s", res.Status, res.Body)
+	}
+	var n int
+	must(t, a.DB.Get(&n, `SELECT count(*) FROM bookings`))
+	if n != 0 {
+		t.Fatalf("%d bookings written", n)
+	}
+	var h holdBody
+	hold := a.Do("POST", "/api/v1/events/"+event.String()+"/holds", other, map[string]any{"seat_ids": seatsOf(1, 2)})
+	if hold.Status != 201 {
+		t.Fatalf("seats still held after the 503: %d %s", hold.Status, hold.Body)
+	}
+	hold.JSON(t, &h)
+	if res := a.Do("DELETE", "/api/v1/holds/"+h.ID.String(), other, nil); res.Status != 204 {
+		t.Fatalf("release: %d", res.Status)
+	}
+	broker.Start()
+	var b bookingBody
+	apptest.Eventually(t, "accepted once Kafka is back", func() bool {
+		res := a.Do("POST", "/api/v1/bookings", token, map[string]any{"event_id": event, "seat_ids": seatsOf(1, 2)}, "Idempotency-Key", "down-1")
+		if res.Status == 202 {
+			res.JSON(t, &b)
+		}
+		return res.Status == 202
+	})
+	apptest.Eventually(t, "reserved", func() bool {
+		var got bookingBody
+		a.Do("GET", "/api/v1/bookings/"+b.ID.String(), token, nil).JSON(t, &got)
+		return got.Status == "reserved"
+	})
+}
+
+// The status stream sends the current state, then each change, and ends
+// at a settled state.
+func TestBookingStream(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, apptest.Options{Workers: []string{"booking"}})
+	event := a.Event(10)
+	_, token := a.User(evently.RoleUser)
+	res := a.Do("POST", "/api/v1/bookings", token, map[string]any{"event_id": event, "seat_ids": seatsOf(1)})
+	var b bookingBody
+	res.JSON(t, &b)
+	apptest.Eventually(t, "reserved", func() bool {
+		var got bookingBody
+		a.Do("GET", "/api/v1/bookings/"+b.ID.String(), token, nil).JSON(t, &got)
+		return got.Status == "reserved"
+	})
+	req, _ := http.NewRequest("GET", a.URL+"/api/v1/bookings/"+b.ID.String()+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	stream, err := http.DefaultClient.Do(req)
+	must(t, err)
+	defer stream.Body.Close()
+	if ct := stream.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("content type %q", ct)
+	}
+	if res := a.Do("POST", "/api/v1/bookings/"+b.ID.String()+"/cancel", token, nil); res.Status != 202 {
+		t.Fatalf("cancel: %d", res.Status)
+	}
+	body, err := io.ReadAll(stream.Body) // ends when the booking settles
+	must(t, err)
+	s := string(body)
+	if !strings.Contains(s, `"status":"reserved"`) || !strings.Contains(s, `"status":"cancelled"`) ||
+		strings.Index(s, `"status":"reserved"`) > strings.Index(s, `"status":"cancelled"`) {
+		t.Fatalf("stream:\n%s", s)
+	}
 }
