@@ -167,6 +167,14 @@ func (l Layout) Expand() ([]Seat, map[string]string) {
 		if len(rowBad) > 0 {
 			continue
 		}
+		total := len(seats)
+		for _, r := range rows {
+			total += r.Seats
+		}
+		if total > MaxVenueSeats {
+			bad["layout"] = fmt.Sprintf("at most %d seats per venue", MaxVenueSeats)
+			return nil, bad
+		}
 		x0, y0 := 0.0, nextY
 		if sec.X != nil {
 			x0 = *sec.X
@@ -198,18 +206,15 @@ func (l Layout) Expand() ([]Seat, map[string]string) {
 		}
 		for ri, r := range rows {
 			for n := 1; n <= r.Seats; n++ {
+				ref := r.Label + "-" + strconv.Itoa(n)
 				seats = append(seats, Seat{
-					ID: SeatID(sec.Name, r.Label, n), Section: sec.Name, Row: r.Label, Number: n,
+					ID: sec.Name + "-" + ref, Section: sec.Name, Row: r.Label, Number: n,
 					X: x0 + r.Offset + float64(n-1)*seatPitch, Y: y0 + float64(ri)*rowPitch,
-					Accessible: accessible[fmt.Sprintf("%s-%d", r.Label, n)],
+					Accessible: len(accessible) > 0 && accessible[ref],
 				})
 			}
 		}
 		nextY = max(nextY, y0+float64(len(rows))*rowPitch+sectionGap)
-		if len(seats) > MaxVenueSeats {
-			bad["layout"] = fmt.Sprintf("at most %d seats per venue", MaxVenueSeats)
-			return nil, bad
-		}
 	}
 	if len(bad) > 0 {
 		return nil, bad
