@@ -119,6 +119,7 @@ func setup(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "setup: %d buyers, %d events × %d seats in %s (%.1fs) → %s\n",
 		*users, *events, *seats, redact(url), time.Since(start).Seconds(), *out)
+	fmt.Println(url) // for scripts: the database set up
 	return nil
 }
 
