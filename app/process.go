@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/evently/evently/api"
+	"github.com/evently/evently/gateway"
 	"github.com/evently/evently/store"
 	"github.com/evently/evently/topics"
 	"github.com/evently/evently/workers"
@@ -58,7 +60,15 @@ func Workers(d *Deps, c Config, kinds []string) (*workers.Set, error) {
 	if len(kinds) == 0 {
 		return nil, errors.New("no worker kinds chosen")
 	}
-	return workers.NewSet(workerConfig(d, c), kinds)
+	wc := workerConfig(d, c)
+	if slices.Contains(kinds, "payment") {
+		gw, err := gateway.New(c.Payments.GatewayURL, gateway.Options{Timeout: c.Payments.Timeout})
+		if err != nil {
+			return nil, fmt.Errorf("payment gateway: %w", err)
+		}
+		wc.Gateway = gw
+	}
+	return workers.NewSet(wc, kinds)
 }
 
 func workerConfig(d *Deps, c Config) workers.Config {

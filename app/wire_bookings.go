@@ -12,7 +12,8 @@ import (
 
 // PaymentsConfig configures the payment saga.
 type PaymentsConfig struct {
-	GatewayURL string `env:"EVENTLY_PAYMENT_URL" envDefault:"http://127.0.0.1:8090"`
+	GatewayURL string        `env:"EVENTLY_PAYMENT_URL" envDefault:"http://127.0.0.1:8090"`
+	Timeout    time.Duration `env:"EVENTLY_PAYMENT_TIMEOUT" envDefault:"2s"`
 }
 
 // BookingsConfig configures holds and bookings at the API.

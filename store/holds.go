@@ -359,5 +359,10 @@ func (h *Holds) Claim(ctx context.Context, hold *evently.Hold, bookingID uuid.UU
 		by, _ := h.Redis.HGet(ctx, key, "booking").Result()
 		return evently.Errorf(evently.ECONFLICT, "This hold is already being booked (booking %s).", by)
 	}
+	// A hold turned into a booking no longer counts against the user's cap:
+	// the cap stops hoarding, not buying.
+	if err := h.Redis.ZRem(ctx, h.Keys.Event(hold.EventID)+":user:"+hold.UserID.String(), hold.ID.String()).Err(); err != nil {
+		return unavailable(err)
+	}
 	return nil
 }

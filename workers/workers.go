@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/evently/evently/gateway"
 	"github.com/evently/evently/store"
 	"github.com/evently/evently/topics"
 )
@@ -41,6 +42,8 @@ type Config struct {
 	PaymentWindow time.Duration
 	// HoldTTL is how long a seat hold lives.
 	HoldTTL time.Duration
+	// Gateway is the payment gateway client (payment worker).
+	Gateway *gateway.Client
 }
 
 // Runner is one running worker kind.
@@ -54,6 +57,7 @@ var kinds = []struct {
 	make func(Config) (Runner, error)
 }{
 	{"booking", newCommitter},
+	{"payment", newPayer},
 	{"reaper", newReaper},
 }
 
