@@ -2,12 +2,101 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
+	"io"
+	"os"
+	"time"
 
 	"github.com/evently/evently/app"
+	"github.com/evently/evently/store"
 )
 
+// runSeed loads the demo data (idempotent) and prints the demo accounts.
 func runSeed(ctx context.Context, c app.Config, args []string) error {
-	fmt.Println("seed: no demo data yet")
+	fs := flag.NewFlagSet("seed", flag.ContinueOnError)
+	large := fs.Bool("large", false, "also load 1,000 events with 1,000,000 event seats for benchmarks")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	db, err := store.OpenPostgres(ctx, c.DatabaseURL, 4)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	st, err := store.Migrations(ctx, db.DB)
+	if err != nil {
+		return err
+	}
+	if st.Pending() {
+		return fmt.Errorf("migrations pending (at %d of %d): run evently migrate first", st.Current, st.Latest)
+	}
+	start := time.Now()
+	p := newProgress(os.Stdout)
+	rep, err := store.Seed(ctx, db, store.SeedOptions{Large: *large, Progress: p.report})
+	p.done()
+	if err != nil {
+		return err
+	}
+	if rep.Changed() {
+		fmt.Printf("seed: added %d users, %d venues, %d events, %d event seats in %.1fs\n",
+			rep.Users, rep.Venues, rep.Events, rep.EventSeats, time.Since(start).Seconds())
+	} else {
+		fmt.Printf("seed: nothing to do, the demo data is already there (%.1fs)\n", time.Since(start).Seconds())
+	}
+	fmt.Println("demo accounts (email / password / role):")
+	for _, cr := range rep.Credentials {
+		fmt.Printf("  %-26s %-24s %s\n", cr.Email, cr.Password, cr.Role)
+	}
 	return nil
+}
+
+// progress draws one \r-updated line on a terminal and plain lines (one
+// per stage and every tenth) elsewhere, so logs stay readable.
+type progress struct {
+	w        io.Writer
+	tty      bool
+	stage    string
+	lastTick int
+}
+
+func newProgress(f *os.File) *progress {
+	fi, err := f.Stat()
+	return &progress{w: f, tty: err == nil && fi.Mode()&os.ModeCharDevice != 0}
+}
+
+func (p *progress) report(stage string, done, total int) {
+	pct := 100
+	if total > 0 {
+		pct = done * 100 / total
+	}
+	if p.tty {
+		const width = 30
+		bar := make([]byte, width)
+		for i := range bar {
+			bar[i] = ' '
+			if i < pct*width/100 {
+				bar[i] = '='
+			}
+		}
+		if stage != p.stage && p.stage != "" {
+			fmt.Fprintln(p.w) // keep the finished stage's line
+		}
+		fmt.Fprintf(p.w, "\r%-22s [%s] %3d%% (%d/%d)  ", stage, bar, pct, done, total)
+		p.stage = stage
+		return
+	}
+	if stage != p.stage {
+		p.stage, p.lastTick = stage, -1
+	}
+	if tick := pct / 10; tick != p.lastTick {
+		p.lastTick = tick
+		fmt.Fprintf(p.w, "%s: %d%% (%d/%d)\n", stage, pct, done, total)
+	}
+}
+
+func (p *progress) done() {
+	if p.tty && p.stage != "" {
+		fmt.Fprintln(p.w)
+	}
 }
