@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/evently/evently"
 	"github.com/evently/evently/api"
 	"github.com/evently/evently/store"
 )
@@ -27,9 +28,24 @@ func newHolds(d *Deps, c Config) *store.Holds {
 }
 
 func wireBookings(d *Deps, c Config, s *api.Server) error {
+	bookings := &store.Bookings{DB: d.DB}
+	// Cancelling an event cancels (and refunds) every booking, each through
+	// the event's partition like any other cancellation.
+	s.Catalog.OnEventCancelled = func(ctx context.Context, event uuid.UUID) error {
+		refs, err := bookings.ActiveForEvent(ctx, event)
+		if err != nil {
+			return err
+		}
+		for _, ref := range refs {
+			if err := d.Producer.Enqueue(ctx, evently.StreamBookingCommands, event.String(), evently.CmdCancel, ref); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	s.Bookings = api.BookingDeps{
 		Holds:       newHolds(d, c),
-		Bookings:    &store.Bookings{DB: d.DB},
+		Bookings:    bookings,
 		Feed:        &store.Feed{Redis: d.Redis, Keys: d.Keys},
 		Queue:       d.Producer,
 		Idempotency: &store.Idempotency{Redis: d.Redis, Keys: d.Keys},

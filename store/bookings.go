@@ -787,3 +787,21 @@ func (b *Bookings) SoldSeats(ctx context.Context, event uuid.UUID) ([]string, er
 	err := b.DB.SelectContext(ctx, &seats, `SELECT seat_id FROM event_seats WHERE event_id = $1 AND status = 'sold'`, event)
 	return seats, err
 }
+
+// ActiveForEvent lists an event's bookings that still hold seats.
+func (b *Bookings) ActiveForEvent(ctx context.Context, event uuid.UUID) ([]evently.BookingRef, error) {
+	var refs []evently.BookingRef
+	rows, err := b.DB.QueryContext(ctx, `SELECT id FROM bookings WHERE event_id = $1 AND status IN ('reserved', 'paying', 'confirmed')`, event)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		ref := evently.BookingRef{EventID: event, Reason: evently.ReasonEventCancelled}
+		if err := rows.Scan(&ref.BookingID); err != nil {
+			return nil, err
+		}
+		refs = append(refs, ref)
+	}
+	return refs, rows.Err()
+}

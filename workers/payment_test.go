@@ -250,3 +250,42 @@ func TestPaymentWorkerKilledMidCharge(t *testing.T) {
 	}
 	s.reconcile(t)
 }
+
+// An organizer cancelling an event cancels every booking, refunds the paid
+// ones and puts every seat back.
+func TestEventCancellationRefundsEveryBooking(t *testing.T) {
+	t.Parallel()
+	s := startSaga(t, paysim.Behaviour{}, nil)
+	event := s.a.Event(20)
+	_, token := s.a.User(evently.RoleUser)
+	paid := s.book(t, token, event, seats(1, 2), "tok_visa")
+	reserved := s.book(t, token, event, seats(3), "")
+	s.waitStatus(t, token, paid, "confirmed")
+	s.waitStatus(t, token, reserved, "reserved")
+	var org uuid.UUID
+	must(t, s.a.DB.Get(&org, `SELECT organizer_id FROM events WHERE id = $1`, event))
+	orgToken, _, _, err := s.a.Server.Tokens.Issue(org, evently.RoleOrganizer)
+	must(t, err)
+	if res := s.a.Do("POST", "/api/v1/events/"+event.String()+"/cancel", orgToken, nil); res.Status != 200 {
+		t.Fatalf("cancel event: %d %s", res.Status, res.Body)
+	}
+	for _, id := range []uuid.UUID{paid, reserved} {
+		if b := s.waitStatus(t, token, id, "cancelled"); b.Reason != evently.ReasonEventCancelled {
+			t.Errorf("booking %s: %+v", id, b)
+		}
+	}
+	apptest.Eventually(t, "refund of the paid booking", func() bool {
+		for _, e := range s.sim.Ledger(paid.String()) {
+			if e.Kind == "refund" && e.Status == "succeeded" {
+				return true
+			}
+		}
+		return false
+	})
+	var sold int
+	must(t, s.a.DB.Get(&sold, `SELECT count(*) FROM event_seats WHERE event_id = $1 AND status = 'sold'`, event))
+	if sold != 0 {
+		t.Fatalf("%d seats still sold", sold)
+	}
+	s.reconcile(t)
+}
