@@ -66,6 +66,9 @@ func newProgress(f *os.File) *progress {
 }
 
 func (p *progress) report(stage string, done, total int) {
+	if total == 0 {
+		return
+	}
 	pct := 100
 	if total > 0 {
 		pct = done * 100 / total
@@ -88,6 +91,10 @@ func (p *progress) report(stage string, done, total int) {
 	}
 	if stage != p.stage {
 		p.stage, p.lastTick = stage, -1
+	}
+	// Small stages get one line when done; large ones one per tenth.
+	if total == 0 || (total < 10000 && done < total) {
+		return
 	}
 	if tick := pct / 10; tick != p.lastTick {
 		p.lastTick = tick
