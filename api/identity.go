@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
@@ -217,6 +219,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		fields["email"] = "is required"
 	} else if len(in.Email) > maxEmailBytes {
 		fields["email"] = "must be at most 254 characters"
+	} else if !utf8.ValidString(in.Email) || strings.ContainsFunc(in.Email, unicode.IsControl) {
+		fields["email"] = "must be an email address such as ada@example.com"
 	}
 	if in.Password == "" {
 		fields["password"] = "is required"

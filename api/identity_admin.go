@@ -4,7 +4,9 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
@@ -31,6 +33,14 @@ func pageLimit(q url.Values, fields map[string]string) int {
 	return n
 }
 
+// checkFilter returns what is wrong with a text filter, or "".
+func checkFilter(v string) string {
+	if len(v) > 200 || !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+		return "must be at most 200 characters of text"
+	}
+	return ""
+}
+
 // page is a cursor-paginated listing.
 type page[T any] struct {
 	Items      []T    `json:"items"`
@@ -47,8 +57,8 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 	if role != "" && !role.Valid() {
 		fields["role"] = "must be user, organizer or admin"
 	}
-	if len(q.Get("q")) > 200 {
-		fields["q"] = "must be at most 200 characters"
+	if m := checkFilter(q.Get("q")); m != "" {
+		fields["q"] = m
 	}
 	var after uuid.UUID
 	if c := q.Get("cursor"); c != "" {
@@ -166,8 +176,8 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 		}
 		before = n
 	}
-	if len(q.Get("action")) > 100 {
-		fields["action"] = "must be at most 100 characters"
+	if m := checkFilter(q.Get("action")); m != "" {
+		fields["action"] = m
 	}
 	if len(fields) > 0 {
 		Error(w, r, evently.Invalid(fields))

@@ -61,7 +61,7 @@ func loginPair(t *testing.T, a *apptest.App, email, password string) api.TokenPa
 	return p
 }
 
-func refresh(a *apptest.App, token string) apptest.Response {
+func refreshWith(a *apptest.App, token string) apptest.Response {
 	return a.Do("POST", "/api/v1/auth/refresh", "", map[string]string{"refresh_token": token})
 }
 
@@ -267,8 +267,8 @@ func TestAccessTokenFailures(t *testing.T) {
 		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix(),
 	}).SignedString(jwt.UnsafeAllowNoneSignatureType)
 	parts := strings.Split(acc.AccessToken, ".")
-	tamperedPayload := parts[0] + "." + strings.Replace(parts[1], parts[1][5:6], flip(parts[1][5:6]), 1) + "." + parts[2]
-	tamperedSig := parts[0] + "." + parts[1] + "." + flip(parts[2][:1]) + parts[2][1:]
+	tamperedPayload := parts[0] + "." + strings.Replace(parts[1], parts[1][5:6], flipChar(parts[1][5:6]), 1) + "." + parts[2]
+	tamperedSig := parts[0] + "." + parts[1] + "." + flipChar(parts[2][:1]) + parts[2][1:]
 
 	loggedOut := loginPair(t, a, acc.email, acc.password)
 	if res := a.Do("POST", "/api/v1/auth/logout", loggedOut.AccessToken, nil); res.Status != http.StatusNoContent {
@@ -316,7 +316,7 @@ func TestAccessTokenFailures(t *testing.T) {
 	}
 }
 
-func flip(s string) string {
+func flipChar(s string) string {
 	if s == "A" {
 		return "B"
 	}
@@ -331,7 +331,7 @@ func TestRefreshRotation(t *testing.T) {
 	acc := registerAccount(t, a)
 	other := loginPair(t, a, acc.email, acc.password)
 
-	res := refresh(a, acc.RefreshToken)
+	res := refreshWith(a, acc.RefreshToken)
 	if res.Status != http.StatusOK {
 		t.Fatalf("first refresh: %d %s", res.Status, res.Body)
 	}
@@ -343,15 +343,15 @@ func TestRefreshRotation(t *testing.T) {
 	if me := a.Do("GET", "/api/v1/me", next.AccessToken, nil); me.Status != http.StatusOK {
 		t.Fatalf("new access token: %d", me.Status)
 	}
-	if res := refresh(a, acc.RefreshToken); res.Status != http.StatusUnauthorized {
+	if res := refreshWith(a, acc.RefreshToken); res.Status != http.StatusUnauthorized {
 		t.Fatalf("replayed token: %d %s", res.Status, res.Body)
 	} else {
 		problemOf(t, res)
 	}
-	if res := refresh(a, next.RefreshToken); res.Status != http.StatusUnauthorized {
+	if res := refreshWith(a, next.RefreshToken); res.Status != http.StatusUnauthorized {
 		t.Fatalf("successor after replay: %d %s, want 401 (family revoked)", res.Status, res.Body)
 	}
-	if res := refresh(a, other.RefreshToken); res.Status != http.StatusOK {
+	if res := refreshWith(a, other.RefreshToken); res.Status != http.StatusOK {
 		t.Fatalf("another login's family: %d %s", res.Status, res.Body)
 	}
 	var reuses int
@@ -394,7 +394,7 @@ func TestLogout(t *testing.T) {
 	if res := a.Do("GET", "/api/v1/me", acc.AccessToken, nil); res.Status != http.StatusUnauthorized {
 		t.Fatalf("access token after logout: %d", res.Status)
 	}
-	if res := refresh(a, acc.RefreshToken); res.Status != http.StatusUnauthorized {
+	if res := refreshWith(a, acc.RefreshToken); res.Status != http.StatusUnauthorized {
 		t.Fatalf("refresh token after logout: %d", res.Status)
 	}
 	if res := a.Do("GET", "/api/v1/me", second.AccessToken, nil); res.Status != http.StatusOK {
@@ -411,7 +411,7 @@ func TestLogout(t *testing.T) {
 		if res := a.Do("GET", "/api/v1/me", p.AccessToken, nil); res.Status != http.StatusUnauthorized {
 			t.Fatalf("access token after logout-all: %d", res.Status)
 		}
-		if res := refresh(a, p.RefreshToken); res.Status != http.StatusUnauthorized {
+		if res := refreshWith(a, p.RefreshToken); res.Status != http.StatusUnauthorized {
 			t.Fatalf("refresh token after logout-all: %d", res.Status)
 		}
 	}
@@ -475,7 +475,7 @@ func TestMe(t *testing.T) {
 	if res := loginJSON(a, acc.email, acc.password); res.Status != http.StatusUnauthorized {
 		t.Fatalf("old password: %d", res.Status)
 	}
-	if res := refresh(a, acc.RefreshToken); res.Status != http.StatusUnauthorized {
+	if res := refreshWith(a, acc.RefreshToken); res.Status != http.StatusUnauthorized {
 		t.Fatalf("refresh after password change: %d", res.Status)
 	}
 	loginPair(t, a, acc.email, newPassword)
@@ -596,7 +596,7 @@ func TestAdminUsers(t *testing.T) {
 	if res := a.Do("GET", "/api/v1/me", p.AccessToken, nil); res.Status != http.StatusUnauthorized {
 		t.Fatalf("token of a disabled user: %d", res.Status)
 	}
-	if res := refresh(a, p.RefreshToken); res.Status != http.StatusUnauthorized {
+	if res := refreshWith(a, p.RefreshToken); res.Status != http.StatusUnauthorized {
 		t.Fatalf("refresh of a disabled user: %d", res.Status)
 	}
 	if res := loginJSON(a, target.email, target.password); res.Status != http.StatusForbidden {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
@@ -34,6 +35,10 @@ func (s *Users) CreateUser(ctx context.Context, u *evently.User) error {
 // UserByEmail finds an account by email, ignoring case.
 func (s *Users) UserByEmail(ctx context.Context, email string) (evently.User, error) {
 	var u evently.User
+	if !utf8.ValidString(email) || strings.ContainsRune(email, 0) {
+		// PostgreSQL text cannot hold these, so no account has them.
+		return u, evently.Errorf(evently.ENOTFOUND, "user not found.")
+	}
 	err := s.DB.GetContext(ctx, &u, `SELECT `+userColumns+` FROM users WHERE lower(email) = lower($1)`, email)
 	return u, translate(err, "user")
 }
