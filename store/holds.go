@@ -30,9 +30,8 @@ import (
 
 // HeldSeats returns the seats of an event held (not sold) right now.
 func HeldSeats(ctx context.Context, rdb *redis.Client, k Keys, eventID uuid.UUID, now time.Time) ([]string, error) {
-	return rdb.ZRangeByScore(ctx, k.Event(eventID)+":held", &redis.ZRangeBy{
-		Min: strconv.FormatInt(now.UnixMilli()+1, 10), Max: "+inf",
-	}).Result()
+	return rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: k.Event(eventID) + ":held", ByScore: true,
+		Start: strconv.FormatInt(now.UnixMilli()+1, 10), Stop: "+inf"}).Result()
 }
 
 // takeScript takes every seat or none. It refuses sold seats (from the

@@ -59,12 +59,6 @@ func (r *response) retryAfter() time.Duration {
 }
 
 // problem is an application/problem+json body.
-type problem struct {
-	Code      string   `json:"code"`
-	Detail    string   `json:"detail"`
-	Conflicts []string `json:"conflicts"`
-}
-
 // do sends one request. op names the endpoint for error counts ("hold").
 // A transport error is returned as status 0.
 func (c *client) do(ctx context.Context, op, method, path, token string, body any, headers ...string) (*response, error) {

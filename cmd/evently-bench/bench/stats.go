@@ -121,12 +121,6 @@ func (r *recorder) accept(id string) {
 	r.secondLocked(time.Now()).counts["accepted"]++
 }
 
-func (r *recorder) get(name string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.counts[name]
-}
-
 // LatencySummary is one latency distribution in milliseconds.
 type LatencySummary struct {
 	Count int64   `json:"count"`
