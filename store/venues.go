@@ -7,7 +7,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 
 	"github.com/evently/evently"
 )
@@ -63,8 +62,8 @@ func insertVenue(ctx context.Context, tx *sqlx.Tx, v *evently.Venue, layout even
 
 // copySeats loads seats with COPY FROM STDIN.
 func copySeats(ctx context.Context, tx *sqlx.Tx, venueID uuid.UUID, seats []evently.Seat) error {
-	stmt, err := tx.PrepareContext(ctx, pq.CopyIn("seats",
-		"venue_id", "id", "section", "row_label", "number", "x", "y", "accessible", "ordinal"))
+	stmt, err := tx.PrepareContext(ctx,
+		`COPY seats (venue_id, id, section, row_label, number, x, y, accessible, ordinal) FROM STDIN`)
 	if err != nil {
 		return err
 	}
