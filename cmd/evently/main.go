@@ -25,6 +25,7 @@ commands:
   dev                 api and every worker in one process (for make run)
   migrate [up|status] apply or show database migrations
   seed [flags]        load demo data (idempotent)
+  admin create ...    create an admin account (--email, --password, --name)
   reconcile [flags]   compare the payment gateway's ledger with the bookings (exit 1 on a mismatch)
   audit [flags]       check seats, bookings and payments agree (exit 1 on a violation)
   help                this text
@@ -65,6 +66,7 @@ func run(args []string, stderr io.Writer) int {
 		"dev":     runDev,
 		"migrate": runMigrate,
 		"seed":    runSeed,
+		"admin":   runAdmin,
 
 		// Payments: compares the gateway's ledger with the bookings.
 		"reconcile": runReconcile,
