@@ -153,15 +153,16 @@ func renderSeatMap(m *evently.SeatMap, keep func(*evently.MapSeat) bool) []byte 
 			b = append(b, ',')
 		}
 		first = false
-		// Seat ids, sections and rows are [A-Za-z0-9_-] by construction;
-		// tier names are free text and go through encoding/json once each.
-		b = append(b, `{"id":"`...)
-		b = append(b, s.ID...)
-		b = append(b, `","section":"`...)
-		b = append(b, s.Section...)
-		b = append(b, `","row":"`...)
-		b = append(b, s.Row...)
-		b = append(b, `","number":`...)
+		// Seat ids, sections and rows are plain by construction through the
+		// API, but seats loaded another way may not be: appendString escapes
+		// whatever needs it. Tier names go through encoding/json once each.
+		b = append(b, `{"id":`...)
+		b = appendString(b, s.ID)
+		b = append(b, `,"section":`...)
+		b = appendString(b, s.Section)
+		b = append(b, `,"row":`...)
+		b = appendString(b, s.Row)
+		b = append(b, `,"number":`...)
 		b = strconv.AppendInt(b, int64(s.Number), 10)
 		b = append(b, `,"x":`...)
 		b = strconv.AppendFloat(b, s.X, 'f', -1, 64)
@@ -183,6 +184,20 @@ func renderSeatMap(m *evently.SeatMap, keep func(*evently.MapSeat) bool) []byte 
 		b = append(b, `"}`...)
 	}
 	return append(b, "]}\n"...)
+}
+
+// appendString appends s as a JSON string, copying plain ASCII as it is
+// and leaving anything else to encoding/json.
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // getSeatMap answers GET /events/{id}/seats[?section=&status=].

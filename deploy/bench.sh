@@ -43,6 +43,8 @@ MAXSEATS=${BENCH_MAX_SEATS:-4}
 ABANDON=${BENCH_ABANDON:-0.1}
 DECLINE=${BENCH_DECLINE:-0.05}
 FOLLOW=${BENCH_FOLLOW:-poll}
+SEATMAP_TTL=${BENCH_SEAT_MAP_TTL:-0s}
+POLL_EVERY=${BENCH_POLL_EVERY:-100ms}
 CHAOS=${BENCH_CHAOS:-1}
 STACK_MODE=${BENCH_STACK:-own}
 PUBLISH=${BENCH_PUBLISH:-1}
@@ -122,7 +124,7 @@ bench() {
 }
 
 COMMON=(-buyers "$BUYERS" -concurrency "$CONC" -duration "$DUR" -strategy "$STRATEGY" -max-seats "$MAXSEATS"
-  -abandon "$ABANDON" -retries 2 -seed 42 -settle-wait 90s)
+  -abandon "$ABANDON" -retries 2 -seed 42 -settle-wait 90s -seat-map-ttl "$SEATMAP_TTL" -poll-every "$POLL_EVERY")
 
 # --- 1. the naive baseline -----------------------------------------------------
 log "naive baseline: setup"

@@ -35,6 +35,11 @@ type Config struct {
 	Decline     float64       // fraction paying with tok_decline
 	Follow      string        // poll or stream
 	PollEvery   time.Duration
+	// SeatMapTTL > 0 lets buyers share one seat map per event, refetched at
+	// most this often (as a CDN in front of the API would); 0 makes every
+	// buyer fetch its own. Sharing keeps a 20,000-seat map from dominating a
+	// throughput run.
+	SeatMapTTL time.Duration
 	SettleWait  time.Duration // how long one buyer follows its booking
 	Skew        float64       // mixed: Zipf exponent of event popularity
 	Reads       int           // browse: reads per reader
@@ -130,6 +135,14 @@ type runner struct {
 
 	mu        sync.Mutex
 	confirmed []ownedBooking // for the waitlist scenario's cancellations
+
+	mapsMu sync.Mutex
+	maps   map[uuid.UUID]sharedMap
+}
+
+type sharedMap struct {
+	free    []seat
+	fetched time.Time
 }
 
 type ownedBooking struct{ id, token string }
@@ -303,8 +316,30 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// seatMap fetches the event's seats and returns the available ones, best first.
+// seatMap returns the event's available seats, best first: fetched by the
+// buyer, or shared between buyers for up to SeatMapTTL.
 func (r *runner) seatMap(ctx context.Context, token string, event uuid.UUID) ([]seat, int, error) {
+	if r.cfg.SeatMapTTL <= 0 {
+		return r.fetchSeatMap(ctx, token, event)
+	}
+	r.mapsMu.Lock()
+	defer r.mapsMu.Unlock()
+	if m, ok := r.maps[event]; ok && time.Since(m.fetched) < r.cfg.SeatMapTTL {
+		return m.free, 200, nil
+	}
+	free, st, err := r.fetchSeatMap(ctx, token, event)
+	if err != nil {
+		return nil, st, err
+	}
+	if r.maps == nil {
+		r.maps = map[uuid.UUID]sharedMap{}
+	}
+	r.maps[event] = sharedMap{free: free, fetched: time.Now()}
+	return free, st, nil
+}
+
+// fetchSeatMap fetches the event's seats and returns the available ones, best first.
+func (r *runner) fetchSeatMap(ctx context.Context, token string, event uuid.UUID) ([]seat, int, error) {
 	res, err := r.c.do(ctx, "seat_map", "GET", "/events/"+event.String()+"/seats", token, nil)
 	if err != nil {
 		return nil, 0, err
@@ -331,6 +366,18 @@ func (r *runner) seatMap(ctx context.Context, token string, event uuid.UUID) ([]
 func (r *runner) pick(free []seat, k int, rnd *rand.Rand) []string {
 	k = min(k, len(free))
 	var from []seat
+	if r.cfg.Strategy == "random" || r.cfg.Strategy == "" {
+		// k distinct random seats without copying a large map.
+		ids := make([]string, 0, k)
+		seen := map[int]bool{}
+		for len(ids) < k {
+			if i := rnd.IntN(len(free)); !seen[i] {
+				seen[i] = true
+				ids = append(ids, free[i].ID)
+			}
+		}
+		return ids
+	}
 	switch r.cfg.Strategy {
 	case "best":
 		from = free[:k]

@@ -91,7 +91,7 @@ func Setup(ctx context.Context, db *sqlx.DB, o SetupOptions) (*SetupResult, erro
 		seatSQL := `SELECT $1::uuid, row_label || '-' || number, 'MAIN', row_label, number,
 				CASE WHEN r < $4 THEN 'premium' ELSE 'standard' END, CASE WHEN r < $4 THEN 15000 ELSE 7500 END
 			FROM (SELECT i / $3 AS r, i % $3 + 1 AS number,
-				CASE WHEN i / $3 < 26 THEN chr(65 + i / $3) ELSE chr(64 + i / $3 / 26) || chr(65 + i / $3 % 26) END AS row_label
+				CASE WHEN i / $3 < 26 THEN chr(65 + i / $3) ELSE 'R' || (i / $3 + 1) END AS row_label
 				FROM generate_series(0, $2 - 1) AS i) s`
 		if _, err := tx.ExecContext(ctx, `INSERT INTO seats (venue_id, id, section, row_label, number)
 			SELECT v, id, section, row_label, number FROM (`+strings.Replace(seatSQL, "$1::uuid", "$1::uuid AS v", 1)+`) x(v, id, section, row_label, number, tier, price)`,
