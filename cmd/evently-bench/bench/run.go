@@ -39,7 +39,7 @@ type Config struct {
 	// most this often (as a CDN in front of the API would); 0 makes every
 	// buyer fetch its own. Sharing keeps a 20,000-seat map from dominating a
 	// throughput run.
-	SeatMapTTL time.Duration
+	SeatMapTTL  time.Duration
 	SettleWait  time.Duration // how long one buyer follows its booking
 	Skew        float64       // mixed: Zipf exponent of event popularity
 	Reads       int           // browse: reads per reader
