@@ -256,9 +256,12 @@ func TestAccessTokenFailures(t *testing.T) {
 	}
 	expired := issueWith(func(tk *api.Tokens) { tk.Now = func() time.Time { return time.Now().Add(-time.Hour) } })
 	future := issueWith(func(tk *api.Tokens) { tk.Now = func() time.Time { return time.Now().Add(time.Hour) } })
-	withinSkew := issueWith(func(tk *api.Tokens) {
-		tk.Now = func() time.Time { return time.Now().Add(-a.Server.Tokens.AccessTTL - a.Server.Tokens.Leeway/2) }
-	})
+	// Minted when the subtest runs: parallel subtests may wait for a slot.
+	withinSkew := func() string {
+		return issueWith(func(tk *api.Tokens) {
+			tk.Now = func() time.Time { return time.Now().Add(-a.Server.Tokens.AccessTTL - a.Server.Tokens.Leeway/2) }
+		})
+	}
 	wrongAud := issueWith(func(tk *api.Tokens) { tk.Audience = "someone-else" })
 	wrongIss := issueWith(func(tk *api.Tokens) { tk.Issuer = "someone-else" })
 	wrongKey := issueWith(func(tk *api.Tokens) { tk.Secret = []byte("another-secret-0123456789abcdef0123") })
@@ -278,28 +281,32 @@ func TestAccessTokenFailures(t *testing.T) {
 	tests := []struct {
 		name, header string
 		status       int
+		mint         func() string // instead of header
 	}{
-		{"valid", "Bearer " + acc.AccessToken, 200},
-		{"expired but within the clock skew", "Bearer " + withinSkew, 200},
-		{"no token", "", 401},
-		{"garbage", "Bearer not.a.jwt", 401},
-		{"empty bearer", "Bearer ", 401},
-		{"basic scheme", "Basic dXNlcjpwYXNz", 401},
-		{"expired", "Bearer " + expired, 401},
-		{"issued in the future", "Bearer " + future, 401},
-		{"wrong audience", "Bearer " + wrongAud, 401},
-		{"wrong issuer", "Bearer " + wrongIss, 401},
-		{"wrong key", "Bearer " + wrongKey, 401},
-		{"alg none", "Bearer " + none, 401},
-		{"tampered payload", "Bearer " + tamperedPayload, 401},
-		{"tampered signature", "Bearer " + tamperedSig, 401},
-		{"logged out", "Bearer " + loggedOut.AccessToken, 401},
-		{"refresh token as access token", "Bearer " + acc.RefreshToken, 401},
+		{"valid", "Bearer " + acc.AccessToken, 200, nil},
+		{"expired but within the clock skew", "", 200, withinSkew},
+		{"no token", "", 401, nil},
+		{"garbage", "Bearer not.a.jwt", 401, nil},
+		{"empty bearer", "Bearer ", 401, nil},
+		{"basic scheme", "Basic dXNlcjpwYXNz", 401, nil},
+		{"expired", "Bearer " + expired, 401, nil},
+		{"issued in the future", "Bearer " + future, 401, nil},
+		{"wrong audience", "Bearer " + wrongAud, 401, nil},
+		{"wrong issuer", "Bearer " + wrongIss, 401, nil},
+		{"wrong key", "Bearer " + wrongKey, 401, nil},
+		{"alg none", "Bearer " + none, 401, nil},
+		{"tampered payload", "Bearer " + tamperedPayload, 401, nil},
+		{"tampered signature", "Bearer " + tamperedSig, 401, nil},
+		{"logged out", "Bearer " + loggedOut.AccessToken, 401, nil},
+		{"refresh token as access token", "Bearer " + acc.RefreshToken, 401, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var hdr []string
+			if tt.mint != nil {
+				tt.header = "Bearer " + tt.mint()
+			}
 			if tt.header != "" {
 				hdr = []string{"Authorization", tt.header}
 			}
