@@ -34,6 +34,8 @@ type Server struct {
 	Logger *slog.Logger
 	Checks []Check
 	Tokens *Tokens
+	// Profiling mounts net/http/pprof under /debug/pprof.
+	Profiling bool
 
 	// Each area's services, wired in app/ and used by its own route file.
 	Auth     AuthDeps
@@ -60,7 +62,7 @@ func (s *Server) Handler() http.Handler {
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		httpError(w, r, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed here.")
 	})
-	mountProbes(r, s.Checks)
+	mountProbes(r, s.Checks, s.Profiling)
 	r.Get("/openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(openAPI)
@@ -86,13 +88,17 @@ const docsPage = `<!doctype html><html><head><title>Evently API</title><meta cha
 
 // Probes returns a handler with only /healthz, /readyz and /metrics, for
 // processes that serve no API (workers).
-func Probes(checks []Check) http.Handler {
+func Probes(checks []Check, profiling bool) http.Handler {
 	r := chi.NewRouter()
-	mountProbes(r, checks)
+	mountProbes(r, checks, profiling)
 	return r
 }
 
-func mountProbes(r chi.Router, checks []Check) {
+func mountProbes(r chi.Router, checks []Check, profiling bool) {
+	// Profiles reveal internals, so pprof is opt-in (EVENTLY_PPROF=1).
+	if profiling {
+		r.Mount("/debug", middleware.Profiler())
+	}
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -34,6 +34,8 @@ type Config struct {
 	LogLevel     string        `env:"EVENTLY_LOG_LEVEL" envDefault:"info"`
 	LogFormat    string        `env:"EVENTLY_LOG_FORMAT" envDefault:"json"`
 	DrainTimeout time.Duration `env:"EVENTLY_DRAIN_TIMEOUT" envDefault:"20s"`
+	// Pprof mounts /debug/pprof on the API and worker probe servers.
+	Pprof bool `env:"EVENTLY_PPROF" envDefault:"false"`
 
 	// Booking pipeline.
 	HoldTTL        time.Duration `env:"EVENTLY_HOLD_TTL" envDefault:"5m"`

@@ -28,7 +28,8 @@
 # Environment (all optional):
 #   BENCH_BUYERS=1200 BENCH_SEATS=600 BENCH_CONCURRENCY=64 BENCH_DURATION=60s
 #   BENCH_STRATEGY=front BENCH_MAX_SEATS=4 BENCH_ABANDON=0.1 BENCH_DECLINE=0.05
-#   BENCH_FOLLOW=poll  BENCH_CHAOS=1  BENCH_STACK=own|shared
+#   BENCH_FOLLOW=poll  BENCH_CHAOS=1  BENCH_STACK=own|shared  BENCH_NAIVE=1 (0: skip the baseline)
+#   BENCH_SEAT_MAP_TTL=0s (share seat maps between buyers)  BENCH_POLL_EVERY=100ms
 #   BENCH_OUT=.bench/<timestamp>  BENCH_PUBLISH=1 (rewrite BENCHMARKS.md)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
@@ -46,6 +47,7 @@ FOLLOW=${BENCH_FOLLOW:-poll}
 SEATMAP_TTL=${BENCH_SEAT_MAP_TTL:-0s}
 POLL_EVERY=${BENCH_POLL_EVERY:-100ms}
 CHAOS=${BENCH_CHAOS:-1}
+NAIVE=${BENCH_NAIVE:-1}
 STACK_MODE=${BENCH_STACK:-own}
 PUBLISH=${BENCH_PUBLISH:-1}
 OUT=${BENCH_OUT:-.bench/$(date -u +%Y%m%dT%H%M%SZ)}
@@ -127,17 +129,19 @@ COMMON=(-buyers "$BUYERS" -concurrency "$CONC" -duration "$DUR" -strategy "$STRA
   -abandon "$ABANDON" -retries 2 -seed 42 -settle-wait 90s -seat-map-ttl "$SEATMAP_TTL" -poll-every "$POLL_EVERY")
 
 # --- 1. the naive baseline -----------------------------------------------------
-log "naive baseline: setup"
-NAIVE_URL=$(bench setup -db "$ADMIN_URL" -recreate evently_bench_naive -users "$BUYERS" -seats "$SEATS" -out "$OUT/setup-naive.json")
-echo "bin/evently-naive -addr $NAIVE_ADDR -db <bench database evently_bench_naive> -conns 20" >>"$CMDS"
-bin/evently-naive -addr "$NAIVE_ADDR" -db "$NAIVE_URL" -conns 20 >>"$OUT/logs/naive.log" 2>&1 &
-naive_pid=$!
-pids+=($naive_pid)
-wait_http "http://$NAIVE_ADDR/healthz" evently-naive
-log "naive baseline: run"
-bench run -name naive -api naive -target "http://$NAIVE_ADDR" -setup "$OUT/setup-naive.json" "${COMMON[@]}" \
-  -decline 0 -audit-db "$NAIVE_URL" -out "$OUT/naive-onsale" >/dev/null
-kill "$naive_pid"; wait "$naive_pid" 2>/dev/null || true
+if [ "$NAIVE" = 1 ]; then
+  log "naive baseline: setup"
+  NAIVE_URL=$(bench setup -db "$ADMIN_URL" -recreate evently_bench_naive -users "$BUYERS" -seats "$SEATS" -out "$OUT/setup-naive.json")
+  echo "bin/evently-naive -addr $NAIVE_ADDR -db <bench database evently_bench_naive> -conns 20" >>"$CMDS"
+  bin/evently-naive -addr "$NAIVE_ADDR" -db "$NAIVE_URL" -conns 20 >>"$OUT/logs/naive.log" 2>&1 &
+  naive_pid=$!
+  pids+=($naive_pid)
+  wait_http "http://$NAIVE_ADDR/healthz" evently-naive
+  log "naive baseline: run"
+  bench run -name naive -api naive -target "http://$NAIVE_ADDR" -setup "$OUT/setup-naive.json" "${COMMON[@]}" \
+    -decline 0 -audit-db "$NAIVE_URL" -out "$OUT/naive-onsale" >/dev/null
+  kill "$naive_pid"; wait "$naive_pid" 2>/dev/null || true
+fi
 
 # --- 2. Evently as separate processes -----------------------------------------
 log "evently: setup"
@@ -183,7 +187,8 @@ EVRUN=(-api evently -target "http://$API_ADDR" -follow "$FOLLOW" -decline "$DECL
 log "evently: run"
 status=0
 bench run -name evently "${EVRUN[@]}" -setup "$OUT/setup-evently.json" "${COMMON[@]}" -out "$OUT/evently-onsale" >/dev/null || status=1
-runs=(naive-onsale evently-onsale)
+runs=(evently-onsale)
+[ "$NAIVE" = 1 ] && runs=(naive-onsale evently-onsale)
 
 chaos_run() { # NAME FLAGS...
   local name=$1; shift

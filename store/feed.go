@@ -65,20 +65,12 @@ func (f *Feed) Current(ctx context.Context, id uuid.UUID) (*evently.StatusChange
 	return &c, nil
 }
 
-// Publish records and announces committed changes.
-func (f *Feed) Publish(ctx context.Context, changes []evently.StatusChange) error {
-	if len(changes) == 0 {
-		return nil
+func (f *Feed) publish(ctx context.Context, p redis.Pipeliner, changes []evently.StatusChange) {
+	for _, c := range changes {
+		b, _ := json.Marshal(c)
+		p.Set(ctx, f.key(c.BookingID), b, f.ttl())
+		p.Publish(ctx, f.Channel(c.BookingID), b)
 	}
-	_, err := f.Redis.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, c := range changes {
-			b, _ := json.Marshal(c)
-			p.Set(ctx, f.key(c.BookingID), b, f.ttl())
-			p.Publish(ctx, f.Channel(c.BookingID), b)
-		}
-		return nil
-	})
-	return err
 }
 
 // Subscribe listens to one booking's changes.

@@ -289,54 +289,11 @@ func (h *Holds) Release(ctx context.Context, hold *evently.Hold) error {
 }
 
 func (h *Holds) release(ctx context.Context, hold *evently.Hold) error {
-	base := h.Keys.Event(hold.EventID)
-	keys := []string{base + ":held", base + ":hold:" + hold.ID.String(), base + ":user:" + hold.UserID.String()}
-	args := []any{hold.ID.String()}
-	for _, s := range hold.SeatIDs {
-		keys = append(keys, base+":seat:"+s)
-		args = append(args, s)
-	}
+	keys, args := h.releaseArgs(hold)
 	if err := releaseScript.Run(ctx, h.Redis, keys, args...).Err(); err != nil {
 		return err
 	}
 	return h.Redis.Del(ctx, h.Keys.Key("hold", hold.ID.String())).Err()
-}
-
-// ReleaseByID drops a hold known only by id (after its booking ended).
-func (h *Holds) ReleaseByID(ctx context.Context, holdID uuid.UUID) error {
-	hold, err := h.Get(ctx, holdID)
-	if evently.ErrorCode(err) == evently.ENOTFOUND {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	return h.release(ctx, hold)
-}
-
-// MarkSold records sold seats in the mirror (after the commit).
-func (h *Holds) MarkSold(ctx context.Context, eventID uuid.UUID, seats []string) error {
-	return h.mirror(ctx, eventID, seats, true)
-}
-
-// MarkAvailable removes released seats from the mirror.
-func (h *Holds) MarkAvailable(ctx context.Context, eventID uuid.UUID, seats []string) error {
-	return h.mirror(ctx, eventID, seats, false)
-}
-
-func (h *Holds) mirror(ctx context.Context, eventID uuid.UUID, seats []string, sold bool) error {
-	if len(seats) == 0 {
-		return nil
-	}
-	members := make([]any, len(seats))
-	for i, s := range seats {
-		members[i] = s
-	}
-	key := h.Keys.Event(eventID) + ":sold"
-	if sold {
-		return h.Redis.SAdd(ctx, key, members...).Err()
-	}
-	return h.Redis.SRem(ctx, key, members...).Err()
 }
 
 func unavailable(err error) error {
@@ -364,4 +321,46 @@ func (h *Holds) Claim(ctx context.Context, hold *evently.Hold, bookingID uuid.UU
 		return unavailable(err)
 	}
 	return nil
+}
+
+// Mirror brings Redis up to date with a committed batch in one round trip:
+// sold and released seats in the sold mirror, finished holds dropped, and
+// status changes recorded and published for streams. Holds are given whole
+// (from the booking commands), so nothing needs reading first.
+func (h *Holds) Mirror(ctx context.Context, f *Feed, res BatchResult, done []evently.Hold) error {
+	_, err := h.Redis.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for ev, seats := range res.Sold {
+			p.SAdd(ctx, h.Keys.Event(ev)+":sold", anys(seats)...)
+		}
+		for ev, seats := range res.Released {
+			p.SRem(ctx, h.Keys.Event(ev)+":sold", anys(seats)...)
+		}
+		for i := range done {
+			keys, args := h.releaseArgs(&done[i])
+			releaseScript.Eval(ctx, p, keys, args...)
+			p.Del(ctx, h.Keys.Key("hold", done[i].ID.String()))
+		}
+		f.publish(ctx, p, res.Changes)
+		return nil
+	})
+	return err
+}
+
+func (h *Holds) releaseArgs(hold *evently.Hold) ([]string, []any) {
+	base := h.Keys.Event(hold.EventID)
+	keys := []string{base + ":held", base + ":hold:" + hold.ID.String(), base + ":user:" + hold.UserID.String()}
+	args := []any{hold.ID.String()}
+	for _, s := range hold.SeatIDs {
+		keys = append(keys, base+":seat:"+s)
+		args = append(args, s)
+	}
+	return keys, args
+}
+
+func anys(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
 }

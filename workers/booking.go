@@ -147,37 +147,30 @@ func (c *Committer) afterCommit(ctx context.Context, cmds []evently.Command, res
 			}
 		}
 	}
-	for ev, seats := range res.Sold {
-		if err := c.holds.MarkSold(ctx, ev, seats); err != nil {
-			c.log.Warn("sold mirror update failed", "event", ev, "err", err)
-		}
-	}
-	for ev, seats := range res.Released {
-		if err := c.holds.MarkAvailable(ctx, ev, seats); err != nil {
-			c.log.Warn("sold mirror update failed", "event", ev, "err", err)
-		}
-	}
-	accepted := map[uuid.UUID]time.Time{}
+	// The holds of bookings this batch decided have done their job: sold
+	// seats are in the mirror, and a failed booking's seats are free again.
+	books := map[uuid.UUID]*evently.BookCommand{}
 	for _, cmd := range cmds {
 		if cmd.Book != nil {
-			accepted[cmd.Book.BookingID] = cmd.Book.AcceptedAt
+			books[cmd.Book.BookingID] = cmd.Book
 		}
 	}
+	var done []evently.Hold
 	for _, ch := range res.Changes {
 		mOutcomes.WithLabelValues(string(ch.Status), ch.Reason).Inc()
-		if at, ok := accepted[ch.BookingID]; ok && !at.IsZero() {
-			mToReserved.Observe(ch.At.Sub(at).Seconds())
-			// The hold has done its job: sold seats are in the mirror, and a
-			// failed booking's seats are free again.
-			if ch.HoldID != nil {
-				if err := c.holds.ReleaseByID(ctx, *ch.HoldID); err != nil {
-					c.log.Warn("hold release failed", "hold", ch.HoldID, "err", err)
-				}
-			}
+		b, ok := books[ch.BookingID]
+		if !ok {
+			continue
+		}
+		if !b.AcceptedAt.IsZero() {
+			mToReserved.Observe(ch.At.Sub(b.AcceptedAt).Seconds())
+		}
+		if b.HoldID != nil {
+			done = append(done, evently.Hold{ID: *b.HoldID, EventID: b.EventID, UserID: b.UserID, SeatIDs: b.SeatIDs})
 		}
 	}
-	if err := c.feed.Publish(ctx, res.Changes); err != nil {
-		c.log.Warn("status publish failed", "err", err)
+	if err := c.holds.Mirror(ctx, c.feed, res, done); err != nil {
+		c.log.Warn("redis mirror update failed", "err", err)
 	}
 }
 
@@ -198,8 +191,11 @@ func (c *Committer) deadLettered(ctx context.Context, topic string, m kafka.Mess
 	}
 	change := evently.StatusChange{BookingID: cmd.BookingID, UserID: cmd.UserID, EventID: cmd.EventID,
 		Status: evently.BookingFailed, Reason: evently.ReasonInvalid, SeatIDs: cmd.SeatIDs, At: time.Now().UTC()}
-	_ = c.feed.Publish(ctx, []evently.StatusChange{change})
+	var done []evently.Hold
 	if cmd.HoldID != nil {
-		_ = c.holds.ReleaseByID(ctx, *cmd.HoldID)
+		done = append(done, evently.Hold{ID: *cmd.HoldID, EventID: cmd.EventID, UserID: cmd.UserID, SeatIDs: cmd.SeatIDs})
+	}
+	if err := c.holds.Mirror(ctx, c.feed, store.BatchResult{Changes: []evently.StatusChange{change}}, done); err != nil {
+		c.log.Warn("redis mirror update failed", "err", err)
 	}
 }

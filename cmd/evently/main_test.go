@@ -79,7 +79,7 @@ func TestReadyzNamesKafkaWhenBrokerStops(t *testing.T) {
 	}
 	c := app.Config{KafkaBrokers: []string{broker.Addr}}
 	d := &app.Deps{DB: db, Redis: rdb, Names: names}
-	srv := httptest.NewServer(api.Probes(app.Checks(d, c)))
+	srv := httptest.NewServer(api.Probes(app.Checks(d, c), false))
 	defer srv.Close()
 
 	readyz := func() (int, []string) {

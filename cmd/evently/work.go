@@ -36,7 +36,7 @@ func runWork(ctx context.Context, c app.Config, args []string) error {
 	return group(ctx,
 		w.Run,
 		func(ctx context.Context) error {
-			return serveHTTP(ctx, d.Log, *addr, api.Probes(app.Checks(d, c)), c.DrainTimeout)
+			return serveHTTP(ctx, d.Log, *addr, api.Probes(app.Checks(d, c), c.Pprof), c.DrainTimeout)
 		},
 	)
 }

@@ -39,7 +39,11 @@ type Config struct {
 	// most this often (as a CDN in front of the API would); 0 makes every
 	// buyer fetch its own. Sharing keeps a 20,000-seat map from dominating a
 	// throughput run.
-	SeatMapTTL  time.Duration
+	SeatMapTTL time.Duration
+	// SignInFirst logs every buyer in before the clock starts, as people
+	// are already signed in when an on-sale opens; logins are then not part
+	// of the measured rush.
+	SignInFirst bool
 	SettleWait  time.Duration // how long one buyer follows its booking
 	Skew        float64       // mixed: Zipf exponent of event popularity
 	Reads       int           // browse: reads per reader
@@ -138,6 +142,7 @@ type runner struct {
 
 	mapsMu sync.Mutex
 	maps   map[uuid.UUID]sharedMap
+	tokens []string // by buyer, with SignInFirst
 }
 
 type sharedMap struct {
@@ -157,6 +162,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	r := &runner{cfg: cfg, rec: rec, c: newClient(cfg.Target, cfg.Concurrency, rec)}
 	r.zipf = zipfWeights(len(cfg.Setup.Events), cfg.Skew)
 
+	if cfg.SignInFirst && cfg.Scenario != "browse" {
+		if err := r.signInAll(ctx); err != nil {
+			return nil, err
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	started := time.Now()
@@ -280,6 +290,48 @@ func (r *runner) pickEvent(rnd *rand.Rand) uuid.UUID {
 }
 
 // login signs buyer i in and returns its access token.
+// signInAll logs every buyer in, Concurrency at a time, with a client whose
+// figures are not recorded.
+func (r *runner) signInAll(ctx context.Context) error {
+	start := time.Now()
+	timed := r.c
+	r.c = newClient(r.cfg.Target, r.cfg.Concurrency, newRecorder())
+	defer func() { r.c = timed }()
+	r.tokens = make([]string, r.cfg.Buyers)
+	sem := make(chan struct{}, r.cfg.Concurrency)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for i := range r.tokens {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			tok, err := r.login(ctx, i)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && firstErr == nil {
+				firstErr = fmt.Errorf("sign-in of buyer %d: %w", i, err)
+			}
+			r.tokens[i] = tok
+		}()
+	}
+	wg.Wait()
+	if r.cfg.Progress != nil {
+		fmt.Fprintf(r.cfg.Progress, "signed in %d buyers before the on-sale in %.1fs\n", len(r.tokens), time.Since(start).Seconds())
+	}
+	return firstErr
+}
+
+// token returns buyer i's access token: signed in beforehand, or now.
+func (r *runner) token(ctx context.Context, i int) (string, error) {
+	if r.tokens != nil {
+		return r.tokens[i], nil
+	}
+	return r.login(ctx, i)
+}
+
 func (r *runner) login(ctx context.Context, i int) (string, error) {
 	body := map[string]string{"email": r.cfg.Setup.Email(i), "password": r.cfg.Setup.Password}
 	for attempt := 0; ; attempt++ {
@@ -408,7 +460,7 @@ func (r *runner) buyer(ctx context.Context, i int, rnd *rand.Rand) {
 // buy runs the buyer's whole journey and names its outcome: the booking's
 // settled status (with the reason), or where the journey ended.
 func (r *runner) buy(ctx context.Context, i int, rnd *rand.Rand) string {
-	token, err := r.login(ctx, i)
+	token, err := r.token(ctx, i)
 	if err != nil {
 		return "login_error"
 	}
