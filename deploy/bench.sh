@@ -48,6 +48,8 @@ SEATMAP_TTL=${BENCH_SEAT_MAP_TTL:-0s}
 POLL_EVERY=${BENCH_POLL_EVERY:-100ms}
 CHAOS=${BENCH_CHAOS:-1}
 NAIVE=${BENCH_NAIVE:-1}
+HOLDS_RATE=${BENCH_HOLDS_RATE:-1000}
+HOLDS_BUYERS=${BENCH_HOLDS_BUYERS:-8000}
 STACK_MODE=${BENCH_STACK:-own}
 PUBLISH=${BENCH_PUBLISH:-1}
 OUT=${BENCH_OUT:-.bench/$(date -u +%Y%m%dT%H%M%SZ)}
@@ -187,8 +189,18 @@ EVRUN=(-api evently -target "http://$API_ADDR" -follow "$FOLLOW" -decline "$DECL
 log "evently: run"
 status=0
 bench run -name evently "${EVRUN[@]}" -setup "$OUT/setup-evently.json" "${COMMON[@]}" -out "$OUT/evently-onsale" >/dev/null || status=1
+
+# Holds alone at a fixed offered rate (open loop): the hold latency target.
+if [ "$HOLDS_RATE" != 0 ]; then
+  bench setup -db "$EV_URL" -users "$HOLDS_BUYERS" -seats "$SEATS" -out "$OUT/setup-holds.json" >/dev/null
+  log "evently: holds at $HOLDS_RATE/s"
+  bench run -name evently-holds "${EVRUN[@]}" -setup "$OUT/setup-holds.json" -scenario holds -rate "$HOLDS_RATE" \
+    -buyers "$HOLDS_BUYERS" -concurrency 1024 -max-seats 1 -seat-map-ttl 1s -duration "$DUR" -seed 7 \
+    -out "$OUT/evently-holds" >/dev/null || status=1
+fi
 runs=(evently-onsale)
 [ "$NAIVE" = 1 ] && runs=(naive-onsale evently-onsale)
+[ "$HOLDS_RATE" != 0 ] && runs+=(evently-holds)
 
 chaos_run() { # NAME FLAGS...
   local name=$1; shift

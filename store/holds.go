@@ -98,8 +98,10 @@ type eventSeats struct {
 	fetched time.Time
 }
 
-// eventCacheTTL bounds how long a cancelled event can still take holds on
-// one API instance; the worker re-checks the event when it commits.
+// eventCacheTTL is how old an event's cached seats may grow before a
+// background refresh; it bounds (plus one refresh) how long a cancelled
+// event can still take holds on one API instance. The worker re-checks the
+// event when it commits.
 const eventCacheTTL = 5 * time.Second
 
 // soldMirrorTTL bounds how long a stale sold entry can survive in Redis
@@ -113,29 +115,42 @@ func (h *Holds) now() time.Time {
 	return time.Now()
 }
 
+// event returns what holds need to know of an event. A cached copy older
+// than eventCacheTTL is still served while one refresh runs in the
+// background, so no hold ever waits for 20,000 seat ids to be read again.
 func (h *Holds) event(ctx context.Context, id uuid.UUID) (*eventSeats, error) {
-	if v, ok := h.events.Load(id); ok && h.now().Sub(v.(*eventSeats).fetched) < eventCacheTTL {
-		return v.(*eventSeats), nil
-	}
-	v, err, _ := h.group.Do(id.String(), func() (any, error) {
-		es := &eventSeats{seats: map[string]bool{}, fetched: h.now()}
-		if err := h.DB.GetContext(ctx, &es.status, `SELECT status FROM events WHERE id = $1`, id); err != nil {
-			return nil, translate(err, "Event")
+	if v, ok := h.events.Load(id); ok {
+		es := v.(*eventSeats)
+		if h.now().Sub(es.fetched) >= eventCacheTTL {
+			h.group.DoChan(id.String(), func() (any, error) {
+				ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				defer cancel()
+				return h.loadEvent(ctx, id)
+			})
 		}
-		var seats []string
-		if err := h.DB.SelectContext(ctx, &seats, `SELECT seat_id FROM event_seats WHERE event_id = $1`, id); err != nil {
-			return nil, err
-		}
-		for _, s := range seats {
-			es.seats[s] = true
-		}
-		h.events.Store(id, es)
 		return es, nil
-	})
+	}
+	v, err, _ := h.group.Do(id.String(), func() (any, error) { return h.loadEvent(ctx, id) })
 	if err != nil {
 		return nil, err
 	}
 	return v.(*eventSeats), nil
+}
+
+func (h *Holds) loadEvent(ctx context.Context, id uuid.UUID) (*eventSeats, error) {
+	es := &eventSeats{seats: map[string]bool{}, fetched: h.now()}
+	if err := h.DB.GetContext(ctx, &es.status, `SELECT status FROM events WHERE id = $1`, id); err != nil {
+		return nil, translate(err, "Event")
+	}
+	var seats []string
+	if err := h.DB.SelectContext(ctx, &seats, `SELECT seat_id FROM event_seats WHERE event_id = $1`, id); err != nil {
+		return nil, err
+	}
+	for _, s := range seats {
+		es.seats[s] = true
+	}
+	h.events.Store(id, es)
+	return es, nil
 }
 
 // Validate checks a seat request against the event: 404 for an unknown or

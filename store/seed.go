@@ -233,6 +233,12 @@ func Seed(ctx context.Context, db *sqlx.DB, o SeedOptions) (SeedReport, error) {
 		rep.Events += n.events
 		rep.EventSeats += seats
 	}
+	if rep.Changed() {
+		// Fresh statistics for the planner after a bulk load.
+		if _, err := db.ExecContext(ctx, `ANALYZE users, venues, seats, events, event_seats`); err != nil {
+			return rep, err
+		}
+	}
 	return rep, nil
 }
 

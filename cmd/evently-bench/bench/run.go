@@ -20,7 +20,7 @@ type Config struct {
 	Name     string // label in reports
 	Target   string // base URL, e.g. http://127.0.0.1:8080
 	API      string // "evently" (holds, async bookings) or "naive" (synchronous bookings)
-	Scenario string // onsale, browse, mixed, waitlist
+	Scenario string // onsale, browse, mixed, waitlist, holds
 	Setup    *SetupResult
 
 	Buyers      int           // simulated buyers (readers for browse)
@@ -69,7 +69,7 @@ func (c *Config) defaults() error {
 		c.Scenario = "onsale"
 	}
 	switch c.Scenario {
-	case "onsale", "browse", "mixed", "waitlist":
+	case "onsale", "browse", "mixed", "waitlist", "holds":
 	default:
 		return fmt.Errorf("run: unknown scenario %q", c.Scenario)
 	}
@@ -198,6 +198,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		switch cfg.Scenario {
 		case "browse":
 			r.reader(ctx, i, rnd)
+		case "holds":
+			r.holdOnly(ctx, i, rnd)
 		default:
 			r.buyer(ctx, i, rnd)
 		}
@@ -514,6 +516,32 @@ func (r *runner) buy(ctx context.Context, i int, rnd *rand.Rand) string {
 		return "abandoned"
 	}
 	return r.bookAsync(ctx, token, holdID, payToken, holdStart)
+}
+
+// holdOnly takes one hold and lets it be: the "holds" scenario measures the
+// hold path alone at an offered rate (with -rate), as in the first seconds
+// of an on-sale when everyone is picking seats.
+func (r *runner) holdOnly(ctx context.Context, i int, rnd *rand.Rand) {
+	token, err := r.token(ctx, i)
+	if err != nil {
+		r.rec.outcome("login_error")
+		return
+	}
+	event := r.pickEvent(rnd)
+	free, st, err := r.seatMap(ctx, token, event)
+	if err != nil {
+		r.rec.outcome(fmt.Sprintf("seat_map_error_%d", st))
+		return
+	}
+	if len(free) == 0 {
+		r.rec.outcome("sold_out")
+		return
+	}
+	id, out, _ := r.hold(ctx, token, event, r.pick(free, 1+rnd.IntN(r.cfg.MaxSeats), rnd))
+	if id != "" {
+		out = "held"
+	}
+	r.rec.outcome(out)
 }
 
 // hold takes a hold; retry reports a 409 worth another attempt.

@@ -112,7 +112,15 @@ func Setup(ctx context.Context, db *sqlx.DB, o SetupOptions) (*SetupResult, erro
 		}
 		res.Events = append(res.Events, event)
 	}
-	return res, tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	// Fresh statistics, as a live database has: without them the planner
+	// may join tens of thousands of just-loaded seats the slow way.
+	if _, err := db.ExecContext(ctx, `ANALYZE users, venues, seats, events, event_seats`); err != nil {
+		return nil, fmt.Errorf("setup analyze: %w", err)
+	}
+	return res, nil
 }
 
 // Save writes the result as JSON.
