@@ -49,6 +49,7 @@ POLL_EVERY=${BENCH_POLL_EVERY:-100ms}
 CHAOS=${BENCH_CHAOS:-1}
 NAIVE=${BENCH_NAIVE:-1}
 HOLDS_RATE=${BENCH_HOLDS_RATE:-1000}
+PIPELINE=${BENCH_PIPELINE:-1}
 HOLDS_BUYERS=${BENCH_HOLDS_BUYERS:-8000}
 STACK_MODE=${BENCH_STACK:-own}
 PUBLISH=${BENCH_PUBLISH:-1}
@@ -188,7 +189,10 @@ EVRUN=(-api evently -target "http://$API_ADDR" -follow "$FOLLOW" -decline "$DECL
   -paysim "http://$PAYSIM_ADDR" -stack-dir "$STACK_DIR")
 log "evently: run"
 status=0
+metrics() { bin/evently-bench server-time -scrape "http://$API_ADDR/metrics" -out "$OUT/$1.prom"; }
+metrics m0
 bench run -name evently "${EVRUN[@]}" -setup "$OUT/setup-evently.json" "${COMMON[@]}" -out "$OUT/evently-onsale" >/dev/null || status=1
+metrics m1
 
 # Holds alone at a fixed offered rate (open loop): the hold latency target.
 if [ "$HOLDS_RATE" != 0 ]; then
@@ -197,6 +201,16 @@ if [ "$HOLDS_RATE" != 0 ]; then
   bench run -name evently-holds "${EVRUN[@]}" -setup "$OUT/setup-holds.json" -scenario holds -rate "$HOLDS_RATE" \
     -buyers "$HOLDS_BUYERS" -concurrency 1024 -max-seats 1 -seat-map-ttl 1s -duration "$DUR" -seed 7 \
     -out "$OUT/evently-holds" >/dev/null || status=1
+  metrics m2
+fi
+
+# The booking pipeline alone (Kafka → booking worker → PostgreSQL → status
+# feed), in-process, one hot event: offered vs committed rate, and batch size.
+if [ "$PIPELINE" = 1 ]; then
+  log "pipeline: rates"
+  bench pipeline -db "$ADMIN_URL" -rates 1000,2000,4000,6000 -batch-sizes 200 -duration 3s -out "$OUT/pipeline-rates.md" >/dev/null || status=1
+  log "pipeline: batch sizes"
+  bench pipeline -db "$ADMIN_URL" -rates 2000 -batch-sizes 1,10,50,200,500 -duration 2s -out "$OUT/pipeline-batches.md" >/dev/null || status=1
 fi
 runs=(evently-onsale)
 [ "$NAIVE" = 1 ] && runs=(naive-onsale evently-onsale)
@@ -240,6 +254,30 @@ SECTION=$OUT/section.md
   echo
   bin/evently-bench compare -base "$OUT/naive-onsale.json" -cand "$OUT/evently-onsale.json" 2>&1 || echo "(comparison unavailable: the Evently run produced no result)"
   echo
+  echo "### Server-side latency"
+  echo
+  echo "The API's own histogram (\`evently_http_request_seconds\`, bucket upper bounds) between /metrics snapshots: without the load generator's scheduling delay on the shared cores."
+  echo
+  if [ -f "$OUT/m1.prom" ]; then
+    echo "On-sale run:"; echo
+    bin/evently-bench server-time -before "$OUT/m0.prom" -after "$OUT/m1.prom" || true
+    echo
+  fi
+  if [ -f "$OUT/m2.prom" ]; then
+    echo "Holds at $HOLDS_RATE/s offered:"; echo
+    bin/evently-bench server-time -before "$OUT/m1.prom" -after "$OUT/m2.prom" -routes "POST /api/v1/events/{id}/holds" || true
+    echo
+  fi
+  if [ -f "$OUT/pipeline-rates.md" ]; then
+    echo "### Hot event: the booking pipeline alone"
+    echo
+    echo "\`evently-bench pipeline\` offers book commands for one 20,000-seat event (one partition) straight to Kafka at a fixed rate; the production booking worker commits them; latency runs from the offer until the committed status reaches the Redis status feed (what a client streaming its booking sees). No HTTP front end and no load generator compete for the cores here."
+    echo
+    echo "Offered rate (batch size 200):"; echo
+    cat "$OUT/pipeline-rates.md"; echo
+    echo "Batch size at 2,000 bookings/s offered:"; echo
+    cat "$OUT/pipeline-batches.md"; echo
+  fi
   echo "### Runs"
   echo
   for r in "${runs[@]}"; do

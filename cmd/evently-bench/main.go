@@ -40,6 +40,7 @@ usage:
   evently-bench compare -base A.json -cand B.json   side-by-side ratios (Markdown)
   evently-bench publish -file BENCHMARKS.md -section S.md   replace the bench section
   evently-bench pipeline [flags]  the booking pipeline alone: offered rate vs committed rate and latency by batch size
+  evently-bench server-time [flags]  request latency quantiles from the API's own histogram between two /metrics snapshots
 
 Run evently-bench <command> -h for the flags.
 `
@@ -52,7 +53,7 @@ func main() {
 		os.Exit(2)
 	}
 	cmds := map[string]func(context.Context, []string) error{
-		"setup": setup, "run": run, "compare": compare, "publish": publish, "pipeline": pipeline,
+		"setup": setup, "run": run, "compare": compare, "publish": publish, "pipeline": pipeline, "server-time": serverTime,
 	}
 	cmd, ok := cmds[os.Args[1]]
 	if !ok {
