@@ -26,8 +26,11 @@
 # and skips the broker and Redis restarts.
 #
 # Environment (all optional):
-#   BENCH_BUYERS=1200 BENCH_SEATS=600 BENCH_CONCURRENCY=64 BENCH_DURATION=60s
-#   BENCH_STRATEGY=front BENCH_MAX_SEATS=4 BENCH_ABANDON=0.1 BENCH_DECLINE=0.05
+#   BENCH_BUYERS=8000 BENCH_SEATS=20000 BENCH_CONCURRENCY=512 BENCH_DURATION=60s
+#   BENCH_STRATEGY=random BENCH_MAX_SEATS=2 BENCH_ABANDON=0.05 BENCH_DECLINE=0.02
+#   BENCH_CHAOS_BUYERS=2400 (per chaos run, arriving at 60/s)
+#   BENCH_HOLDS_RATE=1000 BENCH_HOLDS_BUYERS=8000 (holds alone, open loop; 0 skips)
+#   BENCH_PIPELINE=1 (the booking pipeline alone: rate and batch-size sweeps)
 #   BENCH_FOLLOW=poll  BENCH_CHAOS=1  BENCH_STACK=own|shared  BENCH_NAIVE=1 (0: skip the baseline)
 #   BENCH_SEAT_MAP_TTL=0s (share seat maps between buyers)  BENCH_POLL_EVERY=100ms
 #   BENCH_OUT=.bench/<timestamp>  BENCH_PUBLISH=1 (rewrite BENCHMARKS.md)
@@ -35,21 +38,22 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$ROOT"
 
-BUYERS=${BENCH_BUYERS:-1200}
-SEATS=${BENCH_SEATS:-600}
-CONC=${BENCH_CONCURRENCY:-64}
+BUYERS=${BENCH_BUYERS:-8000}
+SEATS=${BENCH_SEATS:-20000}
+CONC=${BENCH_CONCURRENCY:-512}
 DUR=${BENCH_DURATION:-60s}
-STRATEGY=${BENCH_STRATEGY:-front}
-MAXSEATS=${BENCH_MAX_SEATS:-4}
-ABANDON=${BENCH_ABANDON:-0.1}
-DECLINE=${BENCH_DECLINE:-0.05}
-FOLLOW=${BENCH_FOLLOW:-poll}
-SEATMAP_TTL=${BENCH_SEAT_MAP_TTL:-0s}
+STRATEGY=${BENCH_STRATEGY:-random}
+MAXSEATS=${BENCH_MAX_SEATS:-2}
+ABANDON=${BENCH_ABANDON:-0.05}
+DECLINE=${BENCH_DECLINE:-0.02}
+FOLLOW=${BENCH_FOLLOW:-stream}
+SEATMAP_TTL=${BENCH_SEAT_MAP_TTL:-1s}
 POLL_EVERY=${BENCH_POLL_EVERY:-100ms}
 CHAOS=${BENCH_CHAOS:-1}
 NAIVE=${BENCH_NAIVE:-1}
 HOLDS_RATE=${BENCH_HOLDS_RATE:-1000}
 PIPELINE=${BENCH_PIPELINE:-1}
+CHAOS_BUYERS=${BENCH_CHAOS_BUYERS:-2400}
 HOLDS_BUYERS=${BENCH_HOLDS_BUYERS:-8000}
 STACK_MODE=${BENCH_STACK:-own}
 PUBLISH=${BENCH_PUBLISH:-1}
@@ -220,7 +224,7 @@ chaos_run() { # NAME FLAGS...
   local name=$1; shift
   bench setup -db "$EV_URL" -users "$BUYERS" -seats "$SEATS" -out "$OUT/setup-$name.json" >/dev/null
   log "chaos: $name"
-  bench run -name "$name" "${EVRUN[@]}" -setup "$OUT/setup-$name.json" "${COMMON[@]}" "$@" -out "$OUT/$name" >/dev/null || status=1
+  bench run -name "$name" "${EVRUN[@]}" -setup "$OUT/setup-$name.json" "${COMMON[@]}" -buyers "$CHAOS_BUYERS" "$@" -out "$OUT/$name" >/dev/null || status=1
   runs+=("$name")
 }
 if [ "$CHAOS" = 1 ] && [ $status = 0 ]; then
