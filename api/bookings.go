@@ -522,12 +522,8 @@ func (s *Server) confirmBooking(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, evently.Invalid(map[string]string{"payment.token": "A payment token is 1 to 200 printable characters."}))
 		return
 	}
-	bk, _, ok := s.loadBooking(w, r)
+	bk, ok := s.committedBooking(w, r)
 	if !ok {
-		return
-	}
-	if bk == nil {
-		Error(w, r, &evently.Error{Code: evently.ECONFLICT, Message: "The booking is still being processed; try again in a moment.", RetryAfter: 1})
 		return
 	}
 	if bk.UserID != actor(r).UserID {
@@ -538,12 +534,7 @@ func (s *Server) confirmBooking(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, evently.Errorf(evently.ECONFLICT, "Only a reserved booking before its deadline can be paid; this one is %s.", bk.Status))
 		return
 	}
-	ref := evently.BookingRef{BookingID: bk.ID, EventID: bk.EventID, PaymentToken: req.Payment.Token}
-	if err := s.Bookings.Queue.Enqueue(r.Context(), evently.StreamBookingCommands, bk.EventID.String(), evently.CmdConfirm, ref); err != nil {
-		Error(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"id": bk.ID, "status": bk.Status, "requested": "confirm"})
+	s.requestChange(w, r, bk, evently.CmdConfirm, evently.BookingRef{BookingID: bk.ID, EventID: bk.EventID, PaymentToken: req.Payment.Token})
 }
 
 type cancelRequest struct {
@@ -562,12 +553,8 @@ func (s *Server) cancelBooking(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, evently.Invalid(map[string]string{"reason": "Keep the reason under 500 characters."}))
 		return
 	}
-	bk, _, ok := s.loadBooking(w, r)
+	bk, ok := s.committedBooking(w, r)
 	if !ok {
-		return
-	}
-	if bk == nil {
-		Error(w, r, &evently.Error{Code: evently.ECONFLICT, Message: "The booking is still being processed; try again in a moment.", RetryAfter: 1})
 		return
 	}
 	if !bk.Status.HoldsSeats() {
@@ -586,10 +573,29 @@ func (s *Server) cancelBooking(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	a := actor(r)
-	ref := evently.BookingRef{BookingID: bk.ID, EventID: bk.EventID, ActorID: &a.UserID, Reason: strings.TrimSpace(req.Reason)}
-	if err := s.Bookings.Queue.Enqueue(r.Context(), evently.StreamBookingCommands, bk.EventID.String(), evently.CmdCancel, ref); err != nil {
+	s.requestChange(w, r, bk, evently.CmdCancel, evently.BookingRef{BookingID: bk.ID, EventID: bk.EventID, ActorID: &a.UserID, Reason: strings.TrimSpace(req.Reason)})
+}
+
+// committedBooking loads the caller's booking once the worker has written
+// it; before that, changes to it are refused with 409 and Retry-After.
+func (s *Server) committedBooking(w http.ResponseWriter, r *http.Request) (*evently.Booking, bool) {
+	bk, _, ok := s.loadBooking(w, r)
+	if !ok {
+		return nil, false
+	}
+	if bk == nil {
+		Error(w, r, &evently.Error{Code: evently.ECONFLICT, Message: "The booking is still being processed; try again in a moment.", RetryAfter: 1})
+		return nil, false
+	}
+	return bk, true
+}
+
+// requestChange sends a command about a booking through its event's
+// partition, where the booking worker decides, and answers 202.
+func (s *Server) requestChange(w http.ResponseWriter, r *http.Request, bk *evently.Booking, typ string, ref evently.BookingRef) {
+	if err := s.Bookings.Queue.Enqueue(r.Context(), evently.StreamBookingCommands, bk.EventID.String(), typ, ref); err != nil {
 		Error(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"id": bk.ID, "status": bk.Status, "requested": "cancel"})
+	writeJSON(w, http.StatusAccepted, map[string]any{"id": bk.ID, "status": bk.Status, "requested": typ})
 }

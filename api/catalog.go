@@ -66,16 +66,6 @@ func (s *Server) mountCatalog(r chi.Router) {
 	writes.Post("/events/{id}/cancel", ready(s.cancelEvent))
 }
 
-// catalogID parses the {id} path parameter; a malformed id is simply not found.
-func catalogID(w http.ResponseWriter, r *http.Request, what string) (uuid.UUID, bool) {
-	id, err := uuid.Parse(chi.URLParam(r, "id"))
-	if err != nil {
-		Error(w, r, evently.Errorf(evently.ENOTFOUND, "%s not found.", what))
-		return uuid.Nil, false
-	}
-	return id, true
-}
-
 // catalogLimit reads ?limit= (1-100, default 20).
 func catalogLimit(r *http.Request, bad map[string]string) int {
 	v := r.URL.Query().Get("limit")
@@ -123,7 +113,7 @@ func (s *Server) listVenues(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getVenue(w http.ResponseWriter, r *http.Request) {
-	id, ok := catalogID(w, r, "venue")
+	id, ok := pathID(w, r, "venue")
 	if !ok {
 		return
 	}
@@ -150,7 +140,7 @@ func (s *Server) createVenue(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) updateVenue(w http.ResponseWriter, r *http.Request) {
-	id, ok := catalogID(w, r, "venue")
+	id, ok := pathID(w, r, "venue")
 	if !ok {
 		return
 	}
@@ -167,7 +157,7 @@ func (s *Server) updateVenue(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteVenue(w http.ResponseWriter, r *http.Request) {
-	id, ok := catalogID(w, r, "venue")
+	id, ok := pathID(w, r, "venue")
 	if !ok {
 		return
 	}
@@ -272,7 +262,7 @@ func (s *Server) createEvent(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) updateEvent(w http.ResponseWriter, r *http.Request) {
-	id, ok := catalogID(w, r, "event")
+	id, ok := pathID(w, r, "event")
 	if !ok {
 		return
 	}
@@ -296,7 +286,7 @@ func (s *Server) updateEvent(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) publishEvent(w http.ResponseWriter, r *http.Request) {
-	id, ok := catalogID(w, r, "event")
+	id, ok := pathID(w, r, "event")
 	if !ok {
 		return
 	}
@@ -313,7 +303,7 @@ func (s *Server) publishEvent(w http.ResponseWriter, r *http.Request) {
 // every booking. Cancelling again re-runs that hook, so a client whose
 // first attempt got 503 (hook failed after the status changed) can retry.
 func (s *Server) cancelEvent(w http.ResponseWriter, r *http.Request) {
-	id, ok := catalogID(w, r, "event")
+	id, ok := pathID(w, r, "event")
 	if !ok {
 		return
 	}
@@ -338,7 +328,7 @@ func (s *Server) cancelEvent(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
-	id, ok := catalogID(w, r, "event")
+	id, ok := pathID(w, r, "event")
 	if !ok {
 		return
 	}

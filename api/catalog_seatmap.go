@@ -202,7 +202,7 @@ func appendString(b []byte, s string) []byte {
 
 // getSeatMap answers GET /events/{id}/seats[?section=&status=].
 func (s *Server) getSeatMap(w http.ResponseWriter, r *http.Request) {
-	id, ok := catalogID(w, r, "event")
+	id, ok := pathID(w, r, "event")
 	if !ok {
 		return
 	}
