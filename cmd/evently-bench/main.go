@@ -154,6 +154,7 @@ func run(ctx context.Context, args []string) error {
 	fs.Float64Var(&c.Decline, "decline", 0, "fraction paying with tok_decline")
 	fs.StringVar(&c.Follow, "follow", "poll", "follow bookings by poll or stream")
 	fs.DurationVar(&c.PollEvery, "poll-every", 100*time.Millisecond, "poll interval")
+	fs.BoolVar(&c.Pay, "pay", true, "book with a payment token and follow to a settled state (false: done at reserved, like the naive baseline)")
 	fs.BoolVar(&c.SignInFirst, "sign-in-first", true, "log every buyer in before the on-sale starts (false: logins are part of the rush)")
 	fs.DurationVar(&c.SeatMapTTL, "seat-map-ttl", 0, "share one seat map per event between buyers for this long (0: each buyer fetches its own)")
 	fs.DurationVar(&c.SettleWait, "follow-timeout", 60*time.Second, "how long one buyer follows its booking")

@@ -44,6 +44,10 @@ type Config struct {
 	// are already signed in when an on-sale opens; logins are then not part
 	// of the measured rush.
 	SignInFirst bool
+	// Pay books with a payment token and follows to a settled state; without
+	// it a buyer is done once the booking is committed (reserved), the
+	// point the naive baseline's synchronous booking reaches.
+	Pay         bool
 	SettleWait  time.Duration // how long one buyer follows its booking
 	Skew        float64       // mixed: Zipf exponent of event popularity
 	Reads       int           // browse: reads per reader
@@ -585,7 +589,10 @@ func (r *runner) hold(ctx context.Context, token string, event uuid.UUID, seats 
 // bookAsync submits the hold and follows the booking to a settled state.
 func (r *runner) bookAsync(ctx context.Context, token, holdID, payToken string, holdStart time.Time) string {
 	key := uuid.NewString()
-	body := map[string]any{"hold_id": holdID, "payment": map[string]string{"token": payToken}}
+	body := map[string]any{"hold_id": holdID}
+	if r.cfg.Pay {
+		body["payment"] = map[string]string{"token": payToken}
+	}
 	submitStart := time.Now()
 	var id string
 	for attempt := 0; ; attempt++ {
@@ -636,6 +643,8 @@ func (r *runner) bookAsync(ctx context.Context, token, holdID, payToken string, 
 func (r *runner) follow(ctx context.Context, token, id string, submitStart time.Time) (bookingView, bool) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.SettleWait)
 	defer cancel()
+	// done: settled, or committed when the buyer does not pay.
+	done := func(status string) bool { return settled(status) || (!r.cfg.Pay && committed(status)) }
 	sawCommit := false
 	seen := func(v bookingView) {
 		if committed(v.Status) && !sawCommit {
@@ -652,8 +661,17 @@ func (r *runner) follow(ctx context.Context, token, id string, submitStart time.
 		}
 	}
 	if r.cfg.Follow == "stream" {
-		last, ok, _ := r.c.stream(ctx, token, id, seen)
-		if ok && settled(last.Status) {
+		sctx, stop := context.WithCancel(ctx)
+		var last bookingView
+		_, _, _ = r.c.stream(sctx, token, id, func(v bookingView) {
+			seen(v)
+			last = v
+			if done(v.Status) {
+				stop() // a buyer who does not pay is done at reserved
+			}
+		})
+		stop()
+		if done(last.Status) {
 			return last, true
 		}
 		// No stream, or it ended early: poll the rest of the way.
@@ -666,7 +684,7 @@ func (r *runner) follow(ctx context.Context, token, id string, submitStart time.
 			if res.decode(&v) == nil {
 				last = v
 				seen(v)
-				if settled(v.Status) {
+				if done(v.Status) {
 					return v, true
 				}
 			}
