@@ -57,6 +57,22 @@ func (s BookingStatus) Terminal() bool {
 // terminal, or confirmed (which only an explicit cancellation changes).
 func (s BookingStatus) Settled() bool { return s.Terminal() || s == BookingConfirmed }
 
+// Stage orders statuses along the lifecycle: a stream never shows a lower
+// stage after a higher one, whatever order its sources answer in.
+func (s BookingStatus) Stage() int {
+	switch s {
+	case BookingPending:
+		return 0
+	case BookingReserved:
+		return 1
+	case BookingPaying:
+		return 2
+	case BookingConfirmed:
+		return 3
+	}
+	return 4
+}
+
 // HoldsSeats reports whether a booking in this status keeps its seats off sale.
 func (s BookingStatus) HoldsSeats() bool {
 	return s == BookingReserved || s == BookingPaying || s == BookingConfirmed

@@ -15,7 +15,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/evently/evently"
 )
@@ -39,7 +38,7 @@ type StatusFeed interface {
 	SetPending(ctx context.Context, c evently.StatusChange) error
 	Forget(ctx context.Context, id uuid.UUID) error
 	Current(ctx context.Context, id uuid.UUID) (*evently.StatusChange, error)
-	Subscribe(ctx context.Context, id uuid.UUID) *redis.PubSub
+	Watch(ctx context.Context, id uuid.UUID) (<-chan evently.StatusChange, func())
 }
 
 // CommandQueue puts a message on a stream and returns once it is durable.
@@ -448,8 +447,8 @@ func (s *Server) streamBooking(w http.ResponseWriter, r *http.Request) {
 	}
 	id := pending.BookingIDOr(bk)
 	ctx := r.Context()
-	sub := s.Bookings.Feed.Subscribe(ctx, id)
-	defer sub.Close()
+	changes, stop := s.Bookings.Feed.Watch(ctx, id)
+	defer stop()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
@@ -457,8 +456,8 @@ func (s *Server) streamBooking(w http.ResponseWriter, r *http.Request) {
 
 	last := evently.BookingStatus("")
 	send := func(status evently.BookingStatus, body any) bool {
-		if status == last {
-			return false
+		if last != "" && status.Stage() <= last.Stage() {
+			return false // already shown, or older news from a lagging source
 		}
 		last = status
 		b, _ := json.Marshal(body)
@@ -466,6 +465,7 @@ func (s *Server) streamBooking(w http.ResponseWriter, r *http.Request) {
 		flusher.Flush()
 		return status.Settled()
 	}
+	// The truth, for the first event and on each slow tick.
 	current := func() bool {
 		if b, err := s.Bookings.Bookings.Get(ctx, id); err == nil {
 			return send(b.Status, b)
@@ -475,24 +475,28 @@ func (s *Server) streamBooking(w http.ResponseWriter, r *http.Request) {
 		}
 		return false
 	}
-	if current() {
+	if bk != nil {
+		if send(bk.Status, bk) {
+			return
+		}
+	} else if send(pending.Status, pending) {
+		return
+	}
+	// A change committed between the read above and the watch is in the
+	// status record already (it is written before it is published).
+	if c, err := s.Bookings.Feed.Current(ctx, id); err == nil && c != nil && send(c.Status, c) {
 		return
 	}
 	poll := time.NewTicker(2 * time.Second)
 	defer poll.Stop()
 	heartbeat := time.NewTicker(15 * time.Second)
 	defer heartbeat.Stop()
-	msgs := sub.Channel()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case m, ok := <-msgs:
-			if !ok {
-				return
-			}
-			var c evently.StatusChange
-			if json.Unmarshal([]byte(m.Payload), &c) == nil && send(c.Status, c) {
+		case c := <-changes:
+			if send(c.Status, c) {
 				return
 			}
 		case <-poll.C:

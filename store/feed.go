@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -21,6 +22,11 @@ type Feed struct {
 	Keys  Keys
 	// TTL bounds how long a status record lives (the stream's reach).
 	TTL time.Duration
+
+	mu       sync.Mutex
+	sub      *redis.PubSub
+	count    int
+	watchers map[uuid.UUID]map[chan evently.StatusChange]bool
 }
 
 func (f *Feed) key(id uuid.UUID) string { return f.Keys.Key("bk", id.String()) }
@@ -73,9 +79,61 @@ func (f *Feed) publish(ctx context.Context, p redis.Pipeliner, changes []evently
 	}
 }
 
-// Subscribe listens to one booking's changes.
-func (f *Feed) Subscribe(ctx context.Context, id uuid.UUID) *redis.PubSub {
-	return f.Redis.Subscribe(ctx, f.Channel(id))
+// Watch returns the changes of one booking as they are published, and a
+// function to stop watching. Every watcher of a process shares one Redis
+// pattern subscription (a connection per open stream would not survive an
+// on-sale); it is opened by the first watcher and closed with the last.
+func (f *Feed) Watch(ctx context.Context, id uuid.UUID) (<-chan evently.StatusChange, func()) {
+	ch := make(chan evently.StatusChange, 4)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.watchers == nil {
+		f.watchers = map[uuid.UUID]map[chan evently.StatusChange]bool{}
+	}
+	if f.sub == nil {
+		f.sub = f.Redis.PSubscribe(context.WithoutCancel(ctx), f.Keys.Key("bkch", "*"))
+		go f.fanOut(f.sub)
+	}
+	if f.watchers[id] == nil {
+		f.watchers[id] = map[chan evently.StatusChange]bool{}
+	}
+	f.watchers[id][ch] = true
+	f.count++
+	var once sync.Once
+	return ch, func() {
+		once.Do(func() {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			delete(f.watchers[id], ch)
+			if len(f.watchers[id]) == 0 {
+				delete(f.watchers, id)
+			}
+			if f.count--; f.count == 0 && f.sub != nil {
+				f.sub.Close() // ends fanOut
+				f.sub = nil
+			}
+		})
+	}
+}
+
+// fanOut delivers published changes to this process's watchers until the
+// subscription is closed. A watcher too slow to take a change misses it; its
+// stream re-reads the booking on its own tick.
+func (f *Feed) fanOut(sub *redis.PubSub) {
+	for m := range sub.Channel() {
+		var c evently.StatusChange
+		if json.Unmarshal([]byte(m.Payload), &c) != nil {
+			continue
+		}
+		f.mu.Lock()
+		for ch := range f.watchers[c.BookingID] {
+			select {
+			case ch <- c:
+			default:
+			}
+		}
+		f.mu.Unlock()
+	}
 }
 
 // Idempotency remembers, for 24 hours, which booking a client's
