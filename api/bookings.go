@@ -25,6 +25,8 @@ type HoldService interface {
 	Get(ctx context.Context, holdID uuid.UUID) (*evently.Hold, error)
 	Claim(ctx context.Context, hold *evently.Hold, bookingID uuid.UUID) error
 	Release(ctx context.Context, hold *evently.Hold) error
+	// Warm prepares what holds on the event need, in the background.
+	Warm(ctx context.Context, eventID uuid.UUID)
 }
 
 // BookingReader reads bookings from the truth.

@@ -225,6 +225,11 @@ func (s *Server) getSeatMap(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if v.m.EventStatus == evently.EventPublished && s.Bookings.Holds != nil {
+		// Buyers look at the map before they hold: have this instance's
+		// hold validation ready before the first hold arrives.
+		s.Bookings.Holds.Warm(r.Context(), id)
+	}
 	body, etag := v.body, v.etag
 	filtered := section != "" || status != ""
 	if filtered {

@@ -122,11 +122,7 @@ func (h *Holds) event(ctx context.Context, id uuid.UUID) (*eventSeats, error) {
 	if v, ok := h.events.Load(id); ok {
 		es := v.(*eventSeats)
 		if h.now().Sub(es.fetched) >= eventCacheTTL {
-			h.group.DoChan(id.String(), func() (any, error) {
-				ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-				defer cancel()
-				return h.loadEvent(ctx, id)
-			})
+			h.refresh(ctx, id)
 		}
 		return es, nil
 	}
@@ -135,6 +131,23 @@ func (h *Holds) event(ctx context.Context, id uuid.UUID) (*eventSeats, error) {
 		return nil, err
 	}
 	return v.(*eventSeats), nil
+}
+
+// Warm starts loading an event's seats in the background unless they are
+// cached already; it never waits.
+func (h *Holds) Warm(ctx context.Context, id uuid.UUID) {
+	if _, ok := h.events.Load(id); !ok {
+		h.refresh(ctx, id)
+	}
+}
+
+// refresh loads an event's seats in the background, once at a time.
+func (h *Holds) refresh(ctx context.Context, id uuid.UUID) {
+	h.group.DoChan(id.String(), func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		return h.loadEvent(ctx, id)
+	})
 }
 
 func (h *Holds) loadEvent(ctx context.Context, id uuid.UUID) (*eventSeats, error) {
