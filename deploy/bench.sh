@@ -31,6 +31,7 @@
 #   BENCH_CHAOS_BUYERS=2400 (per chaos run, arriving at 60/s)
 #   BENCH_HOLDS_RATE=1000 BENCH_HOLDS_BUYERS=8000 (holds alone, open loop; 0 skips)
 #   BENCH_PIPELINE=1 (the booking pipeline alone: rate and batch-size sweeps)
+#   BENCH_ONSALE=1 (0 skips the on-sale and checkout runs)
 #   BENCH_FOLLOW=poll  BENCH_CHAOS=1  BENCH_STACK=own|shared  BENCH_NAIVE=1 (0: skip the baseline)
 #   BENCH_SEAT_MAP_TTL=0s (share seat maps between buyers)  BENCH_POLL_EVERY=100ms
 #   BENCH_OUT=.bench/<timestamp>  BENCH_PUBLISH=1 (rewrite BENCHMARKS.md)
@@ -53,6 +54,7 @@ CHAOS=${BENCH_CHAOS:-1}
 NAIVE=${BENCH_NAIVE:-1}
 HOLDS_RATE=${BENCH_HOLDS_RATE:-1000}
 PIPELINE=${BENCH_PIPELINE:-1}
+ONSALE=${BENCH_ONSALE:-1}
 CHAOS_BUYERS=${BENCH_CHAOS_BUYERS:-2400}
 HOLDS_BUYERS=${BENCH_HOLDS_BUYERS:-8000}
 STACK_MODE=${BENCH_STACK:-own}
@@ -195,22 +197,24 @@ log "evently: run"
 status=0
 metrics() { bin/evently-bench server-time -scrape "http://$API_ADDR/metrics" -out "$OUT/$1.prom"; }
 metrics m0
-# Like for like with the baseline: a buyer is done once the booking is
-# committed (the naive server has no payment step).
-bench run -name evently "${EVRUN[@]}" -setup "$OUT/setup-evently.json" "${COMMON[@]}" -pay=false -out "$OUT/evently-onsale" >/dev/null || status=1
-metrics m1
-# The whole checkout: pay with a token and follow to confirmed.
-bench setup -db "$EV_URL" -users "$BUYERS" -seats "$SEATS" -out "$OUT/setup-checkout.json" >/dev/null
-log "evently: checkout run (with payment)"
-bench run -name evently-checkout "${EVRUN[@]}" -setup "$OUT/setup-checkout.json" "${COMMON[@]}" -out "$OUT/evently-checkout" >/dev/null || status=1
-metrics m1b
+if [ "$ONSALE" = 1 ]; then
+  # Like for like with the baseline: a buyer is done once the booking is
+  # committed (the naive server has no payment step).
+  bench run -name evently "${EVRUN[@]}" -setup "$OUT/setup-evently.json" "${COMMON[@]}" -pay=false -out "$OUT/evently-onsale" >/dev/null || status=1
+  metrics m1
+  # The whole checkout: pay with a token and follow to confirmed.
+  bench setup -db "$EV_URL" -users "$BUYERS" -seats "$SEATS" -out "$OUT/setup-checkout.json" >/dev/null
+  log "evently: checkout run (with payment)"
+  bench run -name evently-checkout "${EVRUN[@]}" -setup "$OUT/setup-checkout.json" "${COMMON[@]}" -out "$OUT/evently-checkout" >/dev/null || status=1
+  metrics m1b
+fi
 
 # Holds alone at a fixed offered rate (open loop): the hold latency target.
 if [ "$HOLDS_RATE" != 0 ]; then
   bench setup -db "$EV_URL" -users "$HOLDS_BUYERS" -seats "$SEATS" -out "$OUT/setup-holds.json" >/dev/null
   log "evently: holds at $HOLDS_RATE/s"
   bench run -name evently-holds "${EVRUN[@]}" -setup "$OUT/setup-holds.json" -scenario holds -rate "$HOLDS_RATE" \
-    -buyers "$HOLDS_BUYERS" -concurrency 1024 -max-seats 1 -seat-map-ttl 1s -duration "$DUR" -seed 7 \
+    -buyers "$HOLDS_BUYERS" -concurrency 1024 -max-seats 1 -seat-map-ttl 5s -duration "$DUR" -seed 7 \
     -out "$OUT/evently-holds" >/dev/null || status=1
   metrics m2
 fi
@@ -223,7 +227,8 @@ if [ "$PIPELINE" = 1 ]; then
   log "pipeline: batch sizes"
   bench pipeline -db "$ADMIN_URL" -rates 2000 -batch-sizes 1,10,50,200,500 -duration 2s -out "$OUT/pipeline-batches.md" >/dev/null || status=1
 fi
-runs=(evently-onsale evently-checkout)
+runs=()
+[ "$ONSALE" = 1 ] && runs=(evently-onsale evently-checkout)
 [ "$NAIVE" = 1 ] && runs=(naive-onsale "${runs[@]}")
 [ "$HOLDS_RATE" != 0 ] && runs+=(evently-holds)
 
@@ -276,7 +281,7 @@ SECTION=$OUT/section.md
   fi
   if [ -f "$OUT/m2.prom" ]; then
     echo "Holds at $HOLDS_RATE/s offered:"; echo
-    bin/evently-bench server-time -before "$OUT/m1b.prom" -after "$OUT/m2.prom" -routes "POST /api/v1/events/{id}/holds" || true
+    bin/evently-bench server-time -before "$OUT/$(ls "$OUT" | grep -q m1b.prom && echo m1b || echo m0).prom" -after "$OUT/m2.prom" -routes "POST /api/v1/events/{id}/holds" || true
     echo
   fi
   if [ -f "$OUT/pipeline-rates.md" ]; then
