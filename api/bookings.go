@@ -457,36 +457,36 @@ func (s *Server) streamBooking(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 
 	last := evently.BookingStatus("")
-	send := func(status evently.BookingStatus, body any) bool {
-		if last != "" && status.Stage() <= last.Stage() {
+	send := func(ev statusEvent) bool {
+		if last != "" && ev.Status.Stage() <= last.Stage() {
 			return false // already shown, or older news from a lagging source
 		}
-		last = status
-		b, _ := json.Marshal(body)
+		last = ev.Status
+		b, _ := json.Marshal(ev)
 		fmt.Fprintf(w, "event: status\ndata: %s\n\n", b)
 		flusher.Flush()
-		return status.Settled()
+		return ev.Status.Settled()
 	}
 	// The truth, for the first event and on each slow tick.
 	current := func() bool {
 		if b, err := s.Bookings.Bookings.Get(ctx, id); err == nil {
-			return send(b.Status, b)
+			return send(bookingEvent(b))
 		}
 		if c, err := s.Bookings.Feed.Current(ctx, id); err == nil && c != nil {
-			return send(c.Status, c)
+			return send(changeEvent(c))
 		}
 		return false
 	}
 	if bk != nil {
-		if send(bk.Status, bk) {
+		if send(bookingEvent(bk)) {
 			return
 		}
-	} else if send(pending.Status, pending) {
+	} else if send(changeEvent(pending)) {
 		return
 	}
 	// A change committed between the read above and the watch is in the
 	// status record already (it is written before it is published).
-	if c, err := s.Bookings.Feed.Current(ctx, id); err == nil && c != nil && send(c.Status, c) {
+	if c, err := s.Bookings.Feed.Current(ctx, id); err == nil && c != nil && send(changeEvent(c)) {
 		return
 	}
 	poll := time.NewTicker(2 * time.Second)
@@ -498,7 +498,7 @@ func (s *Server) streamBooking(w http.ResponseWriter, r *http.Request) {
 		case <-ctx.Done():
 			return
 		case c := <-changes:
-			if send(c.Status, c) {
+			if send(changeEvent(&c)) {
 				return
 			}
 		case <-poll.C:
@@ -510,6 +510,28 @@ func (s *Server) streamBooking(w http.ResponseWriter, r *http.Request) {
 			flusher.Flush()
 		}
 	}
+}
+
+// statusEvent is what a booking stream sends: one shape, whichever source
+// (PostgreSQL, the status record, pub/sub) told the news.
+type statusEvent struct {
+	ID      uuid.UUID             `json:"id"`
+	Status  evently.BookingStatus `json:"status"`
+	Reason  string                `json:"reason,omitempty"`
+	SeatIDs []string              `json:"seat_ids"`
+	At      time.Time             `json:"at"`
+}
+
+func bookingEvent(b *evently.Booking) statusEvent {
+	ev := statusEvent{ID: b.ID, Status: b.Status, SeatIDs: b.SeatIDs, At: b.UpdatedAt}
+	if b.Reason != nil {
+		ev.Reason = *b.Reason
+	}
+	return ev
+}
+
+func changeEvent(c *evently.StatusChange) statusEvent {
+	return statusEvent{ID: c.BookingID, Status: c.Status, Reason: c.Reason, SeatIDs: c.SeatIDs, At: c.At}
 }
 
 type confirmRequest struct {
