@@ -8,4 +8,5 @@ func (s *Server) mountV1(r chi.Router) {
 	s.mountAuth(r)
 	s.mountCatalog(r)
 	s.mountBookings(r)
+	s.mountPipeline(r)
 }

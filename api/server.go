@@ -42,6 +42,7 @@ type Server struct {
 	Limits   RateLimits
 	Catalog  CatalogDeps
 	Bookings BookingDeps
+	Pipeline PipelineStatus
 
 	// CORSOrigins are the browser origins allowed to call the API; none
 	// means no CORS headers at all.

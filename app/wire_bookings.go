@@ -9,6 +9,8 @@ import (
 	"github.com/evently/evently"
 	"github.com/evently/evently/api"
 	"github.com/evently/evently/store"
+	"github.com/evently/evently/topics"
+	"github.com/evently/evently/workers"
 )
 
 // PaymentsConfig configures the payment saga.
@@ -43,6 +45,7 @@ func wireBookings(d *Deps, c Config, s *api.Server) error {
 		}
 		return nil
 	}
+	s.Pipeline = func(ctx context.Context) (any, error) { return pipelineLag(ctx, d, c) }
 	s.Bookings = api.BookingDeps{
 		Holds:       newHolds(d, c),
 		Bookings:    bookings,
@@ -57,4 +60,34 @@ func wireBookings(d *Deps, c Config, s *api.Server) error {
 		CancelCutoff: c.Bookings.CancelCutoff,
 	}
 	return nil
+}
+
+// groupTopics are the consumer groups and the topics each consumes.
+var groupTopics = []struct{ group, topic string }{
+	{workers.GroupBooking, topics.BookingCommands},
+	{workers.GroupBooking, topics.PaymentReplies},
+	{workers.GroupPayment, topics.PaymentRequests},
+}
+
+type pipelineLagView struct {
+	Group      string                `json:"group"`
+	Topic      string                `json:"topic"`
+	Lag        int64                 `json:"lag"`
+	Partitions []topics.PartitionLag `json:"partitions"`
+}
+
+func pipelineLag(ctx context.Context, d *Deps, c Config) (any, error) {
+	out := []pipelineLagView{}
+	for _, gt := range groupTopics {
+		parts, err := topics.GroupLag(ctx, c.KafkaBrokers, d.Names, c.GroupPrefix+gt.group, gt.topic)
+		if err != nil {
+			return nil, err
+		}
+		v := pipelineLagView{Group: gt.group, Topic: gt.topic, Partitions: parts}
+		for _, p := range parts {
+			v.Lag += p.Lag
+		}
+		out = append(out, v)
+	}
+	return map[string]any{"groups": out}, nil
 }

@@ -54,7 +54,7 @@ func newCommitter(cfg Config) (Runner, error) {
 		feed:     &store.Feed{Redis: cfg.Redis, Keys: cfg.Keys},
 	}
 	g, err := topics.NewGroup(topics.GroupConfig{
-		Brokers: cfg.Brokers, Names: cfg.Names, GroupID: cfg.GroupPrefix + "booking",
+		Brokers: cfg.Brokers, Names: cfg.Names, GroupID: cfg.GroupPrefix + GroupBooking,
 		Topics:    []string{topics.BookingCommands, topics.PaymentReplies},
 		Handle:    c.handle,
 		BatchSize: cfg.BatchSize, BatchWait: cfg.BatchWait, MaxAttempts: cfg.MaxAttempts,

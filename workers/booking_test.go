@@ -269,3 +269,38 @@ func buildEvently(t testing.TB) string {
 	}
 	return builtBin
 }
+
+// Operators see each group's lag per partition, from the broker.
+func TestPipelineLagForOperators(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, apptest.Options{Workers: []string{"booking"}, Partitions: 2})
+	event := a.Event(10)
+	publish(t, a.Deps.Producer, bookCmd(newUser(t, a.DB), event, seats(1)))
+	waitBookings(t, a.DB, 1, 20*time.Second)
+	_, admin := a.User(evently.RoleAdmin)
+	type view struct {
+		Groups []struct {
+			Group, Topic string
+			Lag          int64
+			Partitions   []struct {
+				Partition int
+				End       int64 `json:"end_offset"`
+				Committed int64 `json:"committed_offset"`
+			}
+		}
+	}
+	apptest.Eventually(t, "booking commands fully consumed", func() bool {
+		var v view
+		res := a.Do("GET", "/api/v1/admin/pipeline", admin, nil)
+		if res.Status != 200 {
+			t.Fatalf("%d %s", res.Status, res.Body)
+		}
+		res.JSON(t, &v)
+		for _, g := range v.Groups {
+			if g.Group == "booking" && g.Topic == "booking.commands" {
+				return len(g.Partitions) == 2 && g.Lag == 0
+			}
+		}
+		return false
+	})
+}

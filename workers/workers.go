@@ -46,6 +46,12 @@ type Config struct {
 	Gateway *gateway.Client
 }
 
+// Consumer group names (after Config.GroupPrefix).
+const (
+	GroupBooking = "booking"
+	GroupPayment = "payment"
+)
+
 // Runner is one running worker kind.
 type Runner interface {
 	Run(ctx context.Context) error
