@@ -33,6 +33,7 @@ var roleCases = []roleCase{
 	{"PATCH", "/api/v1/admin/users/{user}", map[string]any{"role": "organizer"}, byRole{401, 403, 403, 200}},
 	{"GET", "/api/v1/admin/audit", nil, byRole{401, 403, 403, 200}},
 	{"GET", "/api/v1/admin/pipeline", nil, byRole{401, 403, 403, 200}},
+	{"POST", "/api/v1/admin/dlq/booking.commands/replay", nil, byRole{401, 403, 403, 200}},
 	// Bookings: anyone signed in may buy; only the owner or an admin may see
 	// or change a booking or hold ({booking} and {hold} are someone else's).
 	{"POST", "/api/v1/events/{event}/holds", map[string]any{"seat_ids": []string{"A-1"}}, byRole{401, 201, 201, 201}},

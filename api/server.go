@@ -43,6 +43,7 @@ type Server struct {
 	Catalog  CatalogDeps
 	Bookings BookingDeps
 	Pipeline PipelineStatus
+	Replay   ReplayDLQ
 
 	// CORSOrigins are the browser origins allowed to call the API; none
 	// means no CORS headers at all.

@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -46,6 +48,16 @@ func wireBookings(d *Deps, c Config, s *api.Server) error {
 		return nil
 	}
 	s.Pipeline = func(ctx context.Context) (any, error) { return pipelineLag(ctx, d, c) }
+	s.Replay = func(ctx context.Context, topic string, max int) (int, error) {
+		if !slices.Contains(topics.All(), topic) || strings.HasSuffix(topic, topics.DLQSuffix) {
+			return 0, evently.Errorf(evently.ENOTFOUND, "No topic %q has a dead-letter queue.", topic)
+		}
+		n, err := topics.ReplayDLQ(ctx, c.KafkaBrokers, d.Names, d.Producer, c.GroupPrefix+"dlq-replay", topic, max)
+		if err != nil && n == 0 {
+			return 0, &evently.Error{Code: evently.EUNAVAILABLE, Message: "The broker did not answer; nothing was replayed.", RetryAfter: 2}
+		}
+		return n, nil
+	}
 	s.Bookings = api.BookingDeps{
 		Holds:       newHolds(d, c),
 		Bookings:    bookings,

@@ -152,3 +152,34 @@ func TestGroupDeadLettersPoison(t *testing.T) {
 		t.Fatalf("DLQ message: key %q headers %v", got.Key, got.Headers)
 	}
 }
+
+// Dead letters go back onto their topic once each.
+func TestReplayDLQ(t *testing.T) {
+	t.Parallel()
+	names := evtest.Topics(t, 2)
+	p := topics.NewProducer(evtest.Brokers(), names, 0)
+	defer p.Close()
+	var dead []kafkaMessage
+	for i := range 3 {
+		env, _ := topics.NewEnvelope("test", i)
+		dead = append(dead, kafkaMessage{Topic: names.Of(topics.BookingCommands + topics.DLQSuffix),
+			Key: []byte(fmt.Sprintf("k%d", i)), Value: env.Marshal()})
+	}
+	if err := p.PublishRaw(context.Background(), dead...); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	group := names.Prefix + "replay"
+	n, err := topics.ReplayDLQ(ctx, evtest.Brokers(), names, p, group, topics.BookingCommands, 100)
+	if err != nil || n != 3 {
+		t.Fatalf("replayed %d, %v", n, err)
+	}
+	if n, err := topics.ReplayDLQ(ctx, evtest.Brokers(), names, p, group, topics.BookingCommands, 100); err != nil || n != 0 {
+		t.Fatalf("second replay: %d, %v", n, err)
+	}
+	rec := &recorder{seen: map[string]int{}}
+	stop := startGroup(t, ctx, topics.GroupConfig{Brokers: evtest.Brokers(), Names: names, GroupID: names.Prefix + "g",
+		Topics: []string{topics.BookingCommands}, Handle: rec.handle, SessionTimeout: 6 * time.Second})
+	defer stop()
+	waitFor(t, "the three replayed messages", func() bool { return rec.count() == 3 })
+}

@@ -304,3 +304,49 @@ func TestPipelineLagForOperators(t *testing.T) {
 		return false
 	})
 }
+
+// A poison command goes to the DLQ and its booking fails; an operator's
+// replay puts it back once, and a booking already failed stays failed.
+func TestPoisonThenReplay(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, apptest.Options{Workers: []string{"booking"}, Partitions: 1})
+	event := a.Event(10)
+	cmd := bookCmd(newUser(t, a.DB), event, seats(1))
+	cmd.SeatIDs = nil // invalid, but decodable: the booking must still end
+	env, err := topics.NewEnvelope(evently.CmdBook, cmd)
+	must(t, err)
+	garbage := kafkaMsg(a.Deps.Names.Of(topics.BookingCommands), event.String(), []byte("{not json"))
+	must(t, a.Deps.Producer.PublishRaw(context.Background(), garbage))
+	must(t, a.Deps.Producer.Publish(context.Background(), topics.Message{Topic: topics.BookingCommands, Key: event.String(), Envelope: env}))
+	waitBookings(t, a.DB, 1, 30*time.Second)
+	var status, reason string
+	must(t, a.DB.QueryRow(`SELECT status, reason FROM bookings WHERE id = $1`, cmd.BookingID).Scan(&status, &reason))
+	if status != "failed" || reason != "invalid" {
+		t.Fatalf("booking %s/%s", status, reason)
+	}
+	_, admin := a.User(evently.RoleAdmin)
+	tests := []struct {
+		path   string
+		status int
+	}{
+		{"/api/v1/admin/dlq/nowhere/replay", 404},
+		{"/api/v1/admin/dlq/booking.commands.dlq/replay", 404},
+		{"/api/v1/admin/dlq/booking.commands/replay?max=0", 422},
+	}
+	for _, tt := range tests {
+		if res := a.Do("POST", tt.path, admin, nil); res.Status != tt.status {
+			t.Fatalf("%s: %d %s", tt.path, res.Status, res.Body)
+		}
+	}
+	apptest.Eventually(t, "the garbage message replayed", func() bool {
+		var out struct{ Replayed int }
+		res := a.Do("POST", "/api/v1/admin/dlq/booking.commands/replay", admin, nil)
+		res.JSON(t, &out)
+		return res.Status == 200 && out.Replayed >= 1
+	})
+	var n int
+	must(t, a.DB.Get(&n, `SELECT count(*) FROM bookings`))
+	if n != 1 {
+		t.Fatalf("%d bookings after replay", n)
+	}
+}

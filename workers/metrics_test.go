@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
 )
 
 // counterValue sums a counter family's series whose label has the value.
@@ -25,4 +26,8 @@ func counterValue(t *testing.T, name, label, value string) float64 {
 		}
 	}
 	return sum
+}
+
+func kafkaMsg(topic, key string, value []byte) kafka.Message {
+	return kafka.Message{Topic: topic, Key: []byte(key), Value: value}
 }
