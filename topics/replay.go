@@ -59,13 +59,11 @@ func lastOffset(ctx context.Context, c *kafka.Client, topic string, partition in
 	if err != nil {
 		return 0, err
 	}
-	for _, po := range res.Topics[topic] {
-		if po.Error != nil {
-			return 0, po.Error
-		}
-		return po.LastOffset, nil
+	pos := res.Topics[topic]
+	if len(pos) == 0 {
+		return 0, fmt.Errorf("no offsets for %s/%d", topic, partition)
 	}
-	return 0, fmt.Errorf("no offsets for %s/%d", topic, partition)
+	return pos[0].LastOffset, pos[0].Error
 }
 
 // replayPartition republishes offsets [from, to) and commits each one after
