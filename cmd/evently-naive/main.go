@@ -6,17 +6,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/evently/evently/api"
 	"github.com/evently/evently/cmd/evently-naive/naive"
 	"github.com/evently/evently/store"
 )
@@ -48,24 +46,5 @@ func run(addr, dbURL string, conns int) error {
 		return err
 	}
 	defer db.Close()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: naive.New(db, log).Handler(), ReadHeaderTimeout: 5 * time.Second}
-	fmt.Fprintf(os.Stderr, "evently-naive: listening on http://%s\n", ln.Addr())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(sctx)
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return api.Serve(ctx, log, addr, naive.New(db, log).Handler(), 10*time.Second, nil)
 }

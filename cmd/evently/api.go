@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 
+	"github.com/evently/evently/api"
 	"github.com/evently/evently/app"
 )
 
@@ -16,5 +17,5 @@ func runAPI(ctx context.Context, c app.Config, _ []string) error {
 	if err != nil {
 		return usageError{err}
 	}
-	return serveHTTP(ctx, d.Log, c.HTTPAddr, s.Handler(), c.DrainTimeout)
+	return api.Serve(ctx, d.Log, c.HTTPAddr, s.Handler(), c.DrainTimeout, nil)
 }

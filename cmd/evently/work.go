@@ -36,7 +36,7 @@ func runWork(ctx context.Context, c app.Config, args []string) error {
 	return group(ctx,
 		w.Run,
 		func(ctx context.Context) error {
-			return serveHTTP(ctx, d.Log, *addr, api.Probes(app.Checks(d, c), c.Pprof), c.DrainTimeout)
+			return api.Serve(ctx, d.Log, *addr, api.Probes(app.Checks(d, c), c.Pprof), c.DrainTimeout, nil)
 		},
 	)
 }
@@ -58,7 +58,7 @@ func runDev(ctx context.Context, c app.Config, _ []string) error {
 	return group(ctx,
 		w.Run,
 		func(ctx context.Context) error {
-			return serveHTTP(ctx, d.Log, c.HTTPAddr, s.Handler(), c.DrainTimeout)
+			return api.Serve(ctx, d.Log, c.HTTPAddr, s.Handler(), c.DrainTimeout, nil)
 		},
 	)
 }

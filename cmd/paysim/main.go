@@ -10,14 +10,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
 	"syscall"
 	"time"
 
+	"github.com/evently/evently/api"
 	"github.com/evently/evently/paysim"
 )
 
@@ -109,38 +108,11 @@ func run(args []string, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, log, *addr, sim, *drain); err != nil {
+	log.Info("paysim", "behaviour", fmt.Sprintf("%+v", sim.Behaviour()))
+	// sim.Close ends hanging charges (tok_slow) so the drain is not held up.
+	if err := api.Serve(ctx, log, *addr, sim, *drain, sim.Close); err != nil {
 		fmt.Fprintln(stderr, "paysim:", err)
 		return 1
 	}
 	return 0
-}
-
-// serve runs the simulator until ctx ends, then drains: requests in flight
-// finish (hanging ones at once, see paysim.Server.Close) within drain.
-func serve(ctx context.Context, log *slog.Logger, addr string, sim *paysim.Server, drain time.Duration) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", addr, err)
-	}
-	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
-	log.Info("paysim listening", "addr", "http://"+ln.Addr().String(), "behaviour", fmt.Sprintf("%+v", sim.Behaviour()))
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("paysim draining", "timeout", drain.String())
-	sim.Close()
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		srv.Close()
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }
