@@ -487,17 +487,14 @@ func (b *Bookings) PendingOutbox(ctx context.Context, age time.Duration, limit i
 	return out, err
 }
 
-// booking is a locked booking row.
-type booking struct {
-	evently.Booking
-}
+// bookingColumns are the columns of evently.Booking.
+const bookingColumns = `id, user_id, event_id, hold_id, status, reason, amount_cents, currency, idempotency_key,
+	payment_token, expires_at, accepted_at, version, created_at, updated_at`
 
-func lockBooking(ctx context.Context, tx *sqlx.Tx, id uuid.UUID) (*booking, error) {
-	var bk booking
-	err := tx.GetContext(ctx, &bk, `
-		SELECT id, user_id, event_id, hold_id, status, reason, amount_cents, currency, idempotency_key,
-		       payment_token, expires_at, accepted_at, version, created_at, updated_at
-		FROM bookings WHERE id = $1 FOR UPDATE`, id)
+// lockBooking reads and row-locks a booking; nil when there is none.
+func lockBooking(ctx context.Context, tx *sqlx.Tx, id uuid.UUID) (*evently.Booking, error) {
+	var bk evently.Booking
+	err := tx.GetContext(ctx, &bk, `SELECT `+bookingColumns+` FROM bookings WHERE id = $1 FOR UPDATE`, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -505,7 +502,7 @@ func lockBooking(ctx context.Context, tx *sqlx.Tx, id uuid.UUID) (*booking, erro
 }
 
 // move changes a locked booking's status, version-checked, and records it.
-func move(ctx context.Context, tx *sqlx.Tx, now time.Time, bk *booking, to evently.BookingStatus, reason string, res *BatchResult) error {
+func move(ctx context.Context, tx *sqlx.Tx, now time.Time, bk *evently.Booking, to evently.BookingStatus, reason string, res *BatchResult) error {
 	if !bk.Status.CanMove(to) {
 		return fmt.Errorf("booking %s: %s -> %s is not allowed", bk.ID, bk.Status, to)
 	}
@@ -539,7 +536,7 @@ func bookingSeats(ctx context.Context, q sqlx.QueryerContext, id uuid.UUID) ([]s
 
 // release puts a booking's seats back on sale (version bump) and tells the
 // waitlist.
-func release(ctx context.Context, tx *sqlx.Tx, bk *booking, res *BatchResult) error {
+func release(ctx context.Context, tx *sqlx.Tx, bk *evently.Booking, res *BatchResult) error {
 	var seats []string
 	err := tx.SelectContext(ctx, &seats, `
 		UPDATE event_seats SET status = 'available', booking_id = NULL, version = version + 1
@@ -560,7 +557,7 @@ func release(ctx context.Context, tx *sqlx.Tx, bk *booking, res *BatchResult) er
 	return nil
 }
 
-func paymentRequest(kind string, bk *booking) evently.Outgoing {
+func paymentRequest(kind string, bk *evently.Booking) evently.Outgoing {
 	token := ""
 	if bk.PaymentToken != nil {
 		token = *bk.PaymentToken
@@ -682,7 +679,7 @@ func (b *Bookings) apply(ctx context.Context, tx *sqlx.Tx, now time.Time, c even
 
 // failPayment fails a paying booking, returns its seats and refunds any
 // charge that may have happened after all.
-func (b *Bookings) failPayment(ctx context.Context, tx *sqlx.Tx, now time.Time, bk *booking, reason string, res *BatchResult) error {
+func (b *Bookings) failPayment(ctx context.Context, tx *sqlx.Tx, now time.Time, bk *evently.Booking, reason string, res *BatchResult) error {
 	res.Outbox = append(res.Outbox, paymentRequest(evently.PayResolve, bk))
 	if err := release(ctx, tx, bk, res); err != nil {
 		return err
@@ -690,7 +687,7 @@ func (b *Bookings) failPayment(ctx context.Context, tx *sqlx.Tx, now time.Time, 
 	return move(ctx, tx, now, bk, evently.BookingFailed, reason, res)
 }
 
-func recordPayment(ctx context.Context, tx *sqlx.Tx, bk *booking, kind string, r *evently.PaymentReply) error {
+func recordPayment(ctx context.Context, tx *sqlx.Tx, bk *evently.Booking, kind string, r *evently.PaymentReply) error {
 	amount := r.AmountCents
 	if amount == 0 {
 		amount = bk.AmountCents
@@ -726,15 +723,12 @@ func (b *Bookings) FailInvalid(ctx context.Context, c *evently.BookCommand) erro
 // Get returns a booking with its seats.
 func (b *Bookings) Get(ctx context.Context, id uuid.UUID) (*evently.Booking, error) {
 	var bk evently.Booking
-	err := b.DB.GetContext(ctx, &bk, `
-		SELECT id, user_id, event_id, hold_id, status, reason, amount_cents, currency, idempotency_key,
-		       payment_token, expires_at, accepted_at, version, created_at, updated_at
-		FROM bookings WHERE id = $1`, id)
-	if err != nil {
+	if err := b.DB.GetContext(ctx, &bk, `SELECT `+bookingColumns+` FROM bookings WHERE id = $1`, id); err != nil {
 		return nil, translate(err, "Booking")
 	}
 	// Seats of a booking that ended keep showing what it was for.
-	if err := b.DB.SelectContext(ctx, &bk.SeatIDs, `SELECT seat_id FROM booking_seats WHERE booking_id = $1 ORDER BY seat_id`, id); err != nil {
+	var err error
+	if bk.SeatIDs, err = bookingSeats(ctx, b.DB, id); err != nil {
 		return nil, err
 	}
 	return &bk, nil
@@ -779,13 +773,6 @@ func (b *Bookings) Due(ctx context.Context, retryAfter time.Duration, limit int)
 		}
 	}
 	return expire, retry, rows.Err()
-}
-
-// SoldSeats returns an event's sold seats (to rebuild Redis's copy).
-func (b *Bookings) SoldSeats(ctx context.Context, event uuid.UUID) ([]string, error) {
-	var seats []string
-	err := b.DB.SelectContext(ctx, &seats, `SELECT seat_id FROM event_seats WHERE event_id = $1 AND status = 'sold'`, event)
-	return seats, err
 }
 
 // ActiveForEvent lists an event's bookings that still hold seats.
