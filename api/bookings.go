@@ -84,7 +84,7 @@ var (
 // mountBookings mounts holds, bookings and their streams.
 func (s *Server) mountBookings(r chi.Router) {
 	r.Group(func(r chi.Router) {
-		r.Use(requireUser)
+		r.Use(requireUser, s.bookingsReady)
 		r.With(s.limit(ClassHolds)).Post("/events/{id}/holds", s.takeHold)
 		r.With(s.limit(ClassReads)).Get("/holds/{id}", s.getHold)
 		r.With(s.limit(ClassHolds)).Delete("/holds/{id}", s.releaseHold)
@@ -97,13 +97,17 @@ func (s *Server) mountBookings(r chi.Router) {
 	})
 }
 
-func (s *Server) bookingsReady(w http.ResponseWriter, r *http.Request) bool {
-	b := s.Bookings
-	if b.Holds == nil || b.Bookings == nil || b.Feed == nil || b.Queue == nil || b.Idempotency == nil {
-		Error(w, r, &evently.Error{Code: evently.EUNAVAILABLE, Message: "Bookings are not available on this instance.", RetryAfter: 5})
-		return false
-	}
-	return true
+// bookingsReady answers 503 on an instance wired without the booking
+// services, instead of failing on a nil one.
+func (s *Server) bookingsReady(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := s.Bookings
+		if b.Holds == nil || b.Bookings == nil || b.Feed == nil || b.Queue == nil || b.Idempotency == nil {
+			Error(w, r, &evently.Error{Code: evently.EUNAVAILABLE, Message: "Bookings are not available on this instance.", RetryAfter: 5})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // pathID parses a UUID path parameter; a malformed one is simply not found.
@@ -121,9 +125,6 @@ type holdRequest struct {
 }
 
 func (s *Server) takeHold(w http.ResponseWriter, r *http.Request) {
-	if !s.bookingsReady(w, r) {
-		return
-	}
 	eventID, ok := pathID(w, r, "Event")
 	if !ok {
 		return
@@ -165,9 +166,6 @@ func (s *Server) ownHold(w http.ResponseWriter, r *http.Request, id uuid.UUID) (
 }
 
 func (s *Server) getHold(w http.ResponseWriter, r *http.Request) {
-	if !s.bookingsReady(w, r) {
-		return
-	}
 	id, ok := pathID(w, r, "Hold")
 	if !ok {
 		return
@@ -178,9 +176,6 @@ func (s *Server) getHold(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) releaseHold(w http.ResponseWriter, r *http.Request) {
-	if !s.bookingsReady(w, r) {
-		return
-	}
 	id, ok := pathID(w, r, "Hold")
 	if !ok {
 		return
@@ -241,9 +236,6 @@ func validToken(s string) bool {
 // submitBooking accepts a booking: it answers 202 only once the book
 // command is durably in Kafka, and releases the hold when it cannot.
 func (s *Server) submitBooking(w http.ResponseWriter, r *http.Request) {
-	if !s.bookingsReady(w, r) {
-		return
-	}
 	var req bookingRequest
 	if decode(w, r, &req) != nil {
 		return
@@ -379,9 +371,6 @@ func (s *Server) loadBooking(w http.ResponseWriter, r *http.Request) (committed 
 }
 
 func (s *Server) getBooking(w http.ResponseWriter, r *http.Request) {
-	if !s.bookingsReady(w, r) {
-		return
-	}
 	bk, pending, ok := s.loadBooking(w, r)
 	if !ok {
 		return
@@ -394,9 +383,6 @@ func (s *Server) getBooking(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listBookings(w http.ResponseWriter, r *http.Request) {
-	if !s.bookingsReady(w, r) {
-		return
-	}
 	limit := 20
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -435,9 +421,6 @@ func (s *Server) listBookings(w http.ResponseWriter, r *http.Request) {
 // booking settles. Redis pub/sub pushes changes; a slow poll of the truth
 // covers messages pub/sub may drop.
 func (s *Server) streamBooking(w http.ResponseWriter, r *http.Request) {
-	if !s.bookingsReady(w, r) {
-		return
-	}
 	bk, pending, ok := s.loadBooking(w, r)
 	if !ok {
 		return
@@ -539,9 +522,6 @@ type confirmRequest struct {
 }
 
 func (s *Server) confirmBooking(w http.ResponseWriter, r *http.Request) {
-	if !s.bookingsReady(w, r) {
-		return
-	}
 	var req confirmRequest
 	if decode(w, r, &req) != nil {
 		return
@@ -570,9 +550,6 @@ type cancelRequest struct {
 }
 
 func (s *Server) cancelBooking(w http.ResponseWriter, r *http.Request) {
-	if !s.bookingsReady(w, r) {
-		return
-	}
 	var req cancelRequest
 	if r.ContentLength != 0 && decode(w, r, &req) != nil {
 		return

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/evently/evently/evtest"
+	"github.com/evently/evently/evtest/apptest"
 	"github.com/evently/evently/topics"
 )
 
@@ -75,17 +76,6 @@ func publish(t *testing.T, p *topics.Producer, from, to int) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // Produce, consume in a group, commit, restart: nothing lost, nothing
 // applied twice after its commit.
 func TestGroupRoundTripSurvivesRestart(t *testing.T) {
@@ -99,12 +89,12 @@ func TestGroupRoundTripSurvivesRestart(t *testing.T) {
 
 	stop := startGroup(t, context.Background(), cfg)
 	publish(t, p, 0, 100)
-	waitFor(t, "first 100", func() bool { return rec.count() == 100 })
+	apptest.Eventually(t, "first 100", func() bool { return rec.count() == 100 })
 	stop()
 
 	publish(t, p, 100, 150)
 	stop = startGroup(t, context.Background(), cfg)
-	waitFor(t, "all 150", func() bool { return rec.count() == 150 })
+	apptest.Eventually(t, "all 150", func() bool { return rec.count() == 150 })
 	stop()
 
 	for k, n := range rec.seen {
@@ -145,8 +135,8 @@ func TestGroupDeadLettersPoison(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a and b applied", func() bool { return rec.count() == 2 })
-	waitFor(t, "poison dead-lettered", func() bool { _, ok := dead.Load("poison"); return ok })
+	apptest.Eventually(t, "a and b applied", func() bool { return rec.count() == 2 })
+	apptest.Eventually(t, "poison dead-lettered", func() bool { _, ok := dead.Load("poison"); return ok })
 	got := readOne(t, names.Of(topics.BookingCommands+topics.DLQSuffix))
 	if string(got.Key) != "poison" || header(got, "error") == "" {
 		t.Fatalf("DLQ message: key %q headers %v", got.Key, got.Headers)
@@ -181,5 +171,5 @@ func TestReplayDLQ(t *testing.T) {
 	stop := startGroup(t, ctx, topics.GroupConfig{Brokers: evtest.Brokers(), Names: names, GroupID: names.Prefix + "g",
 		Topics: []string{topics.BookingCommands}, Handle: rec.handle, SessionTimeout: 6 * time.Second})
 	defer stop()
-	waitFor(t, "the three replayed messages", func() bool { return rec.count() == 3 })
+	apptest.Eventually(t, "the three replayed messages", func() bool { return rec.count() == 3 })
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/evently/evently"
@@ -92,11 +93,6 @@ func run(args []string, stderr io.Writer) int {
 type usageError struct{ error }
 
 func oneLine(err error) string {
-	s := err.Error()
-	for i, c := range s {
-		if c == '\n' {
-			return s[:i]
-		}
-	}
-	return s
+	first, _, _ := strings.Cut(err.Error(), "\n")
+	return first
 }
