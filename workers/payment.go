@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/evently/evently"
@@ -143,7 +144,7 @@ func decodePayment(m kafka.Message) (paymentJob, error) {
 	default:
 		return j, topics.Poison(fmt.Errorf("unknown payment request %q", env.Type))
 	}
-	if j.req.BookingID.String() == "00000000-0000-0000-0000-000000000000" {
+	if j.req.BookingID == uuid.Nil {
 		return j, topics.Poison(errors.New("payment request without booking id"))
 	}
 	return j, nil
