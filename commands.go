@@ -124,6 +124,10 @@ type StatusChange struct {
 	Reason    string        `json:"reason,omitempty"`
 	SeatIDs   []string      `json:"seat_ids"`
 	At        time.Time     `json:"at"`
+	// What a client polling the booking is shown besides its status.
+	AmountCents int64      `json:"amount_cents,omitempty"`
+	Currency    string     `json:"currency,omitempty"`
+	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
 }
 
 // BookingIDOr returns the id of a pending record, or of b when c is nil.

@@ -538,8 +538,8 @@ func (s *Server) confirmBooking(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, evently.Errorf(evently.EFORBIDDEN, "Only the booking's owner can pay for it."))
 		return
 	}
-	if bk.Status != evently.BookingReserved || (bk.ExpiresAt != nil && time.Now().After(*bk.ExpiresAt)) {
-		Error(w, r, evently.Errorf(evently.ECONFLICT, "Only a reserved booking before its deadline can be paid; this one is %s.", bk.Status))
+	if err := bk.Payable(time.Now()); err != nil {
+		Error(w, r, err)
 		return
 	}
 	s.requestChange(w, r, bk, evently.CmdConfirm, evently.BookingRef{BookingID: bk.ID, EventID: bk.EventID, PaymentToken: req.Payment.Token})
@@ -562,20 +562,17 @@ func (s *Server) cancelBooking(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if !bk.Status.HoldsSeats() {
-		Error(w, r, evently.Errorf(evently.ECONFLICT, "This booking is %s and cannot be cancelled.", bk.Status))
-		return
-	}
+	var starts time.Time
 	if bk.Status == evently.BookingConfirmed && s.Bookings.EventStarts != nil && s.Bookings.CancelCutoff > 0 {
-		starts, err := s.Bookings.EventStarts(r.Context(), bk.EventID)
-		if err != nil {
+		var err error
+		if starts, err = s.Bookings.EventStarts(r.Context(), bk.EventID); err != nil {
 			Error(w, r, err)
 			return
 		}
-		if time.Until(starts) < s.Bookings.CancelCutoff {
-			Error(w, r, evently.Errorf(evently.ECONFLICT, "Bookings can no longer be cancelled this close to the event."))
-			return
-		}
+	}
+	if err := bk.Cancellable(time.Now(), starts, s.Bookings.CancelCutoff); err != nil {
+		Error(w, r, err)
+		return
 	}
 	a := actor(r)
 	s.requestChange(w, r, bk, evently.CmdCancel, evently.BookingRef{BookingID: bk.ID, EventID: bk.EventID, ActorID: &a.UserID, Reason: strings.TrimSpace(req.Reason)})

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -63,28 +62,26 @@ func (b *Bookings) CommitBatch(ctx context.Context, cmds []evently.Command) (Bat
 		if err != nil {
 			return err
 		}
+		// Runs of book commands and runs of the other commands, each applied
+		// with a few set-based statements, in partition order.
 		for i := 0; i < len(cmds); {
-			if cmds[i].Type == evently.CmdBook {
-				var run []*evently.BookCommand
-				for ; i < len(cmds) && cmds[i].Type == evently.CmdBook; i++ {
-					if fresh[cmds[i].MessageID] {
-						run = append(run, cmds[i].Book)
-					} else {
-						res.Redelivered++
-					}
+			isBook := cmds[i].Type == evently.CmdBook
+			var books []*evently.BookCommand
+			var others []evently.Command
+			for ; i < len(cmds) && (cmds[i].Type == evently.CmdBook) == isBook; i++ {
+				switch {
+				case !fresh[cmds[i].MessageID]:
+					res.Redelivered++
+				case isBook:
+					books = append(books, cmds[i].Book)
+				default:
+					others = append(others, cmds[i])
 				}
-				if err := b.book(ctx, tx, now, run, &res); err != nil {
-					return err
-				}
-				continue
 			}
-			c := cmds[i]
-			i++
-			if !fresh[c.MessageID] {
-				res.Redelivered++
-				continue
+			if err := b.book(ctx, tx, now, books, &res); err != nil {
+				return err
 			}
-			if err := b.apply(ctx, tx, now, c, &res); err != nil {
+			if err := b.applyRun(ctx, tx, now, others, &res); err != nil {
 				return err
 			}
 		}
@@ -134,6 +131,13 @@ type eventState struct {
 	currency string
 }
 
+func (e eventState) currencyOr() string {
+	if e.currency == "" {
+		return "USD"
+	}
+	return e.currency
+}
+
 // newBooking is a row the book step inserts.
 type newBooking struct {
 	cmd     *evently.BookCommand
@@ -143,6 +147,7 @@ type newBooking struct {
 	idemKey string
 	expires *time.Time
 	prices  []int64
+	path    []evently.BookingStatus // statuses for its history, in order
 }
 
 // book resolves a run of book commands in order and writes the outcome.
@@ -183,46 +188,37 @@ func (b *Bookings) book(ctx context.Context, tx *sqlx.Tx, now time.Time, run []*
 				// Redis lost the idempotency key and a retry slipped through;
 				// PostgreSQL's unique key decides: this one does nothing.
 				nb.idemKey, nb.status, nb.reason = "", evently.BookingFailed, evently.ReasonInvalid
+				nb.path = []evently.BookingStatus{evently.BookingFailed}
 				rows = append(rows, nb)
 				continue
 			}
 			seenKey[k] = true
 		}
-		ev, ok := events[c.EventID]
-		switch {
-		case !ok || ev.status == evently.EventDraft || len(c.SeatIDs) == 0 || len(c.SeatIDs) > evently.MaxSeatsPerBooking:
-			nb.status, nb.reason = evently.BookingFailed, evently.ReasonInvalid
-		case ev.status == evently.EventCancelled:
-			nb.status, nb.reason = evently.BookingFailed, evently.ReasonEventCancelled
-		case !c.HoldExpiresAt.IsZero() && now.After(c.HoldExpiresAt):
-			nb.status, nb.reason = evently.BookingFailed, evently.ReasonHoldExpired
-		default:
-			nb.status, nb.reason = evently.BookingReserved, ""
-			for _, s := range c.SeatIDs {
-				st, ok := seats[seatKey(c.EventID, s)]
-				if !ok {
-					nb.status, nb.reason = evently.BookingFailed, evently.ReasonInvalid
-					break
-				}
-				if st.status != string(evently.SeatAvailable) && nb.reason != evently.ReasonInvalid {
-					nb.status, nb.reason = evently.BookingFailed, evently.ReasonSeatsTaken
-				}
+		ev := events[c.EventID]
+		out := evently.DecideBook(c, ev.status, now, func(id string) evently.Offer {
+			st, ok := seats[seatKey(c.EventID, id)]
+			if !ok {
+				return evently.Offer{}
 			}
-		}
-		if nb.status == evently.BookingReserved {
+			return evently.Offer{Known: true, Available: st.status == string(evently.SeatAvailable), Price: st.price}
+		})
+		nb.status, nb.reason, nb.amount, nb.prices = out.Status, out.Reason, out.Amount, out.Prices
+		if out.Won() {
 			for _, s := range c.SeatIDs {
 				st := seats[seatKey(c.EventID, s)]
 				wins = append(wins, win{c.EventID, s, c.BookingID, st.version})
-				nb.amount += st.price
-				nb.prices = append(nb.prices, st.price)
 				st.status = string(evently.SeatSold) // later commands in the run see it taken
 			}
 			exp := now.Add(b.PaymentWindow)
 			nb.expires = &exp
 			res.Sold[c.EventID] = append(res.Sold[c.EventID], c.SeatIDs...)
+			if out.Status == evently.BookingPaying {
+				res.Outbox = append(res.Outbox, chargeRequest(c.BookingID, c.EventID, c.UserID, nb.amount, ev.currency, c.PaymentToken, exp))
+			}
 		} else if nb.reason == evently.ReasonSeatsTaken {
 			res.Conflicts++
 		}
+		nb.path = out.BookPath()
 		rows = append(rows, nb)
 		existing.ids[c.BookingID] = true
 	}
@@ -250,19 +246,9 @@ func (b *Bookings) book(ctx context.Context, tx *sqlx.Tx, now time.Time, run []*
 	}
 	for _, nb := range rows {
 		c := nb.cmd
-		if nb.status == evently.BookingReserved && c.PaymentToken != "" {
-			// Straight on to payment: reserved then paying, one commit.
-			if err := addHistory(ctx, tx, c.BookingID, evently.BookingPaying, "", now); err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `UPDATE bookings SET status = 'paying', version = version + 1 WHERE id = $1`, c.BookingID); err != nil {
-				return err
-			}
-			res.Outbox = append(res.Outbox, chargeRequest(c.BookingID, c.EventID, c.UserID, nb.amount, events[c.EventID].currency, c.PaymentToken, *nb.expires))
-			nb.status = evently.BookingPaying
-		}
 		res.Changes = append(res.Changes, evently.StatusChange{BookingID: c.BookingID, UserID: c.UserID, EventID: c.EventID,
-			HoldID: c.HoldID, Status: nb.status, Reason: nb.reason, SeatIDs: c.SeatIDs, At: now})
+			HoldID: c.HoldID, Status: nb.status, Reason: nb.reason, SeatIDs: c.SeatIDs, At: now,
+			AmountCents: nb.amount, Currency: events[c.EventID].currencyOr(), ExpiresAt: nb.expires})
 	}
 	return nil
 }
@@ -376,7 +362,8 @@ func insertBookings(ctx context.Context, tx *sqlx.Tx, now time.Time, rows []newB
 	n := len(rows)
 	id, user, event, hold, status, reason, key, token, expires := make([]string, n), make([]string, n), make([]string, n),
 		make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	amount, accepted := make([]int64, n), make([]string, n)
+	amount, version, accepted := make([]int64, n), make([]int64, n), make([]string, n)
+	var history []historyRow
 	var bsBooking, bsEvent, bsSeat []string
 	var bsPrice []int64
 	for i, r := range rows {
@@ -386,6 +373,10 @@ func insertBookings(ctx context.Context, tx *sqlx.Tx, now time.Time, rows []newB
 			hold[i] = c.HoldID.String()
 		}
 		status[i], reason[i], key[i], token[i], amount[i] = string(r.status), r.reason, r.idemKey, c.PaymentToken, r.amount
+		version[i] = int64(len(r.path)) // one per move after pending
+		for _, st := range r.path {
+			history = append(history, historyRow{booking: c.BookingID, status: st, reason: r.reason})
+		}
 		if r.expires != nil {
 			expires[i] = r.expires.Format(time.RFC3339Nano)
 		}
@@ -393,7 +384,7 @@ func insertBookings(ctx context.Context, tx *sqlx.Tx, now time.Time, rows []newB
 		if c.AcceptedAt.IsZero() {
 			accepted[i] = now.Format(time.RFC3339Nano)
 		}
-		if r.status == evently.BookingReserved {
+		if r.status.HoldsSeats() {
 			for j, s := range c.SeatIDs {
 				bsBooking, bsEvent, bsSeat, bsPrice = append(bsBooking, id[i]), append(bsEvent, event[i]), append(bsSeat, s), append(bsPrice, r.prices[j])
 			}
@@ -401,16 +392,16 @@ func insertBookings(ctx context.Context, tx *sqlx.Tx, now time.Time, rows []newB
 	}
 	_, err := tx.ExecContext(ctx, `
 		INSERT INTO bookings (id, user_id, event_id, hold_id, status, reason, amount_cents, currency,
-		                      idempotency_key, payment_token, expires_at, accepted_at, created_at, updated_at)
+		                      idempotency_key, payment_token, expires_at, accepted_at, version, created_at, updated_at)
 		SELECT v.id, v.user_id, v.event_id, NULLIF(v.hold, '')::uuid, v.status, NULLIF(v.reason, ''), v.amount,
 		       coalesce(e.currency, 'USD'), NULLIF(v.key, ''), NULLIF(v.token, ''), NULLIF(v.expires, '')::timestamptz,
-		       v.accepted::timestamptz, $12, $12
+		       v.accepted::timestamptz, v.version, $13, $13
 		FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::bigint[],
-		            $8::text[], $9::text[], $10::text[], $11::text[])
-		     AS v(id, user_id, event_id, hold, status, reason, amount, key, token, expires, accepted)
+		            $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[])
+		     AS v(id, user_id, event_id, hold, status, reason, amount, key, token, expires, accepted, version)
 		LEFT JOIN events e ON e.id = v.event_id`,
 		pq.Array(id), pq.Array(user), pq.Array(event), pq.Array(hold), pq.Array(status), pq.Array(reason),
-		pq.Array(amount), pq.Array(key), pq.Array(token), pq.Array(expires), pq.Array(accepted), now)
+		pq.Array(amount), pq.Array(key), pq.Array(token), pq.Array(expires), pq.Array(accepted), pq.Array(version), now)
 	if err != nil {
 		return fmt.Errorf("insert bookings: %w", err)
 	}
@@ -428,14 +419,7 @@ func insertBookings(ctx context.Context, tx *sqlx.Tx, now time.Time, rows []newB
 			return fmt.Errorf("insert booking seats: %w", err)
 		}
 	}
-	_, err = tx.ExecContext(ctx, `
-		INSERT INTO booking_history (booking_id, status, reason, at)
-		SELECT v.id, v.status, NULLIF(v.reason, ''), $4 FROM unnest($1::uuid[], $2::text[], $3::text[]) AS v(id, status, reason)`,
-		pq.Array(id), pq.Array(status), pq.Array(reason), now)
-	if err != nil {
-		return fmt.Errorf("insert history: %w", err)
-	}
-	return nil
+	return insertHistory(ctx, tx, now, history)
 }
 
 func addHistory(ctx context.Context, tx *sqlx.Tx, booking uuid.UUID, status evently.BookingStatus, reason string, at time.Time) error {
@@ -491,70 +475,10 @@ func (b *Bookings) PendingOutbox(ctx context.Context, age time.Duration, limit i
 const bookingColumns = `id, user_id, event_id, hold_id, status, reason, amount_cents, currency, idempotency_key,
 	payment_token, expires_at, accepted_at, version, created_at, updated_at`
 
-// lockBooking reads and row-locks a booking; nil when there is none.
-func lockBooking(ctx context.Context, tx *sqlx.Tx, id uuid.UUID) (*evently.Booking, error) {
-	var bk evently.Booking
-	err := tx.GetContext(ctx, &bk, `SELECT `+bookingColumns+` FROM bookings WHERE id = $1 FOR UPDATE`, id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	return &bk, err
-}
-
-// move changes a locked booking's status, version-checked, and records it.
-func move(ctx context.Context, tx *sqlx.Tx, now time.Time, bk *evently.Booking, to evently.BookingStatus, reason string, res *BatchResult) error {
-	if !bk.Status.CanMove(to) {
-		return fmt.Errorf("booking %s: %s -> %s is not allowed", bk.ID, bk.Status, to)
-	}
-	r, err := tx.ExecContext(ctx, `
-		UPDATE bookings SET status = $2, reason = NULLIF($3, ''), version = version + 1, updated_at = $5
-		WHERE id = $1 AND version = $4`, bk.ID, to, reason, bk.Version, now)
-	if err != nil {
-		return err
-	}
-	if n, _ := r.RowsAffected(); n != 1 {
-		return fmt.Errorf("%w: booking %s", ErrStaleVersion, bk.ID)
-	}
-	bk.Status, bk.Version = to, bk.Version+1
-	if err := addHistory(ctx, tx, bk.ID, to, reason, now); err != nil {
-		return err
-	}
-	seats, err := bookingSeats(ctx, tx, bk.ID)
-	if err != nil {
-		return err
-	}
-	res.Changes = append(res.Changes, evently.StatusChange{BookingID: bk.ID, UserID: bk.UserID, EventID: bk.EventID,
-		HoldID: bk.HoldID, Status: to, Reason: reason, SeatIDs: seats, At: now})
-	return nil
-}
-
 func bookingSeats(ctx context.Context, q sqlx.QueryerContext, id uuid.UUID) ([]string, error) {
 	var seats []string
 	err := sqlx.SelectContext(ctx, q, &seats, `SELECT seat_id FROM booking_seats WHERE booking_id = $1 ORDER BY seat_id`, id)
 	return seats, err
-}
-
-// release puts a booking's seats back on sale (version bump) and tells the
-// waitlist.
-func release(ctx context.Context, tx *sqlx.Tx, bk *evently.Booking, res *BatchResult) error {
-	var seats []string
-	err := tx.SelectContext(ctx, &seats, `
-		UPDATE event_seats SET status = 'available', booking_id = NULL, version = version + 1
-		WHERE event_id = $1 AND booking_id = $2 RETURNING seat_id`, bk.EventID, bk.ID)
-	if err != nil {
-		return fmt.Errorf("release seats: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE booking_seats SET active = false WHERE booking_id = $1`, bk.ID); err != nil {
-		return err
-	}
-	if len(seats) == 0 {
-		return nil
-	}
-	slices.Sort(seats)
-	res.Released[bk.EventID] = append(res.Released[bk.EventID], seats...)
-	res.Outbox = append(res.Outbox, evently.NewOutgoing(evently.StreamInventoryReleased, bk.EventID.String(),
-		evently.MsgSeatsReleased, evently.SeatsReleased{EventID: bk.EventID, SeatIDs: seats, BookingID: bk.ID}))
-	return nil
 }
 
 func paymentRequest(kind string, bk *evently.Booking) evently.Outgoing {
@@ -571,133 +495,279 @@ func paymentRequest(kind string, bk *evently.Booking) evently.Outgoing {
 		Currency: bk.Currency, Token: token, Deadline: deadline})
 }
 
-// apply handles one non-book command on its booking.
-func (b *Bookings) apply(ctx context.Context, tx *sqlx.Tx, now time.Time, c evently.Command, res *BatchResult) error {
-	var id uuid.UUID
-	switch {
-	case c.Ref != nil:
-		id = c.Ref.BookingID
-	case c.Reply != nil:
-		id = c.Reply.BookingID
-	default:
-		return fmt.Errorf("%s command without payload", c.Type)
+// lockedBooking is a booking a run of commands works on, with what the
+// persisting statements need to know of it.
+type lockedBooking struct {
+	evently.Booking
+	eventCancelled bool
+	loadedVersion  int64
+	changed        bool // a row update is due
+	tokenChanged   bool
+	released       bool
+}
+
+// historyRow is one status change to record.
+type historyRow struct {
+	booking uuid.UUID
+	status  evently.BookingStatus
+	reason  string
+}
+
+// paymentRow is one payment a reply reports.
+type paymentRow struct {
+	booking  uuid.UUID
+	kind     string
+	key      string
+	amount   int64
+	currency string
+	ref      string
+}
+
+// applyRun applies a run of non-book commands (confirm, cancel, expire,
+// retry and payment replies) in order: the bookings they name are locked
+// and loaded with one statement, the domain decides each command against
+// the in-memory booking, and the outcome is written with a few set-based
+// statements whatever the run's length.
+func (b *Bookings) applyRun(ctx context.Context, tx *sqlx.Tx, now time.Time, run []evently.Command, res *BatchResult) error {
+	if len(run) == 0 {
+		return nil
 	}
-	bk, err := lockBooking(ctx, tx, id)
+	ids := make([]string, 0, len(run))
+	seen := map[uuid.UUID]bool{}
+	for _, c := range run {
+		id, err := commandBooking(c)
+		if err != nil {
+			return err
+		}
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id.String())
+		}
+	}
+	locked, err := lockBookings(ctx, tx, ids)
 	if err != nil {
 		return err
 	}
-	if bk == nil {
-		return nil // nothing to act on: the booking was never written
-	}
-	pastDeadline := bk.ExpiresAt != nil && !now.Before(*bk.ExpiresAt)
-	switch c.Type {
-	case evently.CmdConfirm:
-		if bk.Status != evently.BookingReserved || pastDeadline || c.Ref.PaymentToken == "" {
-			return nil // the API refuses these; a late duplicate changes nothing
+	var history []historyRow
+	var payments []paymentRow
+	var released []string
+	for _, c := range run {
+		id, _ := commandBooking(c)
+		bk := locked[id]
+		if bk == nil {
+			continue // nothing to act on: the booking was never written
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE bookings SET payment_token = $2 WHERE id = $1`, bk.ID, c.Ref.PaymentToken); err != nil {
+		e, err := evently.Decide(&bk.Booking, c, now, bk.eventCancelled)
+		if err != nil {
 			return err
 		}
-		bk.PaymentToken = &c.Ref.PaymentToken
-		res.Outbox = append(res.Outbox, paymentRequest(evently.PayCharge, bk))
-		return move(ctx, tx, now, bk, evently.BookingPaying, "", res)
-
-	case evently.CmdCancel:
-		switch bk.Status {
-		case evently.BookingReserved:
-		case evently.BookingPaying, evently.BookingConfirmed:
-			// Whatever was or will be charged is given back.
-			res.Outbox = append(res.Outbox, paymentRequest(evently.PayResolve, bk))
-		default:
-			return nil
+		if !e.Changes() {
+			continue
 		}
-		if err := release(ctx, tx, bk, res); err != nil {
-			return err
-		}
-		return move(ctx, tx, now, bk, evently.BookingCancelled, c.Ref.Reason, res)
-
-	case evently.CmdExpire:
-		switch {
-		case !pastDeadline:
-			return nil
-		case bk.Status == evently.BookingReserved:
-			if err := release(ctx, tx, bk, res); err != nil {
-				return err
+		if e.Record != "" {
+			amount := c.Reply.AmountCents
+			if amount == 0 {
+				amount = bk.AmountCents
 			}
-			return move(ctx, tx, now, bk, evently.BookingExpired, "", res)
-		case bk.Status == evently.BookingPaying:
-			return b.failPayment(ctx, tx, now, bk, evently.ReasonPaymentUnavailable, res)
+			payments = append(payments, paymentRow{booking: bk.ID, kind: e.Record, amount: amount, currency: bk.Currency,
+				ref: c.Reply.ChargeID, key: e.Record + ":" + bk.ID.String() + ":" + c.Reply.ChargeID})
 		}
-		return nil
-
-	case evently.CmdRetryPayment:
-		if bk.Status == evently.BookingPaying && !pastDeadline {
-			res.Outbox = append(res.Outbox, paymentRequest(evently.PayCharge, bk))
-			_, err := tx.ExecContext(ctx, `UPDATE bookings SET updated_at = $2 WHERE id = $1`, bk.ID, now)
-			return err
+		bk.Apply(e, now)
+		bk.tokenChanged = bk.tokenChanged || e.Token != ""
+		bk.changed = bk.changed || e.To != "" || e.Touch || e.Token != ""
+		for _, kind := range e.Requests {
+			res.Outbox = append(res.Outbox, paymentRequest(kind, &bk.Booking))
 		}
-		return nil
-
-	case evently.ReplyCharged:
-		if err := recordPayment(ctx, tx, bk, "charge", c.Reply); err != nil {
-			return err
+		if e.Release && !bk.released {
+			bk.released = true
+			released = append(released, bk.ID.String())
 		}
-		switch {
-		case bk.Status == evently.BookingPaying:
-			return move(ctx, tx, now, bk, evently.BookingConfirmed, "", res)
-		case bk.Status.Terminal():
-			// Charged for a booking that did not confirm: give it back.
-			res.Outbox = append(res.Outbox, paymentRequest(evently.PayResolve, bk))
+		if e.To != "" {
+			history = append(history, historyRow{booking: bk.ID, status: e.To, reason: e.Reason})
+			res.Changes = append(res.Changes, evently.StatusChange{BookingID: bk.ID, UserID: bk.UserID, EventID: bk.EventID,
+				HoldID: bk.HoldID, Status: e.To, Reason: e.Reason, SeatIDs: bk.SeatIDs, At: now,
+				AmountCents: bk.AmountCents, Currency: bk.Currency, ExpiresAt: bk.ExpiresAt})
 		}
-		return nil
-
-	case evently.ReplyDeclined:
-		if bk.Status != evently.BookingPaying {
-			return nil
-		}
-		if err := release(ctx, tx, bk, res); err != nil {
-			return err
-		}
-		return move(ctx, tx, now, bk, evently.BookingFailed, evently.ReasonPaymentDeclined, res)
-
-	case evently.ReplyUnavailable:
-		if bk.Status != evently.BookingPaying {
-			return nil
-		}
-		if pastDeadline {
-			return b.failPayment(ctx, tx, now, bk, evently.ReasonPaymentUnavailable, res)
-		}
-		// Still time: the reaper asks again after a pause.
-		_, err := tx.ExecContext(ctx, `UPDATE bookings SET updated_at = $2 WHERE id = $1`, bk.ID, now)
-		return err
-
-	case evently.ReplyRefunded:
-		return recordPayment(ctx, tx, bk, "refund", c.Reply)
 	}
-	return fmt.Errorf("unknown command type %q", c.Type)
-}
-
-// failPayment fails a paying booking, returns its seats and refunds any
-// charge that may have happened after all.
-func (b *Bookings) failPayment(ctx context.Context, tx *sqlx.Tx, now time.Time, bk *evently.Booking, reason string, res *BatchResult) error {
-	res.Outbox = append(res.Outbox, paymentRequest(evently.PayResolve, bk))
-	if err := release(ctx, tx, bk, res); err != nil {
+	if err := updateBookings(ctx, tx, now, locked); err != nil {
 		return err
 	}
-	return move(ctx, tx, now, bk, evently.BookingFailed, reason, res)
+	if err := insertHistory(ctx, tx, now, history); err != nil {
+		return err
+	}
+	if err := releaseSeats(ctx, tx, released, res); err != nil {
+		return err
+	}
+	return insertPayments(ctx, tx, payments)
 }
 
-func recordPayment(ctx context.Context, tx *sqlx.Tx, bk *evently.Booking, kind string, r *evently.PaymentReply) error {
-	amount := r.AmountCents
-	if amount == 0 {
-		amount = bk.AmountCents
+// commandBooking names the booking a non-book command is about.
+func commandBooking(c evently.Command) (uuid.UUID, error) {
+	switch {
+	case c.Ref != nil:
+		return c.Ref.BookingID, nil
+	case c.Reply != nil:
+		return c.Reply.BookingID, nil
+	}
+	return uuid.Nil, fmt.Errorf("%s command without payload", c.Type)
+}
+
+// lockBookings reads and row-locks the bookings, in id order so two
+// workers never deadlock, with their seats and whether their event was
+// cancelled.
+func lockBookings(ctx context.Context, tx *sqlx.Tx, ids []string) (map[uuid.UUID]*lockedBooking, error) {
+	rows, err := tx.QueryxContext(ctx, `
+		SELECT b.id, b.user_id, b.event_id, b.hold_id, b.status, b.reason, b.amount_cents, b.currency, b.idempotency_key,
+		       b.payment_token, b.expires_at, b.accepted_at, b.version, b.created_at, b.updated_at,
+		       e.status = 'cancelled' AS event_cancelled,
+		       coalesce((SELECT array_agg(s.seat_id ORDER BY s.seat_id) FROM booking_seats s WHERE s.booking_id = b.id), '{}') AS seats
+		FROM bookings b JOIN events e ON e.id = b.event_id
+		WHERE b.id = ANY($1::uuid[]) ORDER BY b.id FOR UPDATE OF b`, pq.Array(ids))
+	if err != nil {
+		return nil, fmt.Errorf("lock bookings: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[uuid.UUID]*lockedBooking, len(ids))
+	for rows.Next() {
+		bk := &lockedBooking{}
+		var seats pq.StringArray
+		if err := rows.Scan(&bk.ID, &bk.UserID, &bk.EventID, &bk.HoldID, &bk.Status, &bk.Reason, &bk.AmountCents, &bk.Currency,
+			&bk.IdempotencyKey, &bk.PaymentToken, &bk.ExpiresAt, &bk.AcceptedAt, &bk.Version, &bk.CreatedAt, &bk.UpdatedAt,
+			&bk.eventCancelled, &seats); err != nil {
+			return nil, err
+		}
+		bk.SeatIDs, bk.loadedVersion = []string(seats), bk.Version
+		out[bk.ID] = bk
+	}
+	return out, rows.Err()
+}
+
+// updateBookings writes every changed booking's final state in one
+// version-checked statement; a row someone else changed fails the batch.
+func updateBookings(ctx context.Context, tx *sqlx.Tx, now time.Time, locked map[uuid.UUID]*lockedBooking) error {
+	var id, status, reason, token []string
+	var version, loaded []int64
+	var touched []bool
+	for _, bk := range locked {
+		if !bk.changed {
+			continue
+		}
+		id, status = append(id, bk.ID.String()), append(status, string(bk.Status))
+		r, t := "", ""
+		if bk.Reason != nil {
+			r = *bk.Reason
+		}
+		if bk.tokenChanged && bk.PaymentToken != nil {
+			t = *bk.PaymentToken
+		}
+		reason, token = append(reason, r), append(token, t)
+		version, loaded = append(version, bk.Version), append(loaded, bk.loadedVersion)
+		touched = append(touched, bk.UpdatedAt.Equal(now))
+	}
+	if len(id) == 0 {
+		return nil
+	}
+	r, err := tx.ExecContext(ctx, `
+		UPDATE bookings b SET status = v.status, reason = NULLIF(v.reason, ''),
+		       payment_token = coalesce(NULLIF(v.token, ''), b.payment_token), version = v.version,
+		       updated_at = CASE WHEN v.touched THEN $8 ELSE b.updated_at END
+		FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bool[])
+		     AS v(id, status, reason, token, version, loaded, touched)
+		WHERE b.id = v.id AND b.version = v.loaded`,
+		pq.Array(id), pq.Array(status), pq.Array(reason), pq.Array(token), pq.Array(version), pq.Array(loaded), pq.Array(touched), now)
+	if err != nil {
+		return fmt.Errorf("update bookings: %w", err)
+	}
+	if n, _ := r.RowsAffected(); n != int64(len(id)) {
+		return fmt.Errorf("%w: updated %d of %d bookings", ErrStaleVersion, n, len(id))
+	}
+	return nil
+}
+
+func insertHistory(ctx context.Context, tx *sqlx.Tx, now time.Time, rows []historyRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	id, status, reason := make([]string, len(rows)), make([]string, len(rows)), make([]string, len(rows))
+	for i, h := range rows {
+		id[i], status[i], reason[i] = h.booking.String(), string(h.status), h.reason
+	}
+	_, err := tx.ExecContext(ctx, `
+		INSERT INTO booking_history (booking_id, status, reason, at)
+		SELECT v.id, v.status, NULLIF(v.reason, ''), $4
+		FROM unnest($1::uuid[], $2::text[], $3::text[]) WITH ORDINALITY AS v(id, status, reason, n) ORDER BY v.n`,
+		pq.Array(id), pq.Array(status), pq.Array(reason), now)
+	if err != nil {
+		return fmt.Errorf("insert history: %w", err)
+	}
+	return nil
+}
+
+// releaseSeats puts the seats of the given bookings back on sale (a
+// version bump each), retires their booking seats and tells the waitlist.
+func releaseSeats(ctx context.Context, tx *sqlx.Tx, bookings []string, res *BatchResult) error {
+	if len(bookings) == 0 {
+		return nil
+	}
+	rows, err := tx.QueryContext(ctx, `
+		WITH retired AS (UPDATE booking_seats SET active = false WHERE booking_id = ANY($1::uuid[]) AND active)
+		UPDATE event_seats s SET status = 'available', booking_id = NULL, version = s.version + 1
+		FROM unnest($1::uuid[]) AS v(booking)
+		WHERE s.booking_id = v.booking RETURNING s.event_id, v.booking, s.seat_id`, pq.Array(bookings))
+	if err != nil {
+		return fmt.Errorf("release seats: %w", err)
+	}
+	defer rows.Close()
+	type key struct{ event, booking uuid.UUID }
+	got := map[key][]string{}
+	for rows.Next() {
+		var k key
+		var seat string
+		if err := rows.Scan(&k.event, &k.booking, &seat); err != nil {
+			return err
+		}
+		got[k] = append(got[k], seat)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	// In the order the run released them, so the waitlist hears it so.
+	for _, s := range bookings {
+		for k, seats := range got {
+			if k.booking.String() != s {
+				continue
+			}
+			slices.Sort(seats)
+			res.Released[k.event] = append(res.Released[k.event], seats...)
+			res.Outbox = append(res.Outbox, evently.NewOutgoing(evently.StreamInventoryReleased, k.event.String(),
+				evently.MsgSeatsReleased, evently.SeatsReleased{EventID: k.event, SeatIDs: seats, BookingID: k.booking}))
+		}
+	}
+	return nil
+}
+
+func insertPayments(ctx context.Context, tx *sqlx.Tx, rows []paymentRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	n := len(rows)
+	id, booking, kind, key, currency, ref := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	amount := make([]int64, n)
+	for i, p := range rows {
+		id[i], booking[i], kind[i], key[i], currency[i], ref[i], amount[i] = evently.NewID().String(), p.booking.String(), p.kind, p.key, p.currency, p.ref, p.amount
 	}
 	_, err := tx.ExecContext(ctx, `
 		INSERT INTO payments (id, booking_id, kind, idempotency_key, status, amount_cents, currency, gateway_ref)
-		VALUES ($1, $2, $3, $4, 'succeeded', $5, $6, NULLIF($7, ''))
+		SELECT v.id, v.booking, v.kind, v.key, 'succeeded', v.amount, v.currency, NULLIF(v.ref, '')
+		FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[])
+		     WITH ORDINALITY AS v(id, booking, kind, key, amount, currency, ref, n)
+		ORDER BY v.n
 		ON CONFLICT (idempotency_key) DO NOTHING`,
-		evently.NewID(), bk.ID, kind, kind+":"+bk.ID.String()+":"+r.ChargeID, amount, bk.Currency, r.ChargeID)
-	return err
+		pq.Array(id), pq.Array(booking), pq.Array(kind), pq.Array(key), pq.Array(amount), pq.Array(currency), pq.Array(ref))
+	if err != nil {
+		return fmt.Errorf("record payments: %w", err)
+	}
+	return nil
 }
 
 // FailInvalid records a booking whose command could not be applied (it went
