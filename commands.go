@@ -128,6 +128,7 @@ type StatusChange struct {
 	AmountCents int64      `json:"amount_cents,omitempty"`
 	Currency    string     `json:"currency,omitempty"`
 	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+	AcceptedAt  time.Time  `json:"accepted_at,omitzero"`
 }
 
 // BookingIDOr returns the id of a pending record, or of b when c is nil.

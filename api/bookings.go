@@ -66,7 +66,14 @@ type BookingDeps struct {
 	// CancelCutoff is how long before the event confirmed bookings can no
 	// longer be cancelled.
 	CancelCutoff time.Duration
+	// SubmitWait is how long POST /bookings waits for the outcome before it
+	// answers 202 (a client's `Prefer: wait=N` overrides it, up to MaxWait);
+	// 0 answers 202 at once.
+	SubmitWait time.Duration
 }
+
+// MaxWait bounds `Prefer: wait=N` and `?wait=N`.
+const MaxWait = 30 * time.Second
 
 var (
 	mHoldSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
@@ -301,7 +308,15 @@ func (s *Server) submitBooking(w http.ResponseWriter, r *http.Request) {
 		cmd.PaymentToken = req.Payment.Token
 	}
 	pending := evently.StatusChange{BookingID: bookingID, UserID: a.UserID, EventID: hold.EventID, HoldID: &hold.ID,
-		Status: evently.BookingPending, SeatIDs: hold.SeatIDs, At: now}
+		Status: evently.BookingPending, SeatIDs: hold.SeatIDs, At: now, AcceptedAt: now}
+	wait, preferred := preferWait(r, s.Bookings.SubmitWait)
+	var changes <-chan evently.StatusChange
+	if wait > 0 {
+		// Watch before the command is queued, so no news is missed.
+		var stop func()
+		changes, stop = s.Bookings.Feed.Watch(ctx, bookingID)
+		defer stop()
+	}
 	if err = s.Bookings.Feed.SetPending(ctx, pending); err == nil {
 		err = s.Bookings.Queue.Enqueue(ctx, evently.StreamBookingCommands, hold.EventID.String(), evently.CmdBook, cmd)
 	}
@@ -316,7 +331,64 @@ func (s *Server) submitBooking(w http.ResponseWriter, r *http.Request) {
 	}
 	mAccepted.Inc()
 	w.Header().Set("Location", "/api/v1/bookings/"+bookingID.String())
-	writeJSON(w, http.StatusAccepted, pendingView(pending, cmd.AcceptedAt))
+	if preferred {
+		w.Header().Set("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))
+	}
+	if wait > 0 {
+		// The buyer is told the outcome in this answer when it comes in time:
+		// settled, or reserved when there is nothing to pay with yet.
+		done := func(st evently.BookingStatus) bool {
+			return st.Settled() || (cmd.PaymentToken == "" && st.Stage() >= evently.BookingReserved.Stage())
+		}
+		if c := s.awaitStatus(ctx, bookingID, changes, wait, done); c != nil {
+			writeJSON(w, http.StatusCreated, statusView(c))
+			return
+		}
+	}
+	writeJSON(w, http.StatusAccepted, statusView(&pending))
+}
+
+// preferWait reads RFC 7240's `Prefer: wait=N` (seconds, capped at
+// MaxWait); without one the default applies. preferred reports whether the
+// client asked, so the answer can say Preference-Applied.
+func preferWait(r *http.Request, def time.Duration) (wait time.Duration, preferred bool) {
+	for _, v := range r.Header.Values("Prefer") {
+		for _, p := range strings.Split(v, ",") {
+			name, val, ok := strings.Cut(strings.TrimSpace(p), "=")
+			if !ok || !strings.EqualFold(strings.TrimSpace(name), "wait") {
+				continue
+			}
+			n, err := strconv.Atoi(strings.Trim(strings.TrimSpace(val), `"`))
+			if err != nil || n < 0 {
+				continue // a preference the server cannot read is ignored (RFC 7240 section 2)
+			}
+			return min(time.Duration(n)*time.Second, MaxWait), true
+		}
+	}
+	return def, false
+}
+
+// awaitStatus waits up to d for a status change of the booking that done
+// accepts, from pub/sub or the status record; nil when none came in time.
+func (s *Server) awaitStatus(ctx context.Context, id uuid.UUID, changes <-chan evently.StatusChange, d time.Duration, done func(evently.BookingStatus) bool) *evently.StatusChange {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case c := <-changes:
+			if done(c.Status) {
+				return &c
+			}
+		case <-timer.C:
+			// Pub/sub may have dropped the news: the record has it.
+			if c, err := s.Bookings.Feed.Current(ctx, id); err == nil && c != nil && done(c.Status) {
+				return c
+			}
+			return nil
+		}
+	}
 }
 
 // answerExisting repeats the answer for an idempotent retry.
@@ -327,15 +399,30 @@ func (s *Server) answerExisting(w http.ResponseWriter, r *http.Request, id uuid.
 		return
 	}
 	if c, err := s.Bookings.Feed.Current(r.Context(), id); err == nil && c != nil {
-		writeJSON(w, http.StatusAccepted, pendingView(*c, c.At))
+		writeJSON(w, http.StatusAccepted, statusView(c))
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"id": id, "status": evently.BookingPending})
 }
 
-func pendingView(c evently.StatusChange, at time.Time) map[string]any {
-	return map[string]any{"id": c.BookingID, "user_id": c.UserID, "event_id": c.EventID, "hold_id": c.HoldID,
-		"status": c.Status, "seat_ids": c.SeatIDs, "accepted_at": at}
+// statusView shows a booking from its status record: the fields of the
+// booking that the record carries (no version or created_at).
+func statusView(c *evently.StatusChange) map[string]any {
+	v := map[string]any{"id": c.BookingID, "user_id": c.UserID, "event_id": c.EventID, "hold_id": c.HoldID,
+		"status": c.Status, "seat_ids": c.SeatIDs, "updated_at": c.At}
+	if !c.AcceptedAt.IsZero() {
+		v["accepted_at"] = c.AcceptedAt
+	}
+	if c.Reason != "" {
+		v["reason"] = c.Reason
+	}
+	if c.Currency != "" {
+		v["amount_cents"], v["currency"] = c.AmountCents, c.Currency
+	}
+	if c.ExpiresAt != nil {
+		v["expires_at"] = c.ExpiresAt
+	}
+	return v
 }
 
 // loadBooking returns the caller's booking from PostgreSQL or, before the
@@ -370,16 +457,55 @@ func (s *Server) loadBooking(w http.ResponseWriter, r *http.Request) (committed 
 	return nil, c, true
 }
 
+// getBooking answers a poll from the booking's status record in Redis (one
+// read, no PostgreSQL); a booking whose record is gone (older than its TTL,
+// or Redis lost it) is read from PostgreSQL. With `?wait=N` (or
+// `Prefer: wait=N`) an unsettled booking is answered when its status next
+// changes, or after N seconds: a long poll.
 func (s *Server) getBooking(w http.ResponseWriter, r *http.Request) {
-	bk, pending, ok := s.loadBooking(w, r)
+	id, ok := pathID(w, r, "Booking")
 	if !ok {
 		return
 	}
-	if bk != nil {
-		writeJSON(w, http.StatusOK, bk)
+	wait, _ := preferWait(r, 0)
+	if v := r.URL.Query().Get("wait"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || time.Duration(n)*time.Second > MaxWait {
+			Error(w, r, evently.Invalid(map[string]string{"wait": fmt.Sprintf("Use whole seconds from 0 to %d.", int(MaxWait/time.Second))}))
+			return
+		}
+		wait = time.Duration(n) * time.Second
+	}
+	ctx, a := r.Context(), actor(r)
+	var changes <-chan evently.StatusChange
+	if wait > 0 {
+		var stop func()
+		changes, stop = s.Bookings.Feed.Watch(ctx, id)
+		defer stop()
+	}
+	c, err := s.Bookings.Feed.Current(ctx, id)
+	if err != nil || c == nil {
+		bk, pending, ok := s.loadBooking(w, r)
+		switch {
+		case !ok:
+		case bk != nil:
+			writeJSON(w, http.StatusOK, bk)
+		default:
+			writeJSON(w, http.StatusOK, statusView(pending))
+		}
 		return
 	}
-	writeJSON(w, http.StatusOK, pendingView(*pending, pending.At))
+	if c.UserID != a.UserID && !a.IsAdmin() {
+		Error(w, r, evently.Errorf(evently.EFORBIDDEN, "This booking belongs to someone else."))
+		return
+	}
+	if wait > 0 && !c.Status.Settled() {
+		from := c.Status
+		if next := s.awaitStatus(ctx, id, changes, wait, func(st evently.BookingStatus) bool { return st.Stage() > from.Stage() }); next != nil {
+			c = next
+		}
+	}
+	writeJSON(w, http.StatusOK, statusView(c))
 }
 
 func (s *Server) listBookings(w http.ResponseWriter, r *http.Request) {

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/evently/evently"
+	"github.com/evently/evently/app"
 	"github.com/evently/evently/evtest"
 	"github.com/evently/evently/evtest/apptest"
 )
@@ -489,4 +490,57 @@ func TestBookingStream(t *testing.T) {
 		strings.Index(s, `"status":"reserved"`) > strings.Index(s, `"status":"cancelled"`) {
 		t.Fatalf("stream:\n%s", s)
 	}
+}
+
+// POST /bookings waits a short, bounded time for the outcome and answers
+// it (201 with the booking); `Prefer: wait=0` asks for the bare 202. A poll
+// reads the status record in Redis, and `?wait=` long-polls.
+func TestSubmitWaitsForTheOutcome(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, apptest.Options{Workers: []string{"booking"},
+		Configure: func(c *app.Config) { c.Bookings.SubmitWait = 10 * time.Second }})
+	event := a.Event(20)
+	_, token := a.User(evently.RoleUser)
+
+	res := a.Do("POST", "/api/v1/bookings", token, map[string]any{"event_id": event, "seat_ids": seatsOf(1)})
+	var b bookingBody
+	res.JSON(t, &b)
+	if res.Status != 201 || b.Status != "reserved" || res.Header.Get("Location") == "" || res.Header.Get("Preference-Applied") != "" {
+		t.Fatalf("default wait: %d %v %s", res.Status, res.Header, res.Body)
+	}
+
+	res = a.Do("POST", "/api/v1/bookings", token, map[string]any{"event_id": event, "seat_ids": seatsOf(2)}, "Prefer", "wait=0")
+	var p bookingBody
+	res.JSON(t, &p)
+	if res.Status != 202 || p.Status != "pending" || res.Header.Get("Preference-Applied") != "wait=0" {
+		t.Fatalf("Prefer: wait=0: %d %v %s", res.Status, res.Header, res.Body)
+	}
+	// A long poll answers once the booking moves on from pending.
+	var got bookingBody
+	res = a.Do("GET", "/api/v1/bookings/"+p.ID.String()+"?wait=10", token, nil)
+	res.JSON(t, &got)
+	if res.Status != 200 || got.Status != "reserved" {
+		t.Fatalf("long poll: %d %s", res.Status, res.Body)
+	}
+	for _, bad := range []string{"-1", "x", "31"} {
+		if res := a.Do("GET", "/api/v1/bookings/"+p.ID.String()+"?wait="+bad, token, nil); res.Status != 422 {
+			t.Errorf("wait=%s: %d %s", bad, res.Status, res.Body)
+		}
+	}
+	// A poll is answered from the status record: PostgreSQL is not read
+	// while the record lives (changed behind its back here, on purpose).
+	must(t, exec(a, `UPDATE bookings SET status = 'expired' WHERE id = $1`, b.ID))
+	a.Do("GET", "/api/v1/bookings/"+b.ID.String(), token, nil).JSON(t, &got)
+	if got.Status != "reserved" {
+		t.Fatalf("poll read %q, want the record's reserved", got.Status)
+	}
+	_, other := a.User(evently.RoleUser)
+	if res := a.Do("GET", "/api/v1/bookings/"+b.ID.String(), other, nil); res.Status != 403 {
+		t.Fatalf("someone else's record: %d", res.Status)
+	}
+}
+
+func exec(a *apptest.App, q string, args ...any) error {
+	_, err := a.DB.Exec(q, args...)
+	return err
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/evently/evently/api"
 )
 
 // Config is every setting, read from environment variables. The defaults
@@ -77,6 +79,9 @@ func LoadConfig() (Config, error) {
 	}
 	if c.BatchSize < 1 || c.BatchSize > 10000 {
 		errs = append(errs, "EVENTLY_BATCH_SIZE must be between 1 and 10000")
+	}
+	if c.Bookings.SubmitWait < 0 || c.Bookings.SubmitWait > api.MaxWait {
+		errs = append(errs, fmt.Sprintf("EVENTLY_BOOKING_WAIT must be between 0s and %s", api.MaxWait))
 	}
 	if c.HoldTTL < 10*time.Second {
 		errs = append(errs, "EVENTLY_HOLD_TTL must be at least 10s")

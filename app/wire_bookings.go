@@ -25,6 +25,9 @@ type PaymentsConfig struct {
 type BookingsConfig struct {
 	MaxHoldsPerUser int           `env:"EVENTLY_MAX_HOLDS_PER_USER" envDefault:"4"`
 	CancelCutoff    time.Duration `env:"EVENTLY_CANCEL_CUTOFF" envDefault:"2h"`
+	// SubmitWait: POST /bookings answers the outcome when it comes within
+	// this long, else 202 (see docs/booking.md).
+	SubmitWait time.Duration `env:"EVENTLY_BOOKING_WAIT" envDefault:"1s"`
 }
 
 func newHolds(d *Deps, c Config) *store.Holds {
@@ -70,6 +73,7 @@ func wireBookings(d *Deps, c Config, s *api.Server) error {
 			return t, err
 		},
 		CancelCutoff: c.Bookings.CancelCutoff,
+		SubmitWait:   c.Bookings.SubmitWait,
 	}
 	return nil
 }

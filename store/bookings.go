@@ -248,7 +248,7 @@ func (b *Bookings) book(ctx context.Context, tx *sqlx.Tx, now time.Time, run []*
 		c := nb.cmd
 		res.Changes = append(res.Changes, evently.StatusChange{BookingID: c.BookingID, UserID: c.UserID, EventID: c.EventID,
 			HoldID: c.HoldID, Status: nb.status, Reason: nb.reason, SeatIDs: c.SeatIDs, At: now,
-			AmountCents: nb.amount, Currency: events[c.EventID].currencyOr(), ExpiresAt: nb.expires})
+			AmountCents: nb.amount, Currency: events[c.EventID].currencyOr(), ExpiresAt: nb.expires, AcceptedAt: c.AcceptedAt})
 	}
 	return nil
 }
@@ -586,7 +586,7 @@ func (b *Bookings) applyRun(ctx context.Context, tx *sqlx.Tx, now time.Time, run
 			history = append(history, historyRow{booking: bk.ID, status: e.To, reason: e.Reason})
 			res.Changes = append(res.Changes, evently.StatusChange{BookingID: bk.ID, UserID: bk.UserID, EventID: bk.EventID,
 				HoldID: bk.HoldID, Status: e.To, Reason: e.Reason, SeatIDs: bk.SeatIDs, At: now,
-				AmountCents: bk.AmountCents, Currency: bk.Currency, ExpiresAt: bk.ExpiresAt})
+				AmountCents: bk.AmountCents, Currency: bk.Currency, ExpiresAt: bk.ExpiresAt, AcceptedAt: bk.AcceptedAt})
 		}
 	}
 	if err := updateBookings(ctx, tx, now, locked); err != nil {

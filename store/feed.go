@@ -29,7 +29,35 @@ type Feed struct {
 	watchers map[uuid.UUID]map[chan evently.StatusChange]bool
 }
 
-func (f *Feed) key(id uuid.UUID) string { return f.Keys.Key("bk", id.String()) }
+// The status record is a hash (s: stage, j: the StatusChange as JSON), so
+// the record script can keep the furthest stage without decoding JSON.
+func (f *Feed) key(id uuid.UUID) string { return f.Keys.Key("bks", id.String()) }
+
+// recordScript writes a status record unless the record already shows a
+// later stage (a lagging writer never takes a booking back), and publishes
+// it for streams and waiting requests when it wrote.
+var recordScript = redis.NewScript(`
+local s = redis.call('HGET', KEYS[1], 's')
+if s and tonumber(s) > tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 's', ARGV[1], 'j', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[4], ARGV[2]) end
+return 1
+`)
+
+func (f *Feed) record(ctx context.Context, r redis.Scripter, c evently.StatusChange, publish bool) *redis.Cmd {
+	b, _ := json.Marshal(c)
+	ch := ""
+	if publish {
+		ch = f.Channel(c.BookingID)
+	}
+	keys, args := []string{f.key(c.BookingID)}, []any{c.Status.Stage(), b, f.ttl().Milliseconds(), ch}
+	if _, inPipeline := r.(redis.Pipeliner); inPipeline {
+		// A pipeline cannot fall back from EVALSHA after a Redis restart.
+		return recordScript.Eval(ctx, r, keys, args...)
+	}
+	return recordScript.Run(ctx, r, keys, args...)
+}
 
 // Channel is the pub/sub channel of one booking.
 func (f *Feed) Channel(id uuid.UUID) string { return f.Keys.Key("bkch", id.String()) }
@@ -43,8 +71,7 @@ func (f *Feed) ttl() time.Duration {
 
 // SetPending records an accepted booking before its command is queued.
 func (f *Feed) SetPending(ctx context.Context, c evently.StatusChange) error {
-	b, _ := json.Marshal(c)
-	if err := f.Redis.Set(ctx, f.key(c.BookingID), b, f.ttl()).Err(); err != nil {
+	if err := f.record(ctx, f.Redis, c, false).Err(); err != nil {
 		return unavailable(err)
 	}
 	return nil
@@ -57,7 +84,7 @@ func (f *Feed) Forget(ctx context.Context, id uuid.UUID) error {
 
 // Current returns the last recorded status, or nil.
 func (f *Feed) Current(ctx context.Context, id uuid.UUID) (*evently.StatusChange, error) {
-	b, err := f.Redis.Get(ctx, f.key(id)).Bytes()
+	b, err := f.Redis.HGet(ctx, f.key(id), "j").Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}
@@ -73,9 +100,7 @@ func (f *Feed) Current(ctx context.Context, id uuid.UUID) (*evently.StatusChange
 
 func (f *Feed) publish(ctx context.Context, p redis.Pipeliner, changes []evently.StatusChange) {
 	for _, c := range changes {
-		b, _ := json.Marshal(c)
-		p.Set(ctx, f.key(c.BookingID), b, f.ttl())
-		p.Publish(ctx, f.Channel(c.BookingID), b)
+		f.record(ctx, p, c, true)
 	}
 }
 

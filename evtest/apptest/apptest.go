@@ -94,6 +94,9 @@ func Start(t testing.TB, o Options) *App {
 	// Cheap password hashes, and no rate limits unless a test sets them.
 	c.Auth.BcryptCost = 4
 	c.Auth.RateLogin, c.Auth.RateAuth, c.Auth.RateHolds, c.Auth.RateBookings, c.Auth.RateReads = 0, 0, 0, 0, 0
+	// The asynchronous contract (202, then follow) unless a test asks
+	// POST /bookings to wait for the outcome.
+	c.Bookings.SubmitWait = 0
 	if o.Configure != nil {
 		o.Configure(&c)
 	}
