@@ -24,6 +24,10 @@ type HoldService interface {
 	Take(ctx context.Context, eventID, userID uuid.UUID, seats []string) (*evently.Hold, error)
 	Get(ctx context.Context, holdID uuid.UUID) (*evently.Hold, error)
 	Claim(ctx context.Context, hold *evently.Hold, bookingID uuid.UUID) error
+	// ClaimID claims a hold by id for a booking of user (asForOthers: an
+	// admin's) and returns it: 404 unknown or expired, 403 someone
+	// else's, 409 claimed already.
+	ClaimID(ctx context.Context, holdID, user uuid.UUID, asForOthers bool, bookingID uuid.UUID) (*evently.Hold, error)
 	Release(ctx context.Context, hold *evently.Hold) error
 	// Warm prepares what holds on the event need, in the background.
 	Warm(ctx context.Context, eventID uuid.UUID)
@@ -284,12 +288,7 @@ func (s *Server) submitBooking(w http.ResponseWriter, r *http.Request) {
 	var hold *evently.Hold
 	var err error
 	if req.HoldID != nil {
-		var ok bool
-		if hold, ok = s.ownHold(w, r, *req.HoldID); !ok {
-			forgetKey()
-			return
-		}
-		err = s.Bookings.Holds.Claim(ctx, hold, bookingID)
+		hold, err = s.Bookings.Holds.ClaimID(ctx, *req.HoldID, a.UserID, a.IsAdmin(), bookingID)
 	} else {
 		hold, err = s.Bookings.Holds.Take(ctx, *req.EventID, a.UserID, req.SeatIDs)
 		if err == nil {

@@ -229,10 +229,23 @@ func (h *Holds) Take(ctx context.Context, eventID, userID uuid.UUID, seats []str
 		keys = append(keys, base+":seat:"+s)
 		args = append(args, s)
 	}
+	lookup := h.Keys.Key("hold", hold.ID.String())
 	for attempt := 0; attempt < 2; attempt++ {
-		res, err := takeScript.Run(ctx, h.Redis, keys, args...).StringSlice()
+		// One round trip: the hold and its lookup key (which lives outside
+		// the event's hash slot) go in one pipeline; a refused hold's
+		// lookup key is deleted again.
+		pipe := h.Redis.Pipeline()
+		take := takeScript.Eval(ctx, pipe, keys, args...)
+		pipe.Set(ctx, lookup, eventID.String(), h.TTL)
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, unavailable(err)
+		}
+		res, err := take.StringSlice()
 		if err != nil {
 			return nil, unavailable(err)
+		}
+		if res[0] != "ok" {
+			_ = h.Redis.Del(ctx, lookup).Err()
 		}
 		switch res[0] {
 		case "need_sold":
@@ -247,10 +260,6 @@ func (h *Holds) Take(ctx context.Context, eventID, userID uuid.UUID, seats []str
 		case "ok":
 			ms, _ := strconv.ParseInt(res[1], 10, 64)
 			hold.ExpiresAt = time.UnixMilli(ms).UTC()
-			if err := h.Redis.Set(ctx, h.Keys.Key("hold", hold.ID.String()), eventID.String(), h.TTL).Err(); err != nil {
-				h.release(ctx, hold)
-				return nil, unavailable(err)
-			}
 			mHolds.WithLabelValues("ok").Inc()
 			return hold, nil
 		}
@@ -331,22 +340,77 @@ func unavailable(err error) error {
 	return &evently.Error{Code: evently.EUNAVAILABLE, Message: "Seat holds are not available right now; try again shortly.", RetryAfter: 1}
 }
 
-// Claim marks a hold as used by a booking; a second booking on the same
-// hold is refused with the first one's id.
+// claimScript marks a live hold as used by a booking, in one round trip:
+// refused when the hold is gone or expired, someone else's (unless the
+// caller may act for others), or claimed already. A hold turned into a
+// booking no longer counts against its user's cap: the cap stops hoarding,
+// not buying. It returns the hold's user, seats and expiry.
+var claimScript = redis.NewScript(`
+local h = redis.call('HMGET', KEYS[1], 'user', 'seats', 'expires', 'booking')
+if not h[1] or tonumber(h[3]) <= tonumber(ARGV[4]) then return {'not_found'} end
+if h[1] ~= ARGV[1] and ARGV[3] ~= '1' then return {'forbidden'} end
+if h[4] then return {'claimed', h[4]} end
+redis.call('HSET', KEYS[1], 'booking', ARGV[2])
+if h[1] == ARGV[1] then redis.call('ZREM', KEYS[2], ARGV[5]) end
+return {'ok', h[1], h[2], h[3]}
+`)
+
+// ClaimID claims the hold holdID for a booking of userID (asForOthers: an
+// admin booking someone else's hold) and returns the hold: 404 when it is
+// unknown or expired, 403 when it is someone else's, 409 when a booking
+// claimed it already.
+func (h *Holds) ClaimID(ctx context.Context, holdID, userID uuid.UUID, asForOthers bool, bookingID uuid.UUID) (*evently.Hold, error) {
+	ev, err := h.Redis.Get(ctx, h.Keys.Key("hold", holdID.String())).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, evently.Errorf(evently.ENOTFOUND, "Hold not found; it may have expired.")
+	}
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	eventID, err := uuid.Parse(ev)
+	if err != nil {
+		return nil, evently.Errorf(evently.ENOTFOUND, "Hold not found.")
+	}
+	hold := &evently.Hold{ID: holdID, EventID: eventID}
+	if err := h.claim(ctx, hold, userID, asForOthers, bookingID); err != nil {
+		return nil, err
+	}
+	return hold, nil
+}
+
+// Claim marks a hold the caller just took as used by a booking.
 func (h *Holds) Claim(ctx context.Context, hold *evently.Hold, bookingID uuid.UUID) error {
-	key := h.Keys.Event(hold.EventID) + ":hold:" + hold.ID.String()
-	ok, err := h.Redis.HSetNX(ctx, key, "booking", bookingID.String()).Result()
+	return h.claim(ctx, hold, hold.UserID, false, bookingID)
+}
+
+func (h *Holds) claim(ctx context.Context, hold *evently.Hold, userID uuid.UUID, asForOthers bool, bookingID uuid.UUID) error {
+	base := h.Keys.Event(hold.EventID)
+	others := "0"
+	if asForOthers {
+		others = "1"
+	}
+	res, err := claimScript.Run(ctx, h.Redis, []string{base + ":hold:" + hold.ID.String(), base + ":user:" + userID.String()},
+		userID.String(), bookingID.String(), others, h.now().UnixMilli(), hold.ID.String()).StringSlice()
 	if err != nil {
 		return unavailable(err)
 	}
-	if !ok {
-		by, _ := h.Redis.HGet(ctx, key, "booking").Result()
-		return evently.Errorf(evently.ECONFLICT, "This hold is already being booked (booking %s).", by)
+	switch res[0] {
+	case "not_found":
+		return evently.Errorf(evently.ENOTFOUND, "Hold not found; it may have expired.")
+	case "forbidden":
+		return evently.Errorf(evently.EFORBIDDEN, "This hold belongs to someone else.")
+	case "claimed":
+		return evently.Errorf(evently.ECONFLICT, "This hold is already being booked (booking %s).", res[1])
 	}
-	// A hold turned into a booking no longer counts against the user's cap:
-	// the cap stops hoarding, not buying.
-	if err := h.Redis.ZRem(ctx, h.Keys.Event(hold.EventID)+":user:"+hold.UserID.String(), hold.ID.String()).Err(); err != nil {
-		return unavailable(err)
+	hold.UserID, _ = uuid.Parse(res[1])
+	_ = json.Unmarshal([]byte(res[2]), &hold.SeatIDs)
+	ms, _ := strconv.ParseInt(res[3], 10, 64)
+	hold.ExpiresAt = time.UnixMilli(ms).UTC()
+	if hold.UserID != userID {
+		// An admin booked someone else's hold: it leaves its owner's cap.
+		if err := h.Redis.ZRem(ctx, base+":user:"+hold.UserID.String(), hold.ID.String()).Err(); err != nil {
+			return unavailable(err)
+		}
 	}
 	return nil
 }

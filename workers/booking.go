@@ -134,17 +134,12 @@ func (c *Committer) handle(ctx context.Context, b topics.Batch) error {
 func (c *Committer) afterCommit(ctx context.Context, cmds []evently.Command, res store.BatchResult) {
 	mRedelivered.Add(float64(res.Redelivered))
 	mConflicts.Add(float64(res.Conflicts))
+	sent := false
 	if len(res.Outbox) > 0 {
 		if err := c.cfg.Producer.Send(ctx, res.Outbox); err != nil {
 			c.log.Warn("outbox send failed; the relay will resend", "err", err)
 		} else {
-			ids := make([]uuid.UUID, len(res.Outbox))
-			for i, m := range res.Outbox {
-				ids[i] = m.ID
-			}
-			if err := c.bookings.DeleteOutbox(ctx, ids); err != nil {
-				c.log.Warn("outbox cleanup failed", "err", err)
-			}
+			sent = true
 		}
 	}
 	// The holds of bookings this batch decided have done their job: sold
@@ -171,6 +166,16 @@ func (c *Committer) afterCommit(ctx context.Context, cmds []evently.Command, res
 	}
 	if err := c.holds.Mirror(ctx, c.feed, res, done); err != nil {
 		c.log.Warn("redis mirror update failed", "err", err)
+	}
+	// Last, off the buyers' path: the sent messages leave the outbox.
+	if sent {
+		ids := make([]uuid.UUID, len(res.Outbox))
+		for i, m := range res.Outbox {
+			ids[i] = m.ID
+		}
+		if err := c.bookings.DeleteOutbox(ctx, ids); err != nil {
+			c.log.Warn("outbox cleanup failed; the relay will resend (duplicates are harmless)", "err", err)
+		}
 	}
 }
 
