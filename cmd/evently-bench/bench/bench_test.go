@@ -11,6 +11,8 @@ import (
 	"github.com/evently/evently/cmd/evently-bench/bench"
 	"github.com/evently/evently/cmd/evently-naive/naive"
 	"github.com/evently/evently/evtest"
+	"github.com/evently/evently/gateway"
+	"github.com/evently/evently/paysim"
 )
 
 // A handful of buyers against the naive server in-process: the generator
@@ -24,11 +26,20 @@ func TestSmokeAgainstNaive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(naive.New(db, nil).Handler())
+	sim := httptest.NewServer(paysim.New(paysim.Options{Seed: 3}))
+	defer sim.Close()
+	ns := naive.New(db, nil)
+	if ns.Pay, err = gateway.New(sim.URL, gateway.Options{Name: "bench-smoke"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ns.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(ns.Handler())
 	defer srv.Close()
 	var progress strings.Builder
-	res, err := bench.Run(ctx, bench.Config{Target: srv.URL, API: "naive", Setup: set, Buyers: 12, Concurrency: 6,
-		Strategy: "front", FrontSeats: 4, MaxSeats: 2, Retries: 2, Abandon: 0.1, Duration: 20 * time.Second, Seed: 7,
+	res, err := bench.Run(ctx, bench.Config{Target: srv.URL, API: "naive", Setup: set, Buyers: 12, Concurrency: 6, Accounts: 6,
+		Strategy: "front", FrontSeats: 4, MaxSeats: 2, Retries: 2, Abandon: 0.1, Pay: true, Duration: 20 * time.Second, Seed: 7,
 		Progress: &progress})
 	if err != nil {
 		t.Fatal(err)
@@ -42,6 +53,12 @@ func TestSmokeAgainstNaive(t *testing.T) {
 	}
 	if res.Confirmed == 0 || res.Confirmed != res.Outcomes["confirmed"] || res.Accepted != res.Confirmed {
 		t.Fatalf("confirmed %d accepted %d outcomes %v", res.Confirmed, res.Accepted, res.Outcomes)
+	}
+	if l := res.Latency["submit_to_confirmed"]; l.Count != int64(res.Confirmed) {
+		t.Errorf("submit_to_confirmed %+v for %d confirmed", l, res.Confirmed)
+	}
+	if res.RequestsPerConfirmed < 3 || res.CPU == nil || res.CPU.MachineS <= 0 || res.CPUPerConfirmed <= 0 {
+		t.Errorf("per confirmed: %.2f requests, cpu %+v %.4f", res.RequestsPerConfirmed, res.CPU, res.CPUPerConfirmed)
 	}
 	for k := range res.Outcomes {
 		if strings.Contains(k, "error") {
