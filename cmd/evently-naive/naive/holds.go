@@ -198,7 +198,12 @@ func (s *Server) bookHold(w http.ResponseWriter, r *http.Request, user, holdID u
 		problem(w, 503, "payment_unavailable", "No payment gateway configured.", nil)
 		return
 	}
-	b, err := s.payHold(ctx, user, holdID, token, key)
+	// Once the charge may be made the booking is finished even if the
+	// client goes away: a cancelled transaction after a charge would
+	// leave money taken for no booking.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	b, err := s.payHold(pctx, user, holdID, token, key)
 	var ce conflictError
 	switch {
 	case errors.Is(err, sql.ErrNoRows), errors.Is(err, errHoldGone):
