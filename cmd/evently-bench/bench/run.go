@@ -157,8 +157,10 @@ type runner struct {
 	mapsMu sync.Mutex
 	maps   map[uuid.UUID]sharedMap
 	tokens []string // by account, with SignInFirst
-	// all is every seat of the event, best first, as first seen (disjoint).
-	all map[uuid.UUID][]seat
+	// all is every seat of the event, best first, as first seen (disjoint);
+	// under allMu, since the seat map is fetched with mapsMu held.
+	allMu sync.Mutex
+	all   map[uuid.UUID][]seat
 }
 
 type sharedMap struct {
@@ -457,8 +459,8 @@ func (r *runner) fetchSeatMap(ctx context.Context, token string, event uuid.UUID
 // keepAll remembers the event's whole seat list, best first, the first
 // time it is seen: the disjoint strategy deals slots of it out.
 func (r *runner) keepAll(event uuid.UUID, all []seat) {
-	r.mapsMu.Lock()
-	defer r.mapsMu.Unlock()
+	r.allMu.Lock()
+	defer r.allMu.Unlock()
 	if _, ok := r.all[event]; ok {
 		return
 	}
@@ -474,9 +476,9 @@ func (r *runner) keepAll(event uuid.UUID, all []seat) {
 // i·MaxSeats … i·MaxSeats+k−1, which no other journey takes (nil once the
 // event has no slot left for it).
 func (r *runner) disjointSeats(event uuid.UUID, i, k int) []string {
-	r.mapsMu.Lock()
+	r.allMu.Lock()
 	all := r.all[event]
-	r.mapsMu.Unlock()
+	r.allMu.Unlock()
 	from := i * r.cfg.MaxSeats
 	if from+k > len(all) {
 		return nil
