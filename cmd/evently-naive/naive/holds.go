@@ -35,6 +35,17 @@ func heldByOthers(ctx context.Context, tx *sqlx.Tx, user, event uuid.UUID, sorte
 	return held, err
 }
 
+// held lists the seats of sorted in any unexpired hold, the caller's own
+// included (as Evently's hold script refuses a seat that has a live hold
+// key, whoever holds it). The caller holds the seats' row locks.
+func held(ctx context.Context, tx *sqlx.Tx, event uuid.UUID, sorted []string) ([]string, error) {
+	var ids []string
+	err := tx.SelectContext(ctx, &ids, `SELECT seat_id FROM naive_hold_seats
+		WHERE event_id = $1 AND seat_id = ANY($2) AND expires_at > now() ORDER BY seat_id`,
+		event, pq.Array(sorted))
+	return ids, err
+}
+
 // lockSeats locks the event's seats in seat order (so two requests never
 // deadlock) and returns them; an error when some are not in the published
 // event.
@@ -126,7 +137,7 @@ func (s *Server) takeHold(ctx context.Context, user, event uuid.UUID, seatIDs []
 		}
 	}
 	if len(taken) == 0 {
-		if taken, err = heldByOthers(ctx, tx, user, event, sorted); err != nil {
+		if taken, err = held(ctx, tx, event, sorted); err != nil {
 			return nil, err
 		}
 	}
@@ -142,7 +153,7 @@ func (s *Server) takeHold(ctx context.Context, user, event uuid.UUID, seatIDs []
 		h.ID, user, event, pq.Array(sorted), h.ExpiresAt); err != nil {
 		return nil, err
 	}
-	// Expired holds (and the user's own older ones) give their seats up.
+	// Expired holds give their seats up.
 	if _, err := tx.ExecContext(ctx, `INSERT INTO naive_hold_seats (event_id, seat_id, hold_id, user_id, expires_at)
 		SELECT $1, unnest($2::text[]), $3, $4, $5
 		ON CONFLICT (event_id, seat_id) DO UPDATE SET hold_id = EXCLUDED.hold_id, user_id = EXCLUDED.user_id, expires_at = EXCLUDED.expires_at`,

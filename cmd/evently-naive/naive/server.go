@@ -3,8 +3,8 @@
 // serving the same buyer journey (seat map, hold, book with payment).
 //
 // One request is one transaction. A hold locks the event's seats with
-// SELECT … FOR UPDATE (in seat order), refuses seats sold or held by someone
-// else, and records the hold in PostgreSQL (naive_holds, naive_hold_seats,
+// SELECT … FOR UPDATE (in seat order), refuses seats sold or in a live hold
+// (anyone's, as Evently does), and records the hold in PostgreSQL (naive_holds, naive_hold_seats,
 // created at start). A booking of a hold locks the hold and its seats,
 // charges the payment gateway (paysim) over HTTP inside the transaction,
 // then marks the seats sold and inserts the booking confirmed (or failed
