@@ -83,3 +83,37 @@ func TestSmokeAgainstNaive(t *testing.T) {
 	}
 	t.Logf("%s\n%s", progress.String(), md)
 }
+
+// Disjoint journeys never want the same seat: no 409, every journey that
+// pays gets its own seat, over fewer accounts than journeys.
+func TestDisjointAgainstNaive(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := evtest.DB(t)
+	set, err := bench.Setup(ctx, db, bench.SetupOptions{Users: 3, Events: 1, Seats: 20, RowSize: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim := httptest.NewServer(paysim.New(paysim.Options{Seed: 4}))
+	defer sim.Close()
+	ns := naive.New(db, nil)
+	if ns.Pay, err = gateway.New(sim.URL, gateway.Options{Name: "bench-disjoint"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ns.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(ns.Handler())
+	defer srv.Close()
+	res, err := bench.Run(ctx, bench.Config{Target: srv.URL, API: "naive", Setup: set, Buyers: 15, Concurrency: 3, Accounts: 3,
+		Strategy: "disjoint", MaxSeats: 1, Retries: 2, Pay: true, SeatMapTTL: time.Second, Duration: 20 * time.Second, Seed: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.HoldConflicts != 0 || res.Confirmed != 15 || res.Outcomes["confirmed"] != 15 {
+		t.Fatalf("conflicts %d, confirmed %d, outcomes %v", res.HoldConflicts, res.Confirmed, res.Outcomes)
+	}
+	if rep := bench.Audit(ctx, db, set, res, time.Second, nil); !rep.Passed() {
+		t.Fatalf("audit: %+v", rep)
+	}
+}

@@ -47,6 +47,7 @@ type Result struct {
 	CPU                   *CPUReport         `json:"cpu,omitempty"`
 	RequestsPerConfirmed  float64            `json:"requests_per_confirmed"`
 	CPUPerConfirmed       float64            `json:"cpu_s_per_confirmed"`            // machine-wide
+	CPUSuitePerConfirmed  float64            `json:"cpu_s_per_confirmed_processes"`  // the processes broken down, summed
 	CPUPerConfirmedByProc map[string]float64 `json:"cpu_s_per_confirmed_by_process"` // by group`
 	Audit                 *AuditReport       `json:"audit,omitempty"`
 	ComparedWith          string             `json:"compared_with,omitempty"`
@@ -142,6 +143,7 @@ func (r *Result) finishPerConfirmed() {
 	r.RequestsPerConfirmed = float64(r.Requests) / n
 	if r.CPU != nil && r.CPU.Error == "" {
 		r.CPUPerConfirmed = r.CPU.MachineS / n
+		r.CPUSuitePerConfirmed = r.CPU.ProcessesS() / n
 		r.CPUPerConfirmedByProc = map[string]float64{}
 		for g, v := range r.CPU.ByProcess {
 			r.CPUPerConfirmedByProc[g] = v / n
@@ -225,6 +227,7 @@ func (r *Result) Markdown() string {
 	if c := r.CPU; c != nil && c.Error == "" {
 		row("CPU-s used on the machine (all processes, /proc/stat)", fmt.Sprintf("%.1f of %.1f available (%d cores × %.1f s)", c.MachineS, float64(c.Cores)*c.WallS, c.Cores, c.WallS))
 		row("CPU-ms per confirmed booking (machine)", fmt.Sprintf("%.2f", r.CPUPerConfirmed*1000))
+		row("CPU-ms per confirmed booking (processes below, summed)", fmt.Sprintf("%.2f", r.CPUSuitePerConfirmed*1000))
 		var parts []string
 		for _, g := range cpuGroupsIn(c) {
 			parts = append(parts, fmt.Sprintf("%s %.2f", g, r.CPUPerConfirmedByProc[g]*1000))
@@ -319,14 +322,28 @@ func Compare(base, cand *Result) string {
 	row("HTTP requests per confirmed booking", base.RequestsPerConfirmed, cand.RequestsPerConfirmed, num)
 	cms := func(x float64) string { return fmt.Sprintf("%.2f ms", x*1000) }
 	row("CPU per confirmed booking (whole machine)", base.CPUPerConfirmed, cand.CPUPerConfirmed, cms)
-	for _, g := range cpuGroupsIn(base.CPU, cand.CPU) {
-		row("… of which "+g, base.CPUPerConfirmedByProc[g], cand.CPUPerConfirmedByProc[g], cms)
+	scope := "every process"
+	if (base.CPU != nil && base.CPU.Scoped) || (cand.CPU != nil && cand.CPU.Scoped) {
+		scope = "this suite's processes"
 	}
+	suite := func(r *Result) float64 {
+		if r.CPU == nil || r.Confirmed == 0 {
+			return 0
+		}
+		return r.CPU.ProcessesS() / float64(r.Confirmed)
+	}
+	row("CPU per confirmed booking ("+scope+")", suite(base), suite(cand), cms)
 	// The server process itself, whatever its name.
 	srv := func(r *Result) float64 {
 		return r.CPUPerConfirmedByProc["evently"] + r.CPUPerConfirmedByProc["evently-naive"]
 	}
-	row("… the server (evently or evently-naive)", srv(base), srv(cand), cms)
+	row("… of which the server (evently-naive / evently)", srv(base), srv(cand), cms)
+	for _, g := range cpuGroupsIn(base.CPU, cand.CPU) {
+		if g == "evently" || g == "evently-naive" {
+			continue
+		}
+		row("… of which "+g, base.CPUPerConfirmedByProc[g], cand.CPUPerConfirmedByProc[g], cms)
+	}
 	row("buyers finished/s", base.AchievedRate, cand.AchievedRate, rate)
 	row("hold 409 conflicts", float64(base.HoldConflicts), float64(cand.HoldConflicts), func(x float64) string { return fmt.Sprintf("%.0f", x) })
 	for _, n := range []string{latHold, latSubmit, latTerminal} {
