@@ -177,7 +177,7 @@ bench() {
 
 # The load shape, the same for both sides.
 COMMON=(-buyers "$JOURNEYS" -concurrency "$CONC" -accounts "$ACCOUNTS" -duration "$DUR" -abandon "$ABANDON"
-  -decline "$DECLINE" -retries "$RETRIES" -seed 42 -settle-wait 90s -seat-map-ttl "$SEATMAP_TTL" -poll-every "$POLL_EVERY"
+  -decline "$DECLINE" -retries "$RETRIES" -seed 42 -drain -follow-timeout 60s -settle-wait 90s -seat-map-ttl "$SEATMAP_TTL" -poll-every "$POLL_EVERY"
   -cpu-pidfiles "$CPU_ROOTS")
 shape_flags() { # SHAPE
   case $1 in

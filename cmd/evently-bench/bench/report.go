@@ -68,6 +68,7 @@ type Settings struct {
 	Decline     float64 `json:"decline"`
 	Follow      string  `json:"follow"`
 	PollEveryMS float64 `json:"poll_every_ms"` // 0: the adaptive schedule
+	Drain       bool    `json:"drain"`
 	Events      int     `json:"events"`
 	Seats       int     `json:"seats_per_event"`
 }
@@ -116,7 +117,7 @@ func (r *runner) result(started, arrivalsEnd, loadEnd time.Time) *Result {
 	}
 	span := arrivalsEnd.Sub(started).Seconds()
 	res := &Result{Name: c.Name, API: c.API, Scenario: c.Scenario, Target: c.Target, StartedAt: started.UTC(),
-		Settings: Settings{Buyers: c.Buyers, Accounts: c.Accounts, Concurrency: c.Concurrency, PollEveryMS: float64(c.PollEvery) / float64(time.Millisecond), Rate: c.Rate, DurationS: c.Duration.Seconds(),
+		Settings: Settings{Buyers: c.Buyers, Accounts: c.Accounts, Concurrency: c.Concurrency, PollEveryMS: float64(c.PollEvery) / float64(time.Millisecond), Drain: c.Drain, Rate: c.Rate, DurationS: c.Duration.Seconds(),
 			Strategy: c.Strategy, MaxSeats: c.MaxSeats, Retries: c.Retries, Abandon: c.Abandon, Decline: c.Decline,
 			Follow: c.Follow, Events: len(c.Setup.Events), Seats: c.Setup.Seats},
 		DurationS: dur, ArrivalSpanS: span, OfferedRate: c.Rate,
@@ -215,7 +216,14 @@ func (r *Result) Markdown() string {
 		r.Settings.Abandon*100, r.Settings.Decline*100, follow, r.Settings.Events, r.Settings.Seats)
 	b.WriteString("| figure | value |\n| --- | --- |\n")
 	row := func(k, v string) { fmt.Fprintf(&b, "| %s | %s |\n", k, v) }
-	row("duration (s)", fmt.Sprintf("%.1f%s", r.DurationS, map[bool]string{true: " (cut off by the limit)"}[r.CutOff]))
+	cut := ""
+	switch {
+	case r.CutOff && r.Settings.Drain:
+		cut = fmt.Sprintf(" (arrivals stopped at the %.0f s limit; the journeys in flight then finished)", r.Settings.DurationS)
+	case r.CutOff:
+		cut = " (cut off by the limit)"
+	}
+	row("duration (s)", fmt.Sprintf("%.1f%s", r.DurationS, cut))
 	row("arrivals/s (offered → started)", offered+" → "+rate(r.ArrivalRate))
 	row("buyers finished/s", rate(r.AchievedRate))
 	row("HTTP requests/s", rate(r.RequestRate))

@@ -28,16 +28,21 @@ type Config struct {
 	// Accounts > 0 makes journey i sign in as account i mod Accounts, so
 	// Concurrency buyers reuse a fixed set of accounts for many journeys;
 	// 0 gives every journey its own account (wrapping at the setup's users).
-	Accounts   int
-	Rate       float64       // buyer arrivals per second; 0 = as fast as Concurrency allows
-	Duration   time.Duration // hard limit for the whole load phase
-	Strategy   string        // random, best, front, disjoint
-	FrontSeats int           // how many best seats "front" buyers fight over
-	MaxSeats   int           // each buyer wants 1..MaxSeats seats
-	Retries    int           // new attempts after a 409
-	Abandon    float64       // fraction that abandon their hold
-	Decline    float64       // fraction paying with tok_decline
-	Follow     string        // poll or stream
+	Accounts int
+	Rate     float64       // buyer arrivals per second; 0 = as fast as Concurrency allows
+	Duration time.Duration // hard limit for the whole load phase (with Drain: for arrivals)
+	// Drain lets the journeys in flight at Duration finish (each bounded
+	// by SettleWait while it follows its booking) instead of cutting them
+	// off: every journey started is counted whole, its work and its
+	// confirmation alike, and the load phase ends when the last one ends.
+	Drain      bool
+	Strategy   string  // random, best, front, disjoint
+	FrontSeats int     // how many best seats "front" buyers fight over
+	MaxSeats   int     // each buyer wants 1..MaxSeats seats
+	Retries    int     // new attempts after a 409
+	Abandon    float64 // fraction that abandon their hold
+	Decline    float64 // fraction paying with tok_decline
+	Follow     string  // poll or stream
 	// PollEvery > 0 polls at that fixed interval; 0 (the default) polls as
 	// a buyer's app does: 10 ms after the submit answer, then every
 	// max(10 ms, age/4) capped at 250 ms, age being the time since submit.
@@ -185,6 +190,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			return nil, err
 		}
 	}
+	jctx, jcancel := context.WithTimeout(ctx, cfg.Duration)
+	if cfg.Drain {
+		// A backstop only: each journey's follow is bounded by SettleWait.
+		jcancel()
+		jctx, jcancel = context.WithTimeout(ctx, cfg.Duration+2*cfg.SettleWait+time.Minute)
+	}
+	defer jcancel()
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	cpu0 := takeCPUSnapshot()
@@ -213,7 +225,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}()
 	chaos := startChaos(ctx, cfg.Chaos, rec.start, cfg.Progress)
 
-	arrivalsEnd := r.arrive(ctx, cfg.Buyers, func(ctx context.Context, i int, rnd *rand.Rand) {
+	arrivalsEnd := r.arrive(ctx, jctx, cfg.Buyers, func(ctx context.Context, i int, rnd *rand.Rand) {
 		switch cfg.Scenario {
 		case "browse":
 			r.reader(ctx, i, rnd)
@@ -225,8 +237,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	})
 	loadEnd := time.Now()
 	cpu1 := takeCPUSnapshot()
-	if cfg.Scenario == "waitlist" && ctx.Err() == nil {
-		r.waitlist(ctx)
+	if cfg.Scenario == "waitlist" && jctx.Err() == nil {
+		r.waitlist(jctx)
 	}
 	chaosEvents := chaos.wait()
 	close(stopProg)
@@ -245,8 +257,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 }
 
 // arrive starts n actors at the configured rate, at most Concurrency at
-// once, and waits for all of them. It returns when the last one arrived.
-func (r *runner) arrive(ctx context.Context, n int, actor func(context.Context, int, *rand.Rand)) time.Time {
+// once, until ctx ends, and waits for all of them; the actors run under
+// jctx. It returns when the last one arrived.
+func (r *runner) arrive(ctx, jctx context.Context, n int, actor func(context.Context, int, *rand.Rand)) time.Time {
 	sem := make(chan struct{}, r.cfg.Concurrency)
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -279,7 +292,7 @@ func (r *runner) arrive(ctx context.Context, n int, actor func(context.Context, 
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem; r.active.Add(-1) }()
-			actor(ctx, i, rnd)
+			actor(jctx, i, rnd)
 		}()
 	}
 	wg.Wait()
