@@ -1,74 +1,102 @@
 #!/usr/bin/env bash
 # deploy/bench.sh — the standard on-sale benchmark suite (`make bench`).
 #
-# 1. The conventional baseline: bin/evently-naive (one request, one
-#    transaction, SELECT … FOR UPDATE) over its own database, driven by the
-#    generator; audited afterwards.
-# 2. Evently as separate processes (bin/evently api, bin/evently work
-#    -kinds booking ×2, the other worker kinds, bin/paysim), same buyers and
-#    seat counts; audited; compared with the baseline as ratios.
-# 3. Chaos runs (BENCH_CHAOS=1, the default), each on a fresh event and each
-#    audited: SIGKILL a booking/payment worker every few seconds (a
-#    supervisor loop restarts it), a Kafka broker restart, a payment gateway
-#    outage, a Redis restart.
-# 4. Rewrites the section of BENCHMARKS.md between <!-- bench:begin --> and
-#    <!-- bench:end --> with the machine, the commands and the figures, and
-#    copies the charts to docs/bench/.
+# One run, one machine, one stack, the same buyer journey and load shape on
+# both sides: sign in (before the clock), seat map, hold, book with a payment
+# token and an Idempotency-Key, follow the booking until the buyer sees it
+# settled. Two load shapes:
+#   disjoint  every journey its own seat (-strategy disjoint -max-seats 1):
+#             no contention, the cost of a booking itself;
+#   hot       journeys fight over the best 200 seats, 1–4 each
+#             (-strategy front -front-seats 200 -max-seats 4): 409s, retries.
+# Both with 200 closed-loop buyers over 400 accounts (-concurrency 200
+# -accounts 400), so each account makes many journeys.
 #
-# Every process listens on 127.0.0.1; every run is bounded by its buyer count
-# and BENCH_DURATION. The suite stops what it started on exit.
+# In this order:
+# 1. naive disjoint, naive hot: bin/evently-naive (holds in PostgreSQL; the
+#    booking charges paysim inside its transaction and answers final).
+# 2. Evently as `evently dev` (one process: API + every worker, as `make run`
+#    starts it; paysim its own process): poll disjoint, poll hot, stream
+#    disjoint, stream hot.
+# 3. Evently as `evently api` + `evently work` processes (booking ×2, one
+#    per other worker kind): the same four runs.
+# Every run gets a freshly seeded event (`evently-bench setup`), is audited
+# (zero oversell, every accepted booking settled, the gateway's ledger
+# reconciled) and measures the CPU time of every process on the machine
+# during its load phase. Then `evently-bench compare` tables (Evently ÷
+# naive, per mode, shape and follow) go into BENCHMARKS.md between
+# <!-- bench:begin --> and <!-- bench:end -->, with the command lines.
+#
+# Opt-in extras after step 3 (all off by default to keep the suite under
+# ~10 minutes): BENCH_HOLDS_RATE=N (holds alone, open loop), BENCH_PIPELINE=1
+# (the booking pipeline alone), BENCH_CHAOS=1 (worker SIGKILLs, payment
+# outage, broker and Redis restarts, each audited).
+#
+# Every process listens on 127.0.0.1; every run is bounded by its journey
+# count and BENCH_DURATION. The suite stops what it started on exit.
 #
 # Stack: by default (BENCH_STACK=own) the suite runs its own PostgreSQL,
-# Redis and Kafka under .bench/stack on other ports (25432, 26379, 29092), so
-# restarting the broker or Redis never disturbs other work on the shared
-# `make stack`; it stops them at the end unless BENCH_KEEP_STACK=1.
-# BENCH_STACK=shared uses the stack in the environment (DATABASE_URL, ...)
-# and skips the broker and Redis restarts.
+# Redis and Kafka under .bench/stack (BENCH_STACK_DIR) on ports derived from
+# BENCH_PORT_BASE (default 20000: PostgreSQL 25432, Redis 26379, Kafka
+# 29092/29093; Evently's API 28080, naive 28180, paysim 28090, workers
+# 28181…), so restarting the broker or Redis never disturbs other work; it
+# stops them at the end unless BENCH_KEEP_STACK=1. Two suites on one machine
+# need different BENCH_PORT_BASE and BENCH_STACK_DIR. BENCH_STACK=shared uses
+# the stack in the environment (DATABASE_URL, ...) and skips the broker and
+# Redis restarts.
 #
 # Environment (all optional):
-#   BENCH_BUYERS=8000 BENCH_SEATS=20000 BENCH_CONCURRENCY=512 BENCH_DURATION=60s
-#   BENCH_STRATEGY=random BENCH_MAX_SEATS=2 BENCH_ABANDON=0.05 BENCH_DECLINE=0.02
-#   BENCH_CHAOS_BUYERS=2400 (per chaos run, arriving at 60/s)
-#   BENCH_HOLDS_RATE=1000 BENCH_HOLDS_BUYERS=8000 (holds alone, open loop; 0 skips)
-#   BENCH_PIPELINE=1 (the booking pipeline alone: rate and batch-size sweeps)
-#   BENCH_ONSALE=1 (0 skips the on-sale and checkout runs)
-#   BENCH_FOLLOW=poll  BENCH_CHAOS=1  BENCH_STACK=own|shared  BENCH_NAIVE=1 (0: skip the baseline)
-#   BENCH_SEAT_MAP_TTL=0s (share seat maps between buyers)  BENCH_POLL_EVERY=100ms
-#   BENCH_OUT=.bench/<timestamp>  BENCH_PUBLISH=1 (rewrite BENCHMARKS.md)
+#   BENCH_JOURNEYS=20000 BENCH_SEATS=20000 BENCH_CONCURRENCY=200 BENCH_ACCOUNTS=400
+#   BENCH_DURATION=25s (per run) BENCH_ABANDON=0.05 BENCH_DECLINE=0.02 BENCH_RETRIES=2
+#   BENCH_HOT_SEATS=200 BENCH_HOT_MAX_SEATS=4 BENCH_SEAT_MAP_TTL=1s
+#   BENCH_POLL_EVERY=0 (0: the adaptive poll schedule)
+#   BENCH_NAIVE=1 BENCH_DEV=1 BENCH_SPLIT=1 (0 skips that side)
+#   BENCH_SHAPES="disjoint hot" BENCH_FOLLOWS="poll stream"
+#   BENCH_CHAOS=0 BENCH_CHAOS_BUYERS=2400  BENCH_HOLDS_RATE=0 BENCH_HOLDS_BUYERS=8000  BENCH_PIPELINE=0
+#   BENCH_STACK=own|shared BENCH_PORT_BASE=20000 BENCH_STACK_DIR=.bench/stack
+#   BENCH_OUT=.bench/<timestamp>  BENCH_PUBLISH=1 (rewrite BENCHMARKS.md, copy charts to docs/bench/)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$ROOT"
 
-BUYERS=${BENCH_BUYERS:-8000}
+JOURNEYS=${BENCH_JOURNEYS:-${BENCH_BUYERS:-20000}}
 SEATS=${BENCH_SEATS:-20000}
-CONC=${BENCH_CONCURRENCY:-512}
-DUR=${BENCH_DURATION:-60s}
-STRATEGY=${BENCH_STRATEGY:-random}
-MAXSEATS=${BENCH_MAX_SEATS:-2}
+CONC=${BENCH_CONCURRENCY:-200}
+ACCOUNTS=${BENCH_ACCOUNTS:-400}
+DUR=${BENCH_DURATION:-25s}
 ABANDON=${BENCH_ABANDON:-0.05}
 DECLINE=${BENCH_DECLINE:-0.02}
-FOLLOW=${BENCH_FOLLOW:-stream}
+RETRIES=${BENCH_RETRIES:-2}
+HOT_SEATS=${BENCH_HOT_SEATS:-200}
+HOT_MAX=${BENCH_HOT_MAX_SEATS:-4}
 SEATMAP_TTL=${BENCH_SEAT_MAP_TTL:-1s}
-POLL_EVERY=${BENCH_POLL_EVERY:-100ms}
-CHAOS=${BENCH_CHAOS:-1}
+POLL_EVERY=${BENCH_POLL_EVERY:-0}
+SHAPES=${BENCH_SHAPES:-disjoint hot}
+FOLLOWS=${BENCH_FOLLOWS:-poll stream}
 NAIVE=${BENCH_NAIVE:-1}
-HOLDS_RATE=${BENCH_HOLDS_RATE:-1000}
-PIPELINE=${BENCH_PIPELINE:-1}
-ONSALE=${BENCH_ONSALE:-1}
+DEV=${BENCH_DEV:-1}
+SPLIT=${BENCH_SPLIT:-1}
+CHAOS=${BENCH_CHAOS:-0}
+HOLDS_RATE=${BENCH_HOLDS_RATE:-0}
+PIPELINE=${BENCH_PIPELINE:-0}
 CHAOS_BUYERS=${BENCH_CHAOS_BUYERS:-2400}
 HOLDS_BUYERS=${BENCH_HOLDS_BUYERS:-8000}
 STACK_MODE=${BENCH_STACK:-own}
+PORT_BASE=${BENCH_PORT_BASE:-20000}
 PUBLISH=${BENCH_PUBLISH:-1}
 OUT=${BENCH_OUT:-.bench/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT/pids" "$OUT/logs"
 OUT=$(cd "$OUT" && pwd -P)
 
-API_ADDR=127.0.0.1:18080
-NAIVE_ADDR=127.0.0.1:18180
-PAYSIM_ADDR=127.0.0.1:18090
+[[ $PORT_BASE =~ ^[0-9]+$ ]] && [ "$PORT_BASE" -ge 1024 ] && [ "$PORT_BASE" -le 55000 ] ||
+  { echo "bench: BENCH_PORT_BASE must be a number from 1024 to 55000" >&2; exit 2; }
+API_ADDR=127.0.0.1:$((PORT_BASE + 8080))
+NAIVE_ADDR=127.0.0.1:$((PORT_BASE + 8180))
+PAYSIM_ADDR=127.0.0.1:$((PORT_BASE + 8090))
+WORKER_PORT0=$((PORT_BASE + 8180)) # workers listen on +1, +2, …
 
 die() { echo "bench: $*" >&2; exit 1; }
-log() { echo "bench: $*" >&2; }
+log() { echo "bench: $(date -u +%T) $*" >&2; }
 
 for b in evently evently-bench evently-naive paysim; do
   [ -x "bin/$b" ] || die "bin/$b is missing: run make build (cmd/$b must exist and build)"
@@ -77,16 +105,20 @@ done
 # --- the stack ---------------------------------------------------------------
 STACK_DIR=$ROOT/.stack
 if [ "$STACK_MODE" = own ]; then
-  export EVENTLY_STACK_DIR=$ROOT/.bench/stack EVENTLY_PG_PORT=25432 EVENTLY_REDIS_PORT=26379 \
-    EVENTLY_KAFKA_PORT=29092 EVENTLY_KAFKA_CONTROLLER_PORT=29093 EVENTLY_PG_FAST=${EVENTLY_PG_FAST:-}
+  export EVENTLY_STACK_DIR=${BENCH_STACK_DIR:-$ROOT/.bench/stack} EVENTLY_PG_PORT=$((PORT_BASE + 5432)) \
+    EVENTLY_REDIS_PORT=$((PORT_BASE + 6379)) EVENTLY_KAFKA_PORT=$((PORT_BASE + 9092)) \
+    EVENTLY_KAFKA_CONTROLLER_PORT=$((PORT_BASE + 9093)) EVENTLY_PG_FAST=${EVENTLY_PG_FAST:-}
   STACK_DIR=$EVENTLY_STACK_DIR
-  log "starting the bench's own stack under $STACK_DIR"
+  log "starting the bench's own stack under $STACK_DIR (PostgreSQL $EVENTLY_PG_PORT, Redis $EVENTLY_REDIS_PORT, Kafka $EVENTLY_KAFKA_PORT)"
   bash deploy/stack.sh up >&2
   eval "$(bash deploy/stack.sh env)"
 elif [ -z "${DATABASE_URL:-}" ]; then
   eval "$(bash deploy/stack.sh env)"
 fi
 ADMIN_URL=$DATABASE_URL
+# CPU accounting: the per-process breakdown counts this script's process
+# tree (servers, simulator, generator) and the stack's daemons.
+CPU_ROOTS="$$,$STACK_DIR/pg/data/postmaster.pid,$STACK_DIR/redis/redis.pid,$STACK_DIR/kafka/kafka.pid"
 
 pids=()
 cleanup() {
@@ -101,6 +133,7 @@ trap 'exit 130' INT TERM
 
 # supervise NAME CMD...: runs CMD, restarting it when it dies (the chaos
 # SIGKILLs it), writing the current pid to $OUT/pids/NAME.pid. Ends on TERM.
+# The supervisor's pid is appended to the array named by $GROUP.
 supervise() {
   local name=$1; shift
   (
@@ -116,6 +149,14 @@ supervise() {
     done
   ) &
   pids+=($!)
+  group+=($!)
+}
+
+# stop_group: ends the processes started since the last group=().
+stop_group() {
+  for p in "${group[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${group[@]}"; do wait "$p" 2>/dev/null || true; done
+  group=()
 }
 
 wait_http() { # URL WHAT
@@ -134,30 +175,61 @@ bench() {
   bin/evently-bench "$@"
 }
 
-COMMON=(-buyers "$BUYERS" -concurrency "$CONC" -duration "$DUR" -strategy "$STRATEGY" -max-seats "$MAXSEATS"
-  -abandon "$ABANDON" -retries 2 -seed 42 -settle-wait 90s -seat-map-ttl "$SEATMAP_TTL" -poll-every "$POLL_EVERY")
+# The load shape, the same for both sides.
+COMMON=(-buyers "$JOURNEYS" -concurrency "$CONC" -accounts "$ACCOUNTS" -duration "$DUR" -abandon "$ABANDON"
+  -decline "$DECLINE" -retries "$RETRIES" -seed 42 -drain -follow-timeout 60s -settle-wait 90s -seat-map-ttl "$SEATMAP_TTL" -poll-every "$POLL_EVERY"
+  -cpu-pidfiles "$CPU_ROOTS")
+shape_flags() { # SHAPE
+  case $1 in
+    disjoint) echo -strategy disjoint -max-seats 1 ;;
+    hot) echo -strategy front -front-seats "$HOT_SEATS" -max-seats "$HOT_MAX" ;;
+    *) die "unknown shape $1 (want disjoint or hot)" ;;
+  esac
+}
+# disjoint needs a seat per journey.
+for sh in $SHAPES; do
+  if [ "$sh" = disjoint ] && [ "$SEATS" -lt "$JOURNEYS" ]; then
+    die "the disjoint shape needs BENCH_SEATS ($SEATS) ≥ BENCH_JOURNEYS ($JOURNEYS)"
+  fi
+done
+
+status=0
+runs=()
+# one_run NAME DB PAYSIM SHAPE FLAGS...: a fresh event, the run, its audit.
+one_run() {
+  local name=$1 db=$2 paysim=$3 shape=$4; shift 4
+  bench setup -db "$db" -users "$ACCOUNTS" -seats "$SEATS" -out "$OUT/setup-$name.json" >/dev/null 2>>"$OUT/logs/setup.log"
+  log "run $name"
+  # shellcheck disable=SC2046
+  if ! bench run -name "$name" -setup "$OUT/setup-$name.json" "${COMMON[@]}" $(shape_flags "$shape") \
+      -audit-db "$db" -paysim "$paysim" "$@" -out "$OUT/$name" >/dev/null 2>>"$OUT/logs/runs.log"; then
+    status=1
+    log "run $name FAILED (see $OUT/logs/runs.log)"
+    tail -n 5 "$OUT/logs/runs.log" >&2 || true
+  fi
+  runs+=("$name")
+}
 
 # --- 1. the naive baseline -----------------------------------------------------
+group=()
 if [ "$NAIVE" = 1 ]; then
-  log "naive baseline: setup"
-  NAIVE_URL=$(bench setup -db "$ADMIN_URL" -recreate evently_bench_naive -users "$BUYERS" -seats "$SEATS" -out "$OUT/setup-naive.json")
-  echo "bin/evently-naive -addr $NAIVE_ADDR -db <bench database evently_bench_naive> -conns 20" >>"$CMDS"
-  bin/evently-naive -addr "$NAIVE_ADDR" -db "$NAIVE_URL" -conns 20 >>"$OUT/logs/naive.log" 2>&1 &
-  naive_pid=$!
-  pids+=($naive_pid)
+  log "naive: database"
+  NAIVE_URL=$(bench setup -db "$ADMIN_URL" -recreate evently_bench_naive -users 1 -seats 1 -out "$OUT/setup-naive-db.json" 2>>"$OUT/logs/setup.log")
+  echo "PAYSIM_ADDR=$PAYSIM_ADDR bin/paysim" >>"$CMDS"
+  supervise naive-paysim env PAYSIM_ADDR="$PAYSIM_ADDR" bin/paysim
+  echo "bin/evently-naive -addr $NAIVE_ADDR -db <bench database evently_bench_naive> -conns 20 -paysim http://$PAYSIM_ADDR" >>"$CMDS"
+  supervise naive bin/evently-naive -addr "$NAIVE_ADDR" -db "$NAIVE_URL" -conns 20 -paysim "http://$PAYSIM_ADDR"
+  wait_http "http://$PAYSIM_ADDR/healthz" paysim
   wait_http "http://$NAIVE_ADDR/healthz" evently-naive
-  log "naive baseline: run"
-  bench run -name naive -api naive -target "http://$NAIVE_ADDR" -setup "$OUT/setup-naive.json" "${COMMON[@]}" \
-    -decline 0 -audit-db "$NAIVE_URL" -out "$OUT/naive-onsale" >/dev/null
-  kill "$naive_pid"; wait "$naive_pid" 2>/dev/null || true
+  for sh in $SHAPES; do
+    one_run "naive-$sh" "$NAIVE_URL" "http://$PAYSIM_ADDR" "$sh" -api naive -target "http://$NAIVE_ADDR" -follow poll
+  done
+  stop_group
 fi
 
-# --- 2. Evently as separate processes -----------------------------------------
-log "evently: setup"
-EV_URL=$(bench setup -db "$ADMIN_URL" -recreate evently_bench -users "$BUYERS" -seats "$SEATS" -out "$OUT/setup-evently.json")
-RUN_ID=b$(date +%s)
-export DATABASE_URL=$EV_URL EVENTLY_TOPIC_PREFIX=$RUN_ID. EVENTLY_GROUP_PREFIX=$RUN_ID. EVENTLY_REDIS_PREFIX=$RUN_ID:
+# --- 2. and 3. Evently -----------------------------------------------------------
 export EVENTLY_HTTP_ADDR=$API_ADDR EVENTLY_PAYMENT_URL=http://$PAYSIM_ADDR PAYSIM_ADDR=$PAYSIM_ADDR
+export EVENTLY_WORKER_ADDR=127.0.0.1:$((WORKER_PORT0 + 99))
 export EVENTLY_JWT_SECRET=${EVENTLY_JWT_SECRET:-bench-only-secret-0123456789abcdef0123456789}
 export EVENTLY_LOG_LEVEL=${EVENTLY_LOG_LEVEL:-warn} EVENTLY_LOG_FORMAT=text
 # Rate limits off for the run (0 turns a limit off, app/wire_auth.go): the
@@ -165,81 +237,102 @@ export EVENTLY_LOG_LEVEL=${EVENTLY_LOG_LEVEL:-warn} EVENTLY_LOG_FORMAT=text
 export EVENTLY_RATE_LOGIN=0 EVENTLY_RATE_AUTH=0 EVENTLY_RATE_HOLDS=0 EVENTLY_RATE_BOOKINGS=0 EVENTLY_RATE_READS=0
 # Short payment window so unpaid bookings settle within the audit's wait.
 export EVENTLY_PAYMENT_WINDOW=${EVENTLY_PAYMENT_WINDOW:-60s}
-kinds=$(bin/evently work -h 2>&1 | grep -A1 -- '-kinds' | grep -o 'default "[^"]*"' | head -1 | sed 's/default "//; s/"//' || true)
-[ -n "$kinds" ] || die "cannot list worker kinds from bin/evently work -h"
-log "evently: worker kinds: $kinds"
-{
-  echo "# Evently processes (env: rate limits off, EVENTLY_PAYMENT_WINDOW=$EVENTLY_PAYMENT_WINDOW, topic/group/Redis prefix $RUN_ID)"
-  echo "bin/paysim   # on $PAYSIM_ADDR"
-  echo "bin/evently api   # on $API_ADDR"
-} >>"$CMDS"
-supervise paysim bin/paysim
-supervise api bin/evently api
-n=0
-killable=()
-for k in ${kinds//,/ }; do
-  copies=1
-  [ "$k" = booking ] && copies=2
-  for i in $(seq 1 $copies); do
-    n=$((n + 1))
-    echo "bin/evently work -kinds $k -addr 127.0.0.1:$((18180 + n))" >>"$CMDS"
-    supervise "$k-$i" bin/evently work -kinds "$k" -addr "127.0.0.1:$((18180 + n))"
-    case $k in booking|payment) killable+=("$OUT/pids/$k-$i.pid") ;; esac
+
+# evently_env MODE: a fresh database, topic, group and Redis prefix.
+evently_env() {
+  local mode=$1
+  EV_URL=$(bench setup -db "$ADMIN_URL" -recreate "evently_bench_$mode" -users 1 -seats 1 -out "$OUT/setup-$mode-db.json" 2>>"$OUT/logs/setup.log")
+  RUN_ID=b$(date +%s)$mode
+  export DATABASE_URL=$EV_URL EVENTLY_TOPIC_PREFIX=$RUN_ID. EVENTLY_GROUP_PREFIX=$RUN_ID. EVENTLY_REDIS_PREFIX=$RUN_ID:
+  echo "# Evently ($mode) env: rate limits off, EVENTLY_PAYMENT_WINDOW=$EVENTLY_PAYMENT_WINDOW, topic/group/Redis prefix $RUN_ID, EVENTLY_MAX_HOLDS_PER_USER default" >>"$CMDS"
+  echo "PAYSIM_ADDR=$PAYSIM_ADDR bin/paysim" >>"$CMDS"
+  supervise "$mode-paysim" bin/paysim
+}
+
+metrics() { bin/evently-bench server-time -scrape "http://$API_ADDR/metrics" -out "$OUT/$1.prom" 2>/dev/null || true; }
+
+evently_runs() { # MODE
+  local mode=$1
+  wait_http "http://$PAYSIM_ADDR/healthz" paysim
+  wait_http "http://$API_ADDR/readyz" "evently ($mode)"
+  sleep 3 # the consumer groups' first join
+  for fo in $FOLLOWS; do
+    for sh in $SHAPES; do
+      metrics "$mode-$fo-$sh-0"
+      one_run "evently-$mode-$fo-$sh" "$EV_URL" "http://$PAYSIM_ADDR" "$sh" -api evently -target "http://$API_ADDR" \
+        -follow "$fo" -stack-dir "$STACK_DIR"
+      metrics "$mode-$fo-$sh-1"
+    done
   done
-done
-wait_http "http://$PAYSIM_ADDR/healthz" paysim
-wait_http "http://$API_ADDR/readyz" "evently api"
-sleep 3 # the consumer groups' first join
+}
 
-EVRUN=(-api evently -target "http://$API_ADDR" -follow "$FOLLOW" -decline "$DECLINE" -audit-db "$EV_URL"
-  -paysim "http://$PAYSIM_ADDR" -stack-dir "$STACK_DIR")
-log "evently: run"
-status=0
-metrics() { bin/evently-bench server-time -scrape "http://$API_ADDR/metrics" -out "$OUT/$1.prom"; }
-metrics m0
-if [ "$ONSALE" = 1 ]; then
-  # Like for like with the baseline: a buyer is done once the booking is
-  # committed (the naive server has no payment step).
-  bench run -name evently "${EVRUN[@]}" -setup "$OUT/setup-evently.json" "${COMMON[@]}" -pay=false -out "$OUT/evently-onsale" >/dev/null || status=1
-  metrics m1
-  # The whole checkout: pay with a token and follow to confirmed.
-  bench setup -db "$EV_URL" -users "$BUYERS" -seats "$SEATS" -out "$OUT/setup-checkout.json" >/dev/null
-  log "evently: checkout run (with payment)"
-  bench run -name evently-checkout "${EVRUN[@]}" -setup "$OUT/setup-checkout.json" "${COMMON[@]}" -out "$OUT/evently-checkout" >/dev/null || status=1
-  metrics m1b
+if [ "$DEV" = 1 ]; then
+  group=()
+  log "evently dev: one process (API + every worker)"
+  evently_env dev
+  echo "bin/evently dev   # API on $API_ADDR and every worker, one process" >>"$CMDS"
+  supervise dev bin/evently dev
+  evently_runs dev
+  stop_group
 fi
 
-# Holds alone at a fixed offered rate (open loop): the hold latency target.
+killable=()
+if [ "$SPLIT" = 1 ] || [ "$CHAOS" = 1 ] || [ "$HOLDS_RATE" != 0 ]; then
+  group=()
+  log "evently api + work: separate processes"
+  evently_env split
+  kinds=$(bin/evently work -h 2>&1 | grep -A1 -- '-kinds' | grep -o 'default "[^"]*"' | head -1 | sed 's/default "//; s/"//' || true)
+  [ -n "$kinds" ] || die "cannot list worker kinds from bin/evently work -h"
+  log "evently: worker kinds: $kinds"
+  echo "bin/evently api   # on $API_ADDR" >>"$CMDS"
+  supervise api bin/evently api
+  n=0
+  for k in ${kinds//,/ }; do
+    copies=1
+    [ "$k" = booking ] && copies=2
+    for i in $(seq 1 $copies); do
+      n=$((n + 1))
+      echo "bin/evently work -kinds $k -addr 127.0.0.1:$((WORKER_PORT0 + n))" >>"$CMDS"
+      supervise "$k-$i" bin/evently work -kinds "$k" -addr "127.0.0.1:$((WORKER_PORT0 + n))"
+      case $k in booking|payment) killable+=("$OUT/pids/$k-$i.pid") ;; esac
+    done
+  done
+  if [ "$SPLIT" = 1 ]; then
+    evently_runs split
+  else
+    wait_http "http://$API_ADDR/readyz" "evently api"
+    sleep 3
+  fi
+fi
+
+# --- opt-in extras (on the split processes) --------------------------------------
+EVRUN=(-api evently -target "http://$API_ADDR" -follow poll -audit-db "${EV_URL:-}" -paysim "http://$PAYSIM_ADDR" -stack-dir "$STACK_DIR")
 if [ "$HOLDS_RATE" != 0 ]; then
-  bench setup -db "$EV_URL" -users "$HOLDS_BUYERS" -seats "$SEATS" -out "$OUT/setup-holds.json" >/dev/null
+  bench setup -db "$EV_URL" -users "$HOLDS_BUYERS" -seats "$SEATS" -out "$OUT/setup-holds.json" >/dev/null 2>>"$OUT/logs/setup.log"
   log "evently: holds at $HOLDS_RATE/s"
+  metrics holds-0
   bench run -name evently-holds "${EVRUN[@]}" -setup "$OUT/setup-holds.json" -scenario holds -rate "$HOLDS_RATE" \
-    -buyers "$HOLDS_BUYERS" -concurrency 1024 -max-seats 1 -seat-map-ttl 5s -duration "$DUR" -seed 7 \
-    -out "$OUT/evently-holds" >/dev/null || status=1
-  metrics m2
+    -buyers "$HOLDS_BUYERS" -concurrency 1024 -max-seats 1 -seat-map-ttl 5s -duration "$DUR" -seed 7 -quiet \
+    -out "$OUT/evently-holds" >/dev/null 2>>"$OUT/logs/runs.log" || status=1
+  metrics holds-1
+  runs+=(evently-holds)
 fi
-
-# The booking pipeline alone (Kafka → booking worker → PostgreSQL → status
-# feed), in-process, one hot event: offered vs committed rate, and batch size.
 if [ "$PIPELINE" = 1 ]; then
   log "pipeline: rates"
   bench pipeline -db "$ADMIN_URL" -rates 1000,2000,4000,6000 -batch-sizes 200 -duration 3s -out "$OUT/pipeline-rates.md" >/dev/null || status=1
   log "pipeline: batch sizes"
   bench pipeline -db "$ADMIN_URL" -rates 2000 -batch-sizes 1,10,50,200,500 -duration 2s -out "$OUT/pipeline-batches.md" >/dev/null || status=1
 fi
-runs=()
-[ "$ONSALE" = 1 ] && runs=(evently-onsale evently-checkout)
-[ "$NAIVE" = 1 ] && runs=(naive-onsale "${runs[@]}")
-[ "$HOLDS_RATE" != 0 ] && runs+=(evently-holds)
-
 chaos_run() { # NAME FLAGS...
   local name=$1; shift
-  bench setup -db "$EV_URL" -users "$BUYERS" -seats "$SEATS" -out "$OUT/setup-$name.json" >/dev/null
+  bench setup -db "$EV_URL" -users "$CHAOS_BUYERS" -seats "$SEATS" -out "$OUT/setup-$name.json" >/dev/null 2>>"$OUT/logs/setup.log"
   log "chaos: $name"
-  bench run -name "$name" "${EVRUN[@]}" -setup "$OUT/setup-$name.json" "${COMMON[@]}" -buyers "$CHAOS_BUYERS" "$@" -out "$OUT/$name" >/dev/null || status=1
+  bench run -name "$name" "${EVRUN[@]}" -setup "$OUT/setup-$name.json" -buyers "$CHAOS_BUYERS" -concurrency 512 -duration 60s \
+    -strategy random -max-seats 2 -abandon "$ABANDON" -decline "$DECLINE" -retries 2 -seed 42 -settle-wait 90s -seat-map-ttl "$SEATMAP_TTL" -quiet \
+    "$@" -out "$OUT/$name" >/dev/null 2>>"$OUT/logs/runs.log" || status=1
   runs+=("$name")
 }
-if [ "$CHAOS" = 1 ] && [ $status = 0 ]; then
+if [ "$CHAOS" = 1 ]; then
   if [ ${#killable[@]} -gt 0 ]; then
     chaos_run chaos-kill-workers -rate 60 -kill-every 4s -kill-from 3s -kill-pidfiles "$(IFS=,; echo "${killable[*]}")"
   fi
@@ -251,43 +344,74 @@ if [ "$CHAOS" = 1 ] && [ $status = 0 ]; then
     log "BENCH_STACK=shared: skipping the broker and Redis restarts (they would disturb the shared stack)"
   fi
 fi
+[ ${#group[@]} -gt 0 ] && stop_group
 
 # --- 4. the report --------------------------------------------------------------
 SECTION=$OUT/section.md
 [ "$PUBLISH" = 1 ] && mkdir -p docs/bench
+mode_name() {
+  case $1 in
+    dev) echo "\`evently dev\` (API and every worker in one process)" ;;
+    split) echo "\`evently api\` + \`evently work\` processes" ;;
+  esac
+}
+shape_name() {
+  case $1 in
+    disjoint) echo "disjoint (every journey its own seat, 1 seat each)" ;;
+    hot) echo "hot (fight over the best $HOT_SEATS seats, 1–$HOT_MAX each)" ;;
+  esac
+}
 {
   echo "## On-sale suite (\`make bench\`)"
   echo
   echo "Generated by \`deploy/bench.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC') at commit \`$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\`."
   echo
   echo "Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/^Mem:/{print $2}') GiB memory, $(go version | cut -d' ' -f3-), $(uname -sr)." \
-    "PostgreSQL, Redis and Kafka ($STACK_MODE stack) run on the same machine as Evently and the load generator, so every figure includes their competition for the CPUs."
+    "PostgreSQL, Redis and Kafka ($STACK_MODE stack) run on the same machine as the servers and the load generator, so every figure includes their competition for the CPUs."
+  echo
+  echo "Load: $CONC closed-loop buyers over $ACCOUNTS accounts, up to $JOURNEYS journeys or $DUR per run, $SEATS seats per event (a fresh event per run), abandon $ABANDON, decline $DECLINE, $RETRIES retries after a 409, seat map shared for $SEATMAP_TTL."
+  echo "Each journey: seat map, hold, \`POST /bookings {hold_id, payment:{token}}\` with an Idempotency-Key, then follow until settled."
+  echo "The naive server answers the booking final (the charge is made inside its transaction); Evently answers it $(
+    [ "$POLL_EVERY" = 0 ] && echo "and the buyer polls 10 ms after the answer, then every max(10 ms, age/4) capped at 250 ms" || echo "and the buyer polls every $POLL_EVERY"
+  ) (poll), or streams \`GET /bookings/{id}/events\` (stream); a submit answer that already says confirmed/failed ends the journey with no poll."
   echo
   echo "### Evently vs the conventional baseline"
   echo
-  echo "Same buyers, same seat count, same generator settings; ratio = Evently ÷ naive (for latencies, above 1 means Evently is slower)."
-  echo "For the naive server a booking is final when the request answers; for Evently, *submit* is the 202 and *time to terminal* runs from the submit until the generator saw the settled state (polling every 100 ms adds up to 100 ms)."
+  echo "Ratio = Evently ÷ naive: above 1 is more for Evently (better for bookings/s, worse for latency, requests and CPU)."
+  echo "*submit → confirmed* runs from the start of \`POST /bookings\` until the buyer saw \`confirmed\`. *HTTP requests per confirmed booking* counts every request the generator sent in the load phase (seat maps, holds, 409s, bookings, polls, streams). *CPU per confirmed booking* is the machine's busy CPU time during the load phase (/proc/stat, every process) ÷ confirmed bookings; the *of which* rows are this suite's processes by command name (/proc/[pid]/stat)."
   echo
-  bin/evently-bench compare -base "$OUT/naive-onsale.json" -cand "$OUT/evently-onsale.json" 2>&1 || echo "(comparison unavailable: the Evently run produced no result)"
-  echo
-  echo "### Server-side latency"
-  echo
-  echo "The API's own histogram (\`evently_http_request_seconds\`, bucket upper bounds) between /metrics snapshots: without the load generator's scheduling delay on the shared cores."
-  echo
-  if [ -f "$OUT/m1.prom" ]; then
-    echo "On-sale run (to committed):"; echo
-    bin/evently-bench server-time -before "$OUT/m0.prom" -after "$OUT/m1.prom" || true
-    echo
-  fi
-  if [ -f "$OUT/m2.prom" ]; then
-    echo "Holds at $HOLDS_RATE/s offered:"; echo
-    bin/evently-bench server-time -before "$OUT/$(ls "$OUT" | grep -q m1b.prom && echo m1b || echo m0).prom" -after "$OUT/m2.prom" -routes "POST /api/v1/events/{id}/holds" || true
-    echo
-  fi
+  for mode in dev split; do
+    for fo in $FOLLOWS; do
+      for sh in $SHAPES; do
+        cand=evently-$mode-$fo-$sh
+        [ -f "$OUT/$cand.json" ] || continue
+        echo "#### $(mode_name $mode), follow by $fo, $(shape_name "$sh")"
+        echo
+        if [ -f "$OUT/naive-$sh.json" ]; then
+          bin/evently-bench compare -base "$OUT/naive-$sh.json" -cand "$OUT/$cand.json" 2>&1
+        else
+          echo "(no naive run of this shape)"
+        fi
+        echo
+      done
+    done
+  done
+  for mode in dev split; do
+    for fo in $FOLLOWS; do
+      for sh in $SHAPES; do
+        if [ -f "$OUT/$mode-$fo-$sh-1.prom" ] && [ -f "$OUT/$mode-$fo-$sh-0.prom" ]; then
+          [ -n "${st_head:-}" ] || { echo "### Server-side latency"; echo; echo "Evently's own histogram (\`evently_http_request_seconds\`, bucket upper bounds) between /metrics snapshots around each run."; echo; st_head=1; }
+          echo "evently-$mode-$fo-$sh:"; echo
+          bin/evently-bench server-time -before "$OUT/$mode-$fo-$sh-0.prom" -after "$OUT/$mode-$fo-$sh-1.prom" 2>/dev/null || echo "(unavailable)"
+          echo
+        fi
+      done
+    done
+  done
   if [ -f "$OUT/pipeline-rates.md" ]; then
     echo "### Hot event: the booking pipeline alone"
     echo
-    echo "\`evently-bench pipeline\` offers book commands for one 20,000-seat event (one partition) straight to Kafka at a fixed rate; the production booking worker commits them; latency runs from the offer until the committed status reaches the Redis status feed (what a client streaming its booking sees). No HTTP front end and no load generator compete for the cores here."
+    echo "\`evently-bench pipeline\` offers book commands for one 20,000-seat event (one partition) straight to Kafka at a fixed rate; the production booking worker commits them; latency runs from the offer until the committed status reaches the Redis status feed. No HTTP front end and no load generator compete for the cores here."
     echo
     echo "Offered rate (batch size 200):"; echo
     cat "$OUT/pipeline-rates.md"; echo
@@ -298,21 +422,21 @@ SECTION=$OUT/section.md
   echo
   for r in "${runs[@]}"; do
     if [ -f "$OUT/$r.md" ]; then
-      sed 's/^#### /#### /' "$OUT/$r.md"
+      cat "$OUT/$r.md"
       chart=$OUT/$r.svg
       if [ "$PUBLISH" = 1 ]; then cp "$OUT/$r.svg" "docs/bench/$r.svg"; chart=docs/bench/$r.svg; fi
       echo
       echo "![$r]($chart)"
       echo
     else
-      echo "#### $r"; echo; echo "No result: see \`$OUT/logs\` and the run's stderr."; echo
+      echo "#### $r"; echo; echo "No result: see \`$OUT/logs\`."; echo
     fi
   done
   echo "### Commands"
   echo
   echo '```sh'
-  echo "make bench   # = bash deploy/bench.sh with: BENCH_BUYERS=$BUYERS BENCH_SEATS=$SEATS BENCH_CONCURRENCY=$CONC BENCH_DURATION=$DUR BENCH_STRATEGY=$STRATEGY BENCH_STACK=$STACK_MODE"
-  sed -e "s#$OUT#\$OUT#g" -e 's#postgres://[^ ]*#<db>#g' "$CMDS"
+  echo "make bench   # = bash deploy/bench.sh with: BENCH_JOURNEYS=$JOURNEYS BENCH_SEATS=$SEATS BENCH_CONCURRENCY=$CONC BENCH_ACCOUNTS=$ACCOUNTS BENCH_DURATION=$DUR BENCH_STACK=$STACK_MODE BENCH_PORT_BASE=$PORT_BASE"
+  sed -e "s#$OUT#\$OUT#g" -e "s#$STACK_DIR#\$STACK#g" -e 's#postgres://[^ ]*#<db>#g' "$CMDS"
   echo '```'
 } >"$SECTION"
 if [ "$PUBLISH" = 1 ]; then

@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -142,18 +143,21 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&c.API, "api", "evently", "evently (holds, 202 + follow) or naive (synchronous 201/409)")
 	fs.StringVar(&c.Scenario, "scenario", "onsale", "onsale, browse, mixed, waitlist or holds (holds only, at -rate)")
 	setupFile := fs.String("setup", "setup.json", "file written by evently-bench setup")
-	fs.IntVar(&c.Buyers, "buyers", 500, "simulated buyers (readers for browse)")
-	fs.IntVar(&c.Concurrency, "concurrency", 64, "most buyers in flight at once")
+	fs.IntVar(&c.Buyers, "buyers", 500, "buyer journeys (readers for browse)")
+	fs.IntVar(&c.Concurrency, "concurrency", 64, "most journeys in flight at once (with -rate 0: closed-loop buyers)")
+	fs.IntVar(&c.Accounts, "accounts", 0, "journey i signs in as account i mod N (0: one account per journey, wrapping at the setup's users)")
 	fs.Float64Var(&c.Rate, "rate", 0, "buyer arrivals per second (0: as fast as -concurrency allows)")
-	fs.DurationVar(&c.Duration, "duration", 2*time.Minute, "hard limit of the load phase")
-	fs.StringVar(&c.Strategy, "strategy", "random", "seat choice: random, best (first available), front (fight for the front -front-seats)")
+	fs.DurationVar(&c.Duration, "duration", 2*time.Minute, "hard limit of the load phase (with -drain: no journey starts after it)")
+	fs.BoolVar(&c.Drain, "drain", false, "let journeys in flight at -duration finish (each bounded by -follow-timeout) instead of cutting them off")
+	fs.StringVar(&c.Strategy, "strategy", "random", "seat choice: random, best (first available), front (fight for the front -front-seats), disjoint (journey i takes seat slot i: no contention)")
 	fs.IntVar(&c.FrontSeats, "front-seats", 40, "how many best seats front buyers fight over")
 	fs.IntVar(&c.MaxSeats, "max-seats", 4, "each buyer wants 1..N seats (N ≤ 10)")
 	fs.IntVar(&c.Retries, "retries", 2, "new attempts (fresh seat map, new seats) after a 409")
 	fs.Float64Var(&c.Abandon, "abandon", 0.1, "fraction of buyers who abandon their hold")
 	fs.Float64Var(&c.Decline, "decline", 0, "fraction paying with tok_decline")
 	fs.StringVar(&c.Follow, "follow", "poll", "follow bookings by poll or stream")
-	fs.DurationVar(&c.PollEvery, "poll-every", 100*time.Millisecond, "poll interval")
+	fs.DurationVar(&c.PollEvery, "poll-every", 0, "fixed poll interval (0: 10 ms after the submit answer, then max(10 ms, age/4) capped at 250 ms)")
+	cpuPids := fs.String("cpu-pidfiles", "", "comma-separated pid files or pids: the per-process CPU breakdown counts only these processes and their descendants (default: every process)")
 	fs.BoolVar(&c.Pay, "pay", true, "book with a payment token and follow to a settled state (false: done at reserved, like the naive baseline)")
 	fs.BoolVar(&c.SignInFirst, "sign-in-first", true, "log every buyer in before the on-sale starts (false: logins are part of the rush)")
 	fs.DurationVar(&c.SeatMapTTL, "seat-map-ttl", 0, "share one seat map per event between buyers for this long (0: each buyer fetches its own)")
@@ -193,6 +197,7 @@ func run(ctx context.Context, args []string) error {
 	if !*quiet {
 		c.Progress = os.Stderr
 	}
+	c.CPURoots = cpuRoots(*cpuPids)
 	if *killEvery > 0 {
 		if *killPids == "" {
 			return usageError{errors.New("-kill-every needs -kill-pidfiles")}
@@ -265,7 +270,7 @@ func audit(ctx context.Context, dbURL string, set *bench.SetupResult, res *bench
 	}
 	defer db.Close()
 	var reconcile func(context.Context) ([]string, error)
-	if api == "evently" && paysim != "" {
+	if paysim != "" {
 		reconcile = ledgerReconcile(db, paysim)
 	}
 	fmt.Fprintf(os.Stderr, "audit: waiting up to %s for %d accepted bookings to settle, then checking\n", settle, len(res.AcceptedIDs))
@@ -305,6 +310,31 @@ func ledgerReconcile(db *sqlx.DB, paysim string) func(context.Context) ([]string
 		}
 		return out, nil
 	}
+}
+
+// cpuRoots reads pids (numbers or pid files whose first line is one);
+// missing files are skipped.
+func cpuRoots(list string) []int {
+	var out []int
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if n, err := strconv.Atoi(f); err == nil {
+			out = append(out, n)
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		if n, err := strconv.Atoi(strings.TrimSpace(line)); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // loopbackOnly keeps the load on this machine unless told otherwise.

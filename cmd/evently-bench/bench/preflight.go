@@ -43,14 +43,12 @@ func Preflight(ctx context.Context, cfg Config) ([]string, error) {
 	if cfg.Scenario == "browse" || token == "" {
 		return missing, nil
 	}
-	if cfg.API == "evently" {
-		res, err = c.do(ctx, "preflight", "POST", "/events/"+event+"/holds", token, map[string]any{"seat_ids": []string{}})
-		if err != nil {
-			return nil, err
-		}
-		if absent(res.status) {
-			missing = append(missing, fmt.Sprintf("POST /api/v1/events/{id}/holds answers %d to an empty hold (want 422): %.200s", res.status, res.body))
-		}
+	res, err = c.do(ctx, "preflight", "POST", "/events/"+event+"/holds", token, map[string]any{"seat_ids": []string{}})
+	if err != nil {
+		return nil, err
+	}
+	if absent(res.status) {
+		missing = append(missing, fmt.Sprintf("POST /api/v1/events/{id}/holds answers %d to an empty hold (want 422): %.200s", res.status, res.body))
 	}
 	res, err = c.do(ctx, "preflight", "POST", "/bookings", token, map[string]any{})
 	if err != nil {

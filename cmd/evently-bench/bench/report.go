@@ -20,36 +20,44 @@ type Result struct {
 	StartedAt time.Time `json:"started_at"`
 	Settings  Settings  `json:"settings"`
 
-	DurationS      float64                   `json:"duration_s"`      // start to the last buyer's end
-	ArrivalSpanS   float64                   `json:"arrival_span_s"`  // start to the last arrival
-	OfferedRate    float64                   `json:"offered_rate"`    // configured arrivals/s (0: closed loop)
-	ArrivalRate    float64                   `json:"arrival_rate"`    // arrivals/s actually started
-	AchievedRate   float64                   `json:"achieved_rate"`   // buyers finished/s
-	RequestRate    float64                   `json:"request_rate"`    // HTTP requests/s
-	CommittedRate  float64                   `json:"committed_per_s"` // bookings that reached reserved/confirmed, per second
-	ConfirmedRate  float64                   `json:"confirmed_per_s"` // bookings confirmed, per second
-	Arrivals       int                       `json:"arrivals"`
-	Holds          int                       `json:"holds"`
-	HoldConflicts  int                       `json:"conflicts_409"`
-	Accepted       int                       `json:"accepted"` // 202 (Evently) or 201 (naive) received
-	Committed      int                       `json:"committed"`
-	Confirmed      int                       `json:"confirmed"`
-	Requests       int64                     `json:"requests"`
-	CutOff         bool                      `json:"cut_off"` // the duration limit ended the run
-	AcceptedIDs    []string                  `json:"accepted_ids,omitempty"`
-	Latency        map[string]LatencySummary `json:"latency"`
-	Outcomes       map[string]int            `json:"outcomes"`
-	HTTPErrors     map[string]int            `json:"http_errors"`
-	Timeline       []Point                   `json:"timeline"`
-	Chaos          []ChaosEvent              `json:"chaos,omitempty"`
-	Audit          *AuditReport              `json:"audit,omitempty"`
-	ComparedWith   string                    `json:"compared_with,omitempty"`
-	ComparisonNote string                    `json:"comparison_note,omitempty"`
+	DurationS     float64                   `json:"duration_s"`      // start to the last buyer's end
+	ArrivalSpanS  float64                   `json:"arrival_span_s"`  // start to the last arrival
+	OfferedRate   float64                   `json:"offered_rate"`    // configured arrivals/s (0: closed loop)
+	ArrivalRate   float64                   `json:"arrival_rate"`    // arrivals/s actually started
+	AchievedRate  float64                   `json:"achieved_rate"`   // buyers finished/s
+	RequestRate   float64                   `json:"request_rate"`    // HTTP requests/s
+	CommittedRate float64                   `json:"committed_per_s"` // bookings that reached reserved/confirmed, per second
+	ConfirmedRate float64                   `json:"confirmed_per_s"` // bookings confirmed, per second
+	Arrivals      int                       `json:"arrivals"`
+	Holds         int                       `json:"holds"`
+	HoldConflicts int                       `json:"conflicts_409"`
+	Accepted      int                       `json:"accepted"` // 202 (Evently) or 201 (naive) received
+	Committed     int                       `json:"committed"`
+	Confirmed     int                       `json:"confirmed"`
+	Requests      int64                     `json:"requests"`
+	CutOff        bool                      `json:"cut_off"` // the duration limit ended the run
+	AcceptedIDs   []string                  `json:"accepted_ids,omitempty"`
+	Latency       map[string]LatencySummary `json:"latency"`
+	Outcomes      map[string]int            `json:"outcomes"`
+	HTTPErrors    map[string]int            `json:"http_errors"`
+	Timeline      []Point                   `json:"timeline"`
+	Chaos         []ChaosEvent              `json:"chaos,omitempty"`
+	// CPU is the machine's and each process group's CPU time during the
+	// load phase; the per-confirmed figures divide by Confirmed.
+	CPU                   *CPUReport         `json:"cpu,omitempty"`
+	RequestsPerConfirmed  float64            `json:"requests_per_confirmed"`
+	CPUPerConfirmed       float64            `json:"cpu_s_per_confirmed"`            // machine-wide
+	CPUSuitePerConfirmed  float64            `json:"cpu_s_per_confirmed_processes"`  // the processes broken down, summed
+	CPUPerConfirmedByProc map[string]float64 `json:"cpu_s_per_confirmed_by_process"` // by group`
+	Audit                 *AuditReport       `json:"audit,omitempty"`
+	ComparedWith          string             `json:"compared_with,omitempty"`
+	ComparisonNote        string             `json:"comparison_note,omitempty"`
 }
 
 // Settings echo the run's configuration.
 type Settings struct {
 	Buyers      int     `json:"buyers"`
+	Accounts    int     `json:"accounts"`
 	Concurrency int     `json:"concurrency"`
 	Rate        float64 `json:"rate"`
 	DurationS   float64 `json:"duration_limit_s"`
@@ -59,6 +67,8 @@ type Settings struct {
 	Abandon     float64 `json:"abandon"`
 	Decline     float64 `json:"decline"`
 	Follow      string  `json:"follow"`
+	PollEveryMS float64 `json:"poll_every_ms"` // 0: the adaptive schedule
+	Drain       bool    `json:"drain"`
 	Events      int     `json:"events"`
 	Seats       int     `json:"seats_per_event"`
 }
@@ -107,7 +117,7 @@ func (r *runner) result(started, arrivalsEnd, loadEnd time.Time) *Result {
 	}
 	span := arrivalsEnd.Sub(started).Seconds()
 	res := &Result{Name: c.Name, API: c.API, Scenario: c.Scenario, Target: c.Target, StartedAt: started.UTC(),
-		Settings: Settings{Buyers: c.Buyers, Concurrency: c.Concurrency, Rate: c.Rate, DurationS: c.Duration.Seconds(),
+		Settings: Settings{Buyers: c.Buyers, Accounts: c.Accounts, Concurrency: c.Concurrency, PollEveryMS: float64(c.PollEvery) / float64(time.Millisecond), Drain: c.Drain, Rate: c.Rate, DurationS: c.Duration.Seconds(),
 			Strategy: c.Strategy, MaxSeats: c.MaxSeats, Retries: c.Retries, Abandon: c.Abandon, Decline: c.Decline,
 			Follow: c.Follow, Events: len(c.Setup.Events), Seats: c.Setup.Seats},
 		DurationS: dur, ArrivalSpanS: span, OfferedRate: c.Rate,
@@ -123,6 +133,23 @@ func (r *runner) result(started, arrivalsEnd, loadEnd time.Time) *Result {
 	res.CommittedRate = per(res.Committed)
 	res.ConfirmedRate = per(res.Confirmed)
 	return res
+}
+
+// finishPerConfirmed fills the per-confirmed-booking figures.
+func (r *Result) finishPerConfirmed() {
+	if r.Confirmed == 0 {
+		return
+	}
+	n := float64(r.Confirmed)
+	r.RequestsPerConfirmed = float64(r.Requests) / n
+	if r.CPU != nil && r.CPU.Error == "" {
+		r.CPUPerConfirmed = r.CPU.MachineS / n
+		r.CPUSuitePerConfirmed = r.CPU.ProcessesS() / n
+		r.CPUPerConfirmedByProc = map[string]float64{}
+		for g, v := range r.CPU.ByProcess {
+			r.CPUPerConfirmedByProc[g] = v / n
+		}
+	}
 }
 
 // WriteJSON saves the result.
@@ -168,12 +195,35 @@ func (r *Result) Markdown() string {
 		offered = rate(r.OfferedRate) + "/s"
 	}
 	fmt.Fprintf(&b, "#### %s (%s API, scenario %s)\n\n", r.Name, r.API, r.Scenario)
-	fmt.Fprintf(&b, "%d buyers, %d concurrent, offered %s, strategy %s, 1–%d seats each, %d retries after 409, abandon %.0f%%, decline %.0f%%, follow by %s; %d event(s) × %d seats.\n\n",
-		r.Settings.Buyers, r.Settings.Concurrency, offered, r.Settings.Strategy, r.Settings.MaxSeats, r.Settings.Retries,
-		r.Settings.Abandon*100, r.Settings.Decline*100, r.Settings.Follow, r.Settings.Events, r.Settings.Seats)
+	accounts := "one account each"
+	if r.Settings.Accounts > 0 {
+		accounts = fmt.Sprintf("over %d accounts", r.Settings.Accounts)
+	}
+	seats := fmt.Sprintf("1–%d seats each", r.Settings.MaxSeats)
+	if r.Settings.Strategy == "disjoint" {
+		seats = fmt.Sprintf("%d seat(s) each, no two journeys wanting the same seat", r.Settings.MaxSeats)
+	}
+	follow := r.Settings.Follow
+	if follow == "poll" {
+		if r.Settings.PollEveryMS > 0 {
+			follow += fmt.Sprintf(" every %.0f ms", r.Settings.PollEveryMS)
+		} else {
+			follow += " (10 ms, then max(10 ms, age/4) ≤ 250 ms)"
+		}
+	}
+	fmt.Fprintf(&b, "%d journeys (%s), %d concurrent, offered %s, strategy %s, %s, %d retries after 409, abandon %.0f%%, decline %.0f%%, follow by %s; %d event(s) × %d seats.\n\n",
+		r.Settings.Buyers, accounts, r.Settings.Concurrency, offered, r.Settings.Strategy, seats, r.Settings.Retries,
+		r.Settings.Abandon*100, r.Settings.Decline*100, follow, r.Settings.Events, r.Settings.Seats)
 	b.WriteString("| figure | value |\n| --- | --- |\n")
 	row := func(k, v string) { fmt.Fprintf(&b, "| %s | %s |\n", k, v) }
-	row("duration (s)", fmt.Sprintf("%.1f%s", r.DurationS, map[bool]string{true: " (cut off by the limit)"}[r.CutOff]))
+	cut := ""
+	switch {
+	case r.CutOff && r.Settings.Drain:
+		cut = fmt.Sprintf(" (arrivals stopped at the %.0f s limit; the journeys in flight then finished)", r.Settings.DurationS)
+	case r.CutOff:
+		cut = " (cut off by the limit)"
+	}
+	row("duration (s)", fmt.Sprintf("%.1f%s", r.DurationS, cut))
 	row("arrivals/s (offered → started)", offered+" → "+rate(r.ArrivalRate))
 	row("buyers finished/s", rate(r.AchievedRate))
 	row("HTTP requests/s", rate(r.RequestRate))
@@ -181,6 +231,21 @@ func (r *Result) Markdown() string {
 	row("bookings accepted", fmt.Sprint(r.Accepted))
 	row("bookings committed (reserved or confirmed) /s", fmt.Sprintf("%d (%s/s)", r.Committed, rate(r.CommittedRate)))
 	row("bookings confirmed /s", fmt.Sprintf("%d (%s/s)", r.Confirmed, rate(r.ConfirmedRate)))
+	row("HTTP requests per confirmed booking", fmt.Sprintf("%.2f", r.RequestsPerConfirmed))
+	if c := r.CPU; c != nil && c.Error == "" {
+		row("CPU-s used on the machine (all processes, /proc/stat)", fmt.Sprintf("%.1f of %.1f available (%d cores × %.1f s)", c.MachineS, float64(c.Cores)*c.WallS, c.Cores, c.WallS))
+		row("CPU-ms per confirmed booking (machine)", fmt.Sprintf("%.2f", r.CPUPerConfirmed*1000))
+		row("CPU-ms per confirmed booking (processes below, summed)", fmt.Sprintf("%.2f", r.CPUSuitePerConfirmed*1000))
+		var parts []string
+		for _, g := range cpuGroupsIn(c) {
+			parts = append(parts, fmt.Sprintf("%s %.2f", g, r.CPUPerConfirmedByProc[g]*1000))
+		}
+		scope := "every process"
+		if c.Scoped {
+			scope = fmt.Sprintf("this suite's processes; others on the machine: %.1f CPU-s", c.OutsideS)
+		}
+		row("CPU-ms per confirmed booking by process ("+scope+")", strings.Join(parts, ", "))
+	}
 	b.WriteString("\n| latency (ms) | count | p50 | p95 | p99 | max |\n| --- | --- | --- | --- | --- | --- |\n")
 	for _, n := range latencyOrder {
 		if l, ok := r.Latency[n]; ok {
@@ -256,11 +321,40 @@ func Compare(base, cand *Result) string {
 	row := func(k string, x, y float64, f func(float64) string) {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", k, f(x), f(y), ratio(y, x))
 	}
-	row("buyers finished/s", base.AchievedRate, cand.AchievedRate, rate)
-	row("bookings committed/s", base.CommittedRate, cand.CommittedRate, rate)
-	row("bookings confirmed/s", base.ConfirmedRate, cand.ConfirmedRate, rate)
 	ms := func(x float64) string { return fmt.Sprintf("%.1f ms", x) }
-	for _, n := range []string{latSubmit, latCommitted, latTerminal} {
+	num := func(x float64) string { return fmt.Sprintf("%.2f", x) }
+	row("bookings confirmed/s", base.ConfirmedRate, cand.ConfirmedRate, rate)
+	x, y := base.Latency[latConfirmed], cand.Latency[latConfirmed]
+	row("submit → confirmed p50", x.P50, y.P50, ms)
+	row("submit → confirmed p99", x.P99, y.P99, ms)
+	row("HTTP requests per confirmed booking", base.RequestsPerConfirmed, cand.RequestsPerConfirmed, num)
+	cms := func(x float64) string { return fmt.Sprintf("%.2f ms", x*1000) }
+	row("CPU per confirmed booking (whole machine)", base.CPUPerConfirmed, cand.CPUPerConfirmed, cms)
+	scope := "every process"
+	if (base.CPU != nil && base.CPU.Scoped) || (cand.CPU != nil && cand.CPU.Scoped) {
+		scope = "this suite's processes"
+	}
+	suite := func(r *Result) float64 {
+		if r.CPU == nil || r.Confirmed == 0 {
+			return 0
+		}
+		return r.CPU.ProcessesS() / float64(r.Confirmed)
+	}
+	row("CPU per confirmed booking ("+scope+")", suite(base), suite(cand), cms)
+	// The server process itself, whatever its name.
+	srv := func(r *Result) float64 {
+		return r.CPUPerConfirmedByProc["evently"] + r.CPUPerConfirmedByProc["evently-naive"]
+	}
+	row("… of which the server (evently-naive / evently)", srv(base), srv(cand), cms)
+	for _, g := range cpuGroupsIn(base.CPU, cand.CPU) {
+		if g == "evently" || g == "evently-naive" {
+			continue
+		}
+		row("… of which "+g, base.CPUPerConfirmedByProc[g], cand.CPUPerConfirmedByProc[g], cms)
+	}
+	row("buyers finished/s", base.AchievedRate, cand.AchievedRate, rate)
+	row("hold 409 conflicts", float64(base.HoldConflicts), float64(cand.HoldConflicts), func(x float64) string { return fmt.Sprintf("%.0f", x) })
+	for _, n := range []string{latHold, latSubmit, latTerminal} {
 		x, y := base.Latency[n], cand.Latency[n]
 		row(n+" p50", x.P50, y.P50, ms)
 		row(n+" p99", x.P99, y.P99, ms)

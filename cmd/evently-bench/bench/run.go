@@ -19,22 +19,37 @@ import (
 type Config struct {
 	Name     string // label in reports
 	Target   string // base URL, e.g. http://127.0.0.1:8080
-	API      string // "evently" (holds, async bookings) or "naive" (synchronous bookings)
+	API      string // "evently" (bookings settle asynchronously) or "naive" (the booking answer is final)
 	Scenario string // onsale, browse, mixed, waitlist, holds
 	Setup    *SetupResult
 
-	Buyers      int           // simulated buyers (readers for browse)
-	Concurrency int           // most buyers in flight at once
-	Rate        float64       // buyer arrivals per second; 0 = as fast as Concurrency allows
-	Duration    time.Duration // hard limit for the whole load phase
-	Strategy    string        // random, best, front
-	FrontSeats  int           // how many best seats "front" buyers fight over
-	MaxSeats    int           // each buyer wants 1..MaxSeats seats
-	Retries     int           // new attempts after a 409
-	Abandon     float64       // fraction that abandon their hold
-	Decline     float64       // fraction paying with tok_decline
-	Follow      string        // poll or stream
-	PollEvery   time.Duration
+	Buyers      int // buyer journeys (readers for browse)
+	Concurrency int // most journeys in flight at once (closed loop: the buyers)
+	// Accounts > 0 makes journey i sign in as account i mod Accounts, so
+	// Concurrency buyers reuse a fixed set of accounts for many journeys;
+	// 0 gives every journey its own account (wrapping at the setup's users).
+	Accounts int
+	Rate     float64       // buyer arrivals per second; 0 = as fast as Concurrency allows
+	Duration time.Duration // hard limit for the whole load phase (with Drain: for arrivals)
+	// Drain lets the journeys in flight at Duration finish (each bounded
+	// by SettleWait while it follows its booking) instead of cutting them
+	// off: every journey started is counted whole, its work and its
+	// confirmation alike, and the load phase ends when the last one ends.
+	Drain      bool
+	Strategy   string  // random, best, front, disjoint
+	FrontSeats int     // how many best seats "front" buyers fight over
+	MaxSeats   int     // each buyer wants 1..MaxSeats seats
+	Retries    int     // new attempts after a 409
+	Abandon    float64 // fraction that abandon their hold
+	Decline    float64 // fraction paying with tok_decline
+	Follow     string  // poll or stream
+	// PollEvery > 0 polls at that fixed interval; 0 (the default) polls as
+	// a buyer's app does: 10 ms after the submit answer, then every
+	// max(10 ms, age/4) capped at 250 ms, age being the time since submit.
+	PollEvery time.Duration
+	// CPURoots limit the per-process CPU breakdown to these pids and their
+	// descendants (this suite's processes); none counts every process.
+	CPURoots []int
 	// SeatMapTTL > 0 lets buyers share one seat map per event, refetched at
 	// most this often (as a CDN in front of the API would); 0 makes every
 	// buyer fetch its own. Sharing keeps a 20,000-seat map from dominating a
@@ -80,7 +95,7 @@ func (c *Config) defaults() error {
 	switch c.Strategy {
 	case "":
 		c.Strategy = "random"
-	case "random", "best", "front":
+	case "random", "best", "front", "disjoint":
 	default:
 		return fmt.Errorf("run: unknown strategy %q", c.Strategy)
 	}
@@ -112,8 +127,8 @@ func (c *Config) defaults() error {
 	if c.FrontSeats <= 0 {
 		c.FrontSeats = 40
 	}
-	if c.PollEvery <= 0 {
-		c.PollEvery = 100 * time.Millisecond
+	if c.Accounts < 0 || c.Accounts > c.Buyers {
+		c.Accounts = 0
 	}
 	if c.SettleWait <= 0 {
 		c.SettleWait = 30 * time.Second
@@ -146,7 +161,11 @@ type runner struct {
 
 	mapsMu sync.Mutex
 	maps   map[uuid.UUID]sharedMap
-	tokens []string // by buyer, with SignInFirst
+	tokens []string // by account, with SignInFirst
+	// all is every seat of the event, best first, as first seen (disjoint);
+	// under allMu, since the seat map is fetched with mapsMu held.
+	allMu sync.Mutex
+	all   map[uuid.UUID][]seat
 }
 
 type sharedMap struct {
@@ -171,8 +190,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			return nil, err
 		}
 	}
+	jctx, jcancel := context.WithTimeout(ctx, cfg.Duration)
+	if cfg.Drain {
+		// A backstop only: each journey's follow is bounded by SettleWait.
+		jcancel()
+		jctx, jcancel = context.WithTimeout(ctx, cfg.Duration+2*cfg.SettleWait+time.Minute)
+	}
+	defer jcancel()
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
+	cpu0 := takeCPUSnapshot()
 	started := time.Now()
 
 	// Live progress, and per-second request counts for the timeline.
@@ -198,7 +225,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}()
 	chaos := startChaos(ctx, cfg.Chaos, rec.start, cfg.Progress)
 
-	arrivalsEnd := r.arrive(ctx, cfg.Buyers, func(ctx context.Context, i int, rnd *rand.Rand) {
+	arrivalsEnd := r.arrive(ctx, jctx, cfg.Buyers, func(ctx context.Context, i int, rnd *rand.Rand) {
 		switch cfg.Scenario {
 		case "browse":
 			r.reader(ctx, i, rnd)
@@ -209,8 +236,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	})
 	loadEnd := time.Now()
-	if cfg.Scenario == "waitlist" && ctx.Err() == nil {
-		r.waitlist(ctx)
+	cpu1 := takeCPUSnapshot()
+	if cfg.Scenario == "waitlist" && jctx.Err() == nil {
+		r.waitlist(jctx)
 	}
 	chaosEvents := chaos.wait()
 	close(stopProg)
@@ -220,6 +248,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res := r.result(started, arrivalsEnd, loadEnd)
 	res.Chaos = chaosEvents
+	res.CPU = cpuBetween(cpu0, cpu1, cfg.CPURoots)
+	res.finishPerConfirmed()
 	if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		res.CutOff = true
 	}
@@ -227,8 +257,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 }
 
 // arrive starts n actors at the configured rate, at most Concurrency at
-// once, and waits for all of them. It returns when the last one arrived.
-func (r *runner) arrive(ctx context.Context, n int, actor func(context.Context, int, *rand.Rand)) time.Time {
+// once, until ctx ends, and waits for all of them; the actors run under
+// jctx. It returns when the last one arrived.
+func (r *runner) arrive(ctx, jctx context.Context, n int, actor func(context.Context, int, *rand.Rand)) time.Time {
 	sem := make(chan struct{}, r.cfg.Concurrency)
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -261,7 +292,7 @@ func (r *runner) arrive(ctx context.Context, n int, actor func(context.Context, 
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem; r.active.Add(-1) }()
-			actor(ctx, i, rnd)
+			actor(jctx, i, rnd)
 		}()
 	}
 	wg.Wait()
@@ -308,7 +339,7 @@ func (r *runner) signInAll(ctx context.Context) error {
 		r.c, r.rec = timed, timedRec
 		r.rec.start = time.Now()
 	}()
-	r.tokens = make([]string, r.cfg.Buyers)
+	r.tokens = make([]string, r.accounts())
 	sem := make(chan struct{}, r.cfg.Concurrency)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -335,12 +366,22 @@ func (r *runner) signInAll(ctx context.Context) error {
 	return firstErr
 }
 
-// token returns buyer i's access token: signed in beforehand, or now.
-func (r *runner) token(ctx context.Context, i int) (string, error) {
-	if r.tokens != nil {
-		return r.tokens[i], nil
+// accounts is how many accounts the journeys share.
+func (r *runner) accounts() int {
+	if r.cfg.Accounts > 0 {
+		return r.cfg.Accounts
 	}
-	return r.login(ctx, i)
+	return r.cfg.Buyers
+}
+
+// token returns journey i's access token (account i mod accounts): signed
+// in beforehand, or now.
+func (r *runner) token(ctx context.Context, i int) (string, error) {
+	a := i % r.accounts()
+	if r.tokens != nil {
+		return r.tokens[a], nil
+	}
+	return r.login(ctx, a)
 }
 
 func (r *runner) login(ctx context.Context, i int) (string, error) {
@@ -415,6 +456,9 @@ func (r *runner) fetchSeatMap(ctx context.Context, token string, event uuid.UUID
 	if err != nil {
 		return nil, 200, err
 	}
+	if r.cfg.Strategy == "disjoint" {
+		r.keepAll(event, all)
+	}
 	free := all[:0]
 	for _, s := range all {
 		if s.Status == "available" || s.Status == "" {
@@ -423,6 +467,66 @@ func (r *runner) fetchSeatMap(ctx context.Context, token string, event uuid.UUID
 	}
 	rankSeats(free)
 	return free, 200, nil
+}
+
+// keepAll remembers the event's whole seat list, best first, the first
+// time it is seen: the disjoint strategy deals slots of it out.
+func (r *runner) keepAll(event uuid.UUID, all []seat) {
+	r.allMu.Lock()
+	defer r.allMu.Unlock()
+	if _, ok := r.all[event]; ok {
+		return
+	}
+	if r.all == nil {
+		r.all = map[uuid.UUID][]seat{}
+	}
+	cp := append([]seat(nil), all...)
+	rankSeats(cp)
+	r.all[event] = cp
+}
+
+// disjointSeats is journey i's own slot of the event's seats: seats
+// i·MaxSeats … i·MaxSeats+k−1, which no other journey takes (nil once the
+// event has no slot left for it).
+func (r *runner) disjointSeats(event uuid.UUID, i, k int) []string {
+	r.allMu.Lock()
+	all := r.all[event]
+	r.allMu.Unlock()
+	from := i * r.cfg.MaxSeats
+	if from+k > len(all) {
+		return nil
+	}
+	ids := make([]string, k)
+	for j := range k {
+		ids[j] = all[from+j].ID
+	}
+	return ids
+}
+
+// forget drops seats from the shared seat map until its next refresh: the
+// buyer's app greys out seats it just held or learned (409) are gone.
+func (r *runner) forget(event uuid.UUID, ids []string) {
+	if r.cfg.SeatMapTTL <= 0 || len(ids) == 0 {
+		return
+	}
+	gone := map[string]bool{}
+	for _, id := range ids {
+		gone[id] = true
+	}
+	r.mapsMu.Lock()
+	defer r.mapsMu.Unlock()
+	m, ok := r.maps[event]
+	if !ok {
+		return
+	}
+	free := make([]seat, 0, len(m.free))
+	for _, s := range m.free {
+		if !gone[s.ID] {
+			free = append(free, s)
+		}
+	}
+	m.free = free
+	r.maps[event] = m
 }
 
 // pick chooses k seats by the strategy.
@@ -477,6 +581,9 @@ func (r *runner) buy(ctx context.Context, i int, rnd *rand.Rand) string {
 	}
 	event := r.pickEvent(rnd)
 	want := 1 + rnd.IntN(r.cfg.MaxSeats)
+	if r.cfg.Strategy == "disjoint" {
+		want = r.cfg.MaxSeats
+	}
 	abandon := rnd.Float64() < r.cfg.Abandon
 	payToken := "tok_visa"
 	if rnd.Float64() < r.cfg.Decline {
@@ -493,16 +600,12 @@ func (r *runner) buy(ctx context.Context, i int, rnd *rand.Rand) string {
 		if len(free) == 0 {
 			return "sold_out"
 		}
-		seats = r.pick(free, want, rnd)
-		if r.cfg.API == "naive" {
-			if abandon {
-				return "abandoned"
+		if r.cfg.Strategy == "disjoint" {
+			if seats = r.disjointSeats(event, i, want); seats == nil {
+				return "sold_out"
 			}
-			out, retry := r.bookNaive(ctx, token, event, seats)
-			if retry {
-				continue
-			}
-			return out
+		} else {
+			seats = r.pick(free, want, rnd)
 		}
 		id, out, retry := r.hold(ctx, token, event, seats)
 		if retry {
@@ -570,10 +673,17 @@ func (r *runner) hold(ctx context.Context, token string, event uuid.UUID, seats 
 			if err := res.decode(&out); err != nil || out.ID == "" {
 				return "", "hold_error_body", false
 			}
+			r.forget(event, seats)
 			return out.ID, "", false
 		case 409:
 			r.rec.latency(latHold, res.latency)
 			r.rec.count("hold_conflicts", 1)
+			var p struct {
+				Conflicts []string `json:"conflicts"`
+			}
+			if res.decode(&p) == nil {
+				r.forget(event, p.Conflicts)
+			}
 			return "", "gave_up_after_409", true
 		case 429, 503:
 			if limited < 5 && sleep(ctx, res.retryAfter()) {
@@ -595,6 +705,7 @@ func (r *runner) bookAsync(ctx context.Context, token, holdID, payToken string, 
 	}
 	submitStart := time.Now()
 	var id string
+	var answer bookingView
 	for attempt := 0; ; attempt++ {
 		res, err := r.c.do(ctx, "submit", "POST", "/bookings", token, body, "Idempotency-Key", key)
 		if err != nil {
@@ -614,15 +725,14 @@ func (r *runner) bookAsync(ctx context.Context, token, holdID, payToken string, 
 			return fmt.Sprintf("submit_error_%d", res.status)
 		}
 		r.rec.latency(latSubmit, time.Since(submitStart))
-		var out bookingView
-		if err := res.decode(&out); err != nil || out.ID == "" {
+		if err := res.decode(&answer); err != nil || answer.ID == "" {
 			return "submit_error_body"
 		}
-		id = out.ID
+		id = answer.ID
 		break
 	}
 	r.rec.accept(id)
-	v, ok := r.follow(ctx, token, id, submitStart)
+	v, ok := r.follow(ctx, token, answer, submitStart)
 	if !ok {
 		return "unsettled_" + v.Status
 	}
@@ -639,8 +749,12 @@ func (r *runner) bookAsync(ctx context.Context, token, holdID, payToken string, 
 }
 
 // follow watches a booking until it settles (stream or poll), recording
-// time-to-committed and time-to-terminal from the submit.
-func (r *runner) follow(ctx context.Context, token, id string, submitStart time.Time) (bookingView, bool) {
+// time-to-committed, time-to-terminal and submit-to-confirmed from the
+// submit. answer is the submit's own answer: when it already says the
+// booking is done (a synchronous server, or Evently settling within its
+// short wait), the buyer neither streams nor polls.
+func (r *runner) follow(ctx context.Context, token string, answer bookingView, submitStart time.Time) (bookingView, bool) {
+	id := answer.ID
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.SettleWait)
 	defer cancel()
 	// done: settled, or committed when the buyer does not pay.
@@ -657,8 +771,13 @@ func (r *runner) follow(ctx context.Context, token, id string, submitStart time.
 			r.rec.count("settled", 1)
 			if v.Status == "confirmed" {
 				r.rec.count("confirmed", 1)
+				r.rec.latency(latConfirmed, time.Since(submitStart))
 			}
 		}
+	}
+	seen(answer)
+	if done(answer.Status) {
+		return answer, true
 	}
 	if r.cfg.Follow == "stream" {
 		sctx, stop := context.WithCancel(ctx)
@@ -676,7 +795,10 @@ func (r *runner) follow(ctx context.Context, token, id string, submitStart time.
 		}
 		// No stream, or it ended early: poll the rest of the way.
 	}
-	var last bookingView
+	last := answer
+	if !sleep(ctx, r.pollWait(submitStart, true)) {
+		return last, false
+	}
 	for {
 		res, err := r.c.do(ctx, "poll", "GET", "/bookings/"+id, token, nil)
 		if err == nil && res.status == 200 {
@@ -689,45 +811,23 @@ func (r *runner) follow(ctx context.Context, token, id string, submitStart time.
 				}
 			}
 		}
-		if !sleep(ctx, r.cfg.PollEvery) {
+		if !sleep(ctx, r.pollWait(submitStart, false)) {
 			return last, false
 		}
 	}
 }
 
-// bookNaive is the naive server's synchronous booking.
-func (r *runner) bookNaive(ctx context.Context, token string, event uuid.UUID, seats []string) (outcome string, retry bool) {
-	start := time.Now()
-	res, err := r.c.do(ctx, "submit", "POST", "/bookings", token, map[string]any{"event_id": event, "seat_ids": seats},
-		"Idempotency-Key", uuid.NewString())
-	if err != nil {
-		return "submit_error_transport", false
+// pollWait is how long a polling buyer waits before its next poll: the
+// first 10 ms after the submit answer, then max(10 ms, age/4) capped at
+// 250 ms (age: time since the submit), or the fixed -poll-every.
+func (r *runner) pollWait(submitStart time.Time, first bool) time.Duration {
+	if r.cfg.PollEvery > 0 {
+		return r.cfg.PollEvery
 	}
-	switch res.status {
-	case 201, 200:
-		d := time.Since(start)
-		for _, n := range []string{latSubmit, latCommitted, latTerminal, latCheckout} {
-			r.rec.latency(n, d)
-		}
-		var v bookingView
-		if err := res.decode(&v); err != nil || v.ID == "" {
-			return "submit_error_body", false
-		}
-		r.rec.accept(v.ID)
-		r.rec.count("committed", 1)
-		r.rec.count("confirmed", 1)
-		r.rec.count("settled", 1)
-		r.mu.Lock()
-		r.confirmed = append(r.confirmed, ownedBooking{v.ID, token})
-		r.mu.Unlock()
-		return v.Status, false
-	case 409:
-		r.rec.latency(latSubmit, time.Since(start))
-		r.rec.count("hold_conflicts", 1)
-		return "gave_up_after_409", true
-	default:
-		return fmt.Sprintf("submit_error_%d", res.status), false
+	if first {
+		return 10 * time.Millisecond
 	}
+	return min(max(10*time.Millisecond, time.Since(submitStart)/4), 250*time.Millisecond)
 }
 
 // reader browses: event details and seat maps.

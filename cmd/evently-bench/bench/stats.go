@@ -21,9 +21,13 @@ const (
 	latCommitted = "time_to_committed"
 	latTerminal  = "time_to_terminal"
 	latCheckout  = "checkout"
+	// latConfirmed runs from the start of the submit (POST /bookings) until
+	// the buyer saw the booking confirmed: in the submit's answer, a poll or
+	// the stream.
+	latConfirmed = "submit_to_confirmed"
 )
 
-var latencyOrder = []string{latLogin, latSeatMap, latEvent, latHold, latSubmit, latCommitted, latTerminal, latCheckout}
+var latencyOrder = []string{latLogin, latSeatMap, latEvent, latHold, latSubmit, latCommitted, latTerminal, latConfirmed, latCheckout}
 
 func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(1, 120_000_000, 3) } // µs, up to 2 min
 

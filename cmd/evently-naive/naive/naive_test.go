@@ -18,13 +18,16 @@ import (
 	"github.com/evently/evently/store"
 )
 
-func post(t *testing.T, url, token string, body any) (int, map[string]any) {
+func post(t *testing.T, url, token string, body any, headers ...string) (int, map[string]any) {
 	t.Helper()
 	b, _ := json.Marshal(body)
 	req, _ := http.NewRequest("POST", url, bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -45,7 +48,11 @@ func TestConcurrentBuyersOneWinnerPerSeat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(naive.New(db, nil).Handler())
+	ns := naive.New(db, nil)
+	if err := ns.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(ns.Handler())
 	defer srv.Close()
 	api := srv.URL + "/api/v1"
 	event := set.Events[0]

@@ -1,9 +1,16 @@
 // Package naive is the conventional baseline the on-sale benchmark compares
-// Evently with: a synchronous booking server over the same PostgreSQL schema.
-// One request is one transaction: lock the seats with SELECT … FOR UPDATE,
-// insert the booking and its seats, mark the seats sold, commit, answer 201
-// confirmed or 409. No Redis, no Kafka, no payment. It serves the small part
-// of Evently's HTTP contract the load generator needs.
+// Evently with: a synchronous booking server over the same PostgreSQL schema,
+// serving the same buyer journey (seat map, hold, book with payment).
+//
+// One request is one transaction. A hold locks the event's seats with
+// SELECT … FOR UPDATE (in seat order), refuses seats sold or in a live hold
+// (anyone's, as Evently does), and records the hold in PostgreSQL (naive_holds, naive_hold_seats,
+// created at start). A booking of a hold locks the hold and its seats,
+// charges the payment gateway (paysim) over HTTP inside the transaction,
+// then marks the seats sold and inserts the booking confirmed (or failed
+// with payment_declined), drops the hold and commits: the answer is final.
+// No Redis, no Kafka, no workers. It serves the small part of Evently's
+// HTTP contract the load generator needs.
 package naive
 
 import (
@@ -18,6 +25,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
@@ -25,12 +33,17 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/evently/evently"
+	"github.com/evently/evently/gateway"
 )
 
 // Server is the naive booking server.
 type Server struct {
 	DB  *sqlx.DB
 	Log *slog.Logger
+	// Pay charges bookings made from a hold; nil refuses them (503).
+	Pay *gateway.Client
+	// HoldTTL is how long a hold lasts (default 5 minutes).
+	HoldTTL time.Duration
 
 	mu     sync.RWMutex
 	tokens map[string]uuid.UUID // access token → user
@@ -41,7 +54,35 @@ func New(db *sqlx.DB, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Server{DB: db, Log: log, tokens: map[string]uuid.UUID{}}
+	return &Server{DB: db, Log: log, HoldTTL: 5 * time.Minute, tokens: map[string]uuid.UUID{}}
+}
+
+// Schema is the naive server's own tables for holds, created at start by
+// Migrate: one row per hold, and one row per held seat (at most one hold
+// per seat; an expired one is taken over).
+const Schema = `
+CREATE TABLE IF NOT EXISTS naive_holds (
+    id         uuid PRIMARY KEY,
+    user_id    uuid NOT NULL,
+    event_id   uuid NOT NULL,
+    seat_ids   text[] NOT NULL,
+    expires_at timestamptz NOT NULL
+);
+CREATE TABLE IF NOT EXISTS naive_hold_seats (
+    event_id   uuid NOT NULL,
+    seat_id    text NOT NULL,
+    hold_id    uuid NOT NULL REFERENCES naive_holds (id) ON DELETE CASCADE,
+    user_id    uuid NOT NULL,
+    expires_at timestamptz NOT NULL,
+    PRIMARY KEY (event_id, seat_id)
+);
+CREATE INDEX IF NOT EXISTS naive_hold_seats_hold ON naive_hold_seats (hold_id);
+`
+
+// Migrate creates the hold tables when they are missing.
+func (s *Server) Migrate(ctx context.Context) error {
+	_, err := s.DB.ExecContext(ctx, Schema)
+	return err
 }
 
 // Handler routes the API subset.
@@ -51,6 +92,8 @@ func (s *Server) Handler() http.Handler {
 	m.HandleFunc("POST /api/v1/auth/login", s.login)
 	m.HandleFunc("GET /api/v1/events/{id}", s.event)
 	m.HandleFunc("GET /api/v1/events/{id}/seats", s.seats)
+	m.HandleFunc("POST /api/v1/events/{id}/holds", s.auth(s.hold))
+	m.HandleFunc("DELETE /api/v1/holds/{id}", s.auth(s.release))
 	m.HandleFunc("POST /api/v1/bookings", s.auth(s.book))
 	m.HandleFunc("GET /api/v1/bookings/{id}", s.auth(s.getBooking))
 	m.HandleFunc("POST /api/v1/bookings/{id}/cancel", s.auth(s.cancel))
@@ -145,8 +188,11 @@ func (s *Server) seats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var seats []Seat
-	err = s.DB.SelectContext(r.Context(), &seats, `SELECT seat_id, section, row_label, number, tier, price_cents, status
-		FROM event_seats WHERE event_id = $1 ORDER BY section, length(row_label), row_label, number`, id)
+	err = s.DB.SelectContext(r.Context(), &seats, `SELECT es.seat_id, es.section, es.row_label, es.number, es.tier, es.price_cents,
+			CASE WHEN es.status = 'available' AND hs.seat_id IS NOT NULL THEN 'held' ELSE es.status END AS status
+		FROM event_seats es
+		LEFT JOIN naive_hold_seats hs ON hs.event_id = es.event_id AND hs.seat_id = es.seat_id AND hs.expires_at > now()
+		WHERE es.event_id = $1 ORDER BY es.section, length(es.row_label), es.row_label, es.number`, id)
 	if err != nil {
 		s.fail(w, err, "seats")
 		return
@@ -176,11 +222,23 @@ func (conflictError) Error() string { return "seats taken" }
 func (s *Server) book(w http.ResponseWriter, r *http.Request) {
 	user := r.Context().Value(ctxUser{}).(uuid.UUID)
 	var in struct {
+		HoldID  *uuid.UUID `json:"hold_id"`
+		Payment *struct {
+			Token string `json:"token"`
+		} `json:"payment"`
 		EventID uuid.UUID `json:"event_id"`
 		SeatIDs []string  `json:"seat_ids"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-		problem(w, 400, "malformed", "Send {event_id, seat_ids}.", nil)
+		problem(w, 400, "malformed", "Send {hold_id, payment: {token}} or {event_id, seat_ids}.", nil)
+		return
+	}
+	if in.HoldID != nil {
+		token := ""
+		if in.Payment != nil {
+			token = in.Payment.Token
+		}
+		s.bookHold(w, r, user, *in.HoldID, token)
 		return
 	}
 	seen := map[string]bool{}
@@ -252,6 +310,11 @@ func (s *Server) commit(ctx context.Context, user, event uuid.UUID, seatIDs []st
 			taken = append(taken, r.ID)
 		}
 		amount += r.Price
+	}
+	if len(taken) == 0 {
+		if taken, err = heldByOthers(ctx, tx, user, event, sorted); err != nil {
+			return nil, err
+		}
 	}
 	if len(taken) > 0 {
 		return nil, conflictError{taken}
