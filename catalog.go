@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -84,6 +85,9 @@ const (
 	MaxRowsPerSection = 500
 	MaxSeatsPerRow    = 1000
 	MaxVenueSeats     = 100_000
+	// MaxCoordinate bounds seat-map positions and offsets (drawing units):
+	// every coordinate stays finite and exact.
+	MaxCoordinate = 1_000_000
 )
 
 // Spacing of the generated seat map, in abstract drawing units.
@@ -182,6 +186,20 @@ func (l Layout) Expand() ([]Seat, map[string]string) {
 		if sec.Y != nil {
 			y0 = *sec.Y
 		}
+		if !inPlane(x0) || !inPlane(y0) {
+			bad[p] = fmt.Sprintf("x and y must be finite and between -%d and %d", MaxCoordinate, MaxCoordinate)
+			continue
+		}
+		offsetBad := false
+		for ri, r := range rows {
+			if !inPlane(r.Offset) || !inPlane(x0+r.Offset+float64(r.Seats)*seatPitch) || !inPlane(y0+float64(ri)*rowPitch) {
+				bad[fmt.Sprintf("%s.rows[%d].offset", p, ri)] = fmt.Sprintf("seats must stay between -%d and %d", MaxCoordinate, MaxCoordinate)
+				offsetBad = true
+			}
+		}
+		if offsetBad {
+			continue
+		}
 		accessible := map[string]bool{}
 		for ri, r := range rows {
 			for _, n := range r.Accessible {
@@ -221,6 +239,9 @@ func (l Layout) Expand() ([]Seat, map[string]string) {
 	}
 	return seats, nil
 }
+
+// inPlane reports whether a coordinate is finite and within MaxCoordinate.
+func inPlane(v float64) bool { return !math.IsNaN(v) && math.Abs(v) <= MaxCoordinate }
 
 // rows returns the section's rows, expanding the row_count shorthand.
 func (sec LayoutSection) rows(p string) ([]LayoutRow, map[string]string) {

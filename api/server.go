@@ -57,7 +57,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, s.logRequests, s.recoverPanics, measure, securityHeaders)
-	r.Use(s.cors)
+	r.Use(s.cors, checkInput)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, evently.Errorf(evently.ENOTFOUND, "No such resource: %s.", r.URL.Path))
 	})
