@@ -404,27 +404,30 @@ type PriceRange struct {
 
 // Event is something people buy seats for.
 type Event struct {
-	ID             uuid.UUID     `db:"id" json:"id"`
-	VenueID        uuid.UUID     `db:"venue_id" json:"venue_id"`
-	OrganizerID    uuid.UUID     `db:"organizer_id" json:"organizer_id"`
-	Title          string        `db:"title" json:"title"`
-	Description    string        `db:"description" json:"description"`
-	Category       string        `db:"category" json:"category"`
-	City           string        `db:"city" json:"city"`
-	Status         EventStatus   `db:"status" json:"status"`
-	StartsAt       time.Time     `db:"starts_at" json:"starts_at"`
-	EndsAt         time.Time     `db:"ends_at" json:"ends_at"`
-	SalesStartAt   *time.Time    `db:"sales_start_at" json:"sales_start_at,omitempty"`
-	SalesEndAt     *time.Time    `db:"sales_end_at" json:"sales_end_at,omitempty"`
-	Currency       string        `db:"currency" json:"currency"`
-	Tiers          []Tier        `db:"-" json:"tiers"`
-	Capacity       int           `db:"capacity" json:"capacity"`
-	AvailableSeats int           `db:"available_seats" json:"available_seats"`
-	TimeZone       string        `db:"-" json:"time_zone"`
-	Venue          *VenueSummary `db:"-" json:"venue,omitempty"`
-	PriceRange     *PriceRange   `db:"-" json:"price_range,omitempty"`
-	CreatedAt      time.Time     `db:"created_at" json:"created_at"`
-	UpdatedAt      time.Time     `db:"updated_at" json:"updated_at"`
+	ID             uuid.UUID   `db:"id" json:"id"`
+	VenueID        uuid.UUID   `db:"venue_id" json:"venue_id"`
+	OrganizerID    uuid.UUID   `db:"organizer_id" json:"organizer_id"`
+	Title          string      `db:"title" json:"title"`
+	Description    string      `db:"description" json:"description"`
+	Category       string      `db:"category" json:"category"`
+	City           string      `db:"city" json:"city"`
+	Status         EventStatus `db:"status" json:"status"`
+	StartsAt       time.Time   `db:"starts_at" json:"starts_at"`
+	EndsAt         time.Time   `db:"ends_at" json:"ends_at"`
+	SalesStartAt   *time.Time  `db:"sales_start_at" json:"sales_start_at,omitempty"`
+	SalesEndAt     *time.Time  `db:"sales_end_at" json:"sales_end_at,omitempty"`
+	Currency       string      `db:"currency" json:"currency"`
+	Tiers          []Tier      `db:"-" json:"tiers"`
+	Capacity       int         `db:"capacity" json:"capacity"`
+	AvailableSeats int         `db:"available_seats" json:"available_seats"`
+	// SalesOpen is OnSale at the time the event was read: whether a hold
+	// would be granted now.
+	SalesOpen  bool          `db:"-" json:"sales_open"`
+	TimeZone   string        `db:"-" json:"time_zone"`
+	Venue      *VenueSummary `db:"-" json:"venue,omitempty"`
+	PriceRange *PriceRange   `db:"-" json:"price_range,omitempty"`
+	CreatedAt  time.Time     `db:"created_at" json:"created_at"`
+	UpdatedAt  time.Time     `db:"updated_at" json:"updated_at"`
 }
 
 // OnSale reports whether seats of the event can be held and booked at now:

@@ -152,6 +152,7 @@ func (s *Events) Event(ctx context.Context, viewer evently.Actor, id uuid.UUID) 
 	if !e.VisibleTo(viewer) {
 		return nil, evently.Errorf(evently.ENOTFOUND, "event not found.")
 	}
+	e.SalesOpen = e.OnSale(s.now())
 	return e, nil
 }
 
@@ -449,6 +450,7 @@ func (s *Events) Events(ctx context.Context, f evently.EventFilter) (evently.Eve
 		if err != nil {
 			return page, err
 		}
+		e.SalesOpen = e.OnSale(s.now())
 		page.Items = append(page.Items, e)
 	}
 	return page, nil
@@ -481,6 +483,7 @@ func (s *Events) PopularEvents(ctx context.Context, window time.Duration, limit 
 		if err != nil {
 			return nil, err
 		}
+		e.SalesOpen = e.OnSale(now)
 		out = append(out, e)
 	}
 	return out, nil
