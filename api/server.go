@@ -48,6 +48,14 @@ type Server struct {
 	// CORSOrigins are the browser origins allowed to call the API; none
 	// means no CORS headers at all.
 	CORSOrigins []string
+
+	// RequestTimeout bounds the context of every request but streams
+	// (default 10 s); MaxStreamsPerUser caps concurrent server-sent event
+	// streams per user or anonymous client IP (default 10). See streams.go.
+	RequestTimeout    time.Duration
+	MaxStreamsPerUser int
+
+	streams *streamCounts
 }
 
 // Handler builds the router. Call once, after the fields are set.

@@ -1,0 +1,50 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+// Ordinary requests get a deadline; streams get none and end when the
+// server drains.
+func TestScope(t *testing.T) {
+	t.Parallel()
+	s := &Server{RequestTimeout: time.Second}
+	tests := []struct {
+		path     string
+		deadline bool
+	}{
+		{"/api/v1/events", true},
+		{"/api/v1/bookings/0190c0de-0000-7000-8000-000000000000", true},
+		{"/api/v1/bookings/0190c0de-0000-7000-8000-000000000000/events", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			drain, startDrain := context.WithCancel(context.Background())
+			defer startDrain()
+			ended := make(chan struct{})
+			h := s.scope(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, has := r.Context().Deadline()
+				if has != tt.deadline {
+					t.Errorf("deadline %v, want %v", has, tt.deadline)
+				}
+				if !tt.deadline {
+					startDrain()
+					select {
+					case <-r.Context().Done():
+					case <-time.After(5 * time.Second):
+						t.Error("the stream outlived the drain")
+					}
+				}
+				close(ended)
+			}))
+			req := httptest.NewRequest("GET", tt.path, nil)
+			req = req.WithContext(context.WithValue(req.Context(), drainKey{}, drain))
+			h.ServeHTTP(httptest.NewRecorder(), req)
+			<-ended
+		})
+	}
+}
