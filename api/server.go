@@ -66,6 +66,11 @@ func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, s.logRequests, s.recoverPanics, measure, securityHeaders)
 	r.Use(s.cors, checkInput)
+	// gzip for what is worth compressing (JSON, the contract, the docs);
+	// event streams are not in the list, and the seat map comes gzipped
+	// from its cache already (Compress leaves a set Content-Encoding alone).
+	r.Use(middleware.Compress(5, "application/json", "application/problem+json", "application/yaml",
+		"text/html", "text/javascript", "application/javascript"))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, evently.Errorf(evently.ENOTFOUND, "No such resource: %s.", r.URL.Path))
 	})
