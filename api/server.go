@@ -86,6 +86,16 @@ func (s *Server) Handler() http.Handler {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_, _ = w.Write([]byte(docsPage))
 	})
+	r.Get("/docs/redoc.standalone.js", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		w.Header().Set("ETag", `"redoc-`+redocVersion+`"`)
+		if catalogETagMatches(r.Header.Get("If-None-Match"), `"redoc-`+redocVersion+`"`) {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		_, _ = w.Write(redocJS)
+	})
 	r.Route("/api/v1", func(r chi.Router) {
 		s.mountV1(r)
 	})
@@ -95,11 +105,20 @@ func (s *Server) Handler() http.Handler {
 //go:embed openapi.yaml
 var openAPI []byte
 
-// docsPage renders the contract with Redoc when a browser can reach its CDN,
-// and links the raw document either way.
+// redocJS is Redoc's standalone bundle (npm redoc@2.5.4, MIT), embedded so
+// /docs renders offline and loads nothing from a CDN; see
+// assets/redoc/README.md.
+//
+//go:embed assets/redoc/redoc.standalone.js
+var redocJS []byte
+
+const redocVersion = "2.5.4"
+
+// docsPage renders the contract with the embedded Redoc and links the raw
+// document.
 const docsPage = `<!doctype html><html><head><title>Evently API</title><meta charset="utf-8"></head>
 <body><p><a href="/openapi.yaml">openapi.yaml</a></p><redoc spec-url="/openapi.yaml"></redoc>
-<script src="https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js"></script></body></html>`
+<script src="/docs/redoc.standalone.js"></script></body></html>`
 
 // Probes returns a handler with only /healthz, /readyz and /metrics, for
 // processes that serve no API (workers).
