@@ -54,12 +54,15 @@ func textProblem(s string, limit int) string {
 	return ""
 }
 
-// checkInput refuses requests whose query string or stored headers hold
-// text that textProblem rejects: 400 for a query string that does not
+// checkInput refuses requests whose path, query string or stored headers
+// hold text that textProblem rejects: 400 for a query string that does not
 // parse, 422 naming each bad parameter.
 func checkInput(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		bad := map[string]string{}
+		if m := textProblem(r.URL.Path, 2048); m != "" {
+			bad["path"] = m
+		}
 		if r.URL.RawQuery != "" {
 			q, err := url.ParseQuery(r.URL.RawQuery)
 			if err != nil {
