@@ -32,17 +32,35 @@ var streamRoutes = []string{
 	"/api/v1/notifications/stream",
 }
 
-var streamMatcher = func() *chi.Mux {
+// slowRoutes are admin operations that may legitimately run past the
+// request deadline (a DLQ replay of up to 10,000 messages); they get
+// slowRequestTimeout instead.
+var slowRoutes = []string{
+	"/api/v1/admin/dlq/{topic}/replay",
+}
+
+const slowRequestTimeout = 5 * time.Minute
+
+func matcher(method string, patterns []string) *chi.Mux {
 	m := chi.NewMux()
-	for _, p := range streamRoutes {
-		m.Get(p, func(http.ResponseWriter, *http.Request) {})
+	for _, p := range patterns {
+		m.Method(method, p, http.NotFoundHandler())
 	}
 	return m
-}()
+}
+
+var (
+	streamMatcher = matcher(http.MethodGet, streamRoutes)
+	slowMatcher   = matcher(http.MethodPost, slowRoutes)
+)
 
 // isStream reports whether the request is for a stream route.
 func isStream(r *http.Request) bool {
 	return r.Method == http.MethodGet && streamMatcher.Match(chi.NewRouteContext(), r.Method, r.URL.Path)
+}
+
+func isSlow(r *http.Request) bool {
+	return r.Method == http.MethodPost && slowMatcher.Match(chi.NewRouteContext(), r.Method, r.URL.Path)
 }
 
 // Defaults of the request scope.
@@ -91,6 +109,9 @@ func (s *Server) scope(next http.Handler) http.Handler {
 			timeout := s.RequestTimeout
 			if timeout <= 0 {
 				timeout = defaultRequestTimeout
+			}
+			if isSlow(r) {
+				timeout = max(timeout, slowRequestTimeout)
 			}
 			ctx, cancel := context.WithTimeout(r.Context(), timeout)
 			defer cancel()

@@ -14,22 +14,27 @@ func TestScope(t *testing.T) {
 	t.Parallel()
 	s := &Server{RequestTimeout: time.Second}
 	tests := []struct {
-		path     string
-		deadline bool
+		method, path string
+		deadline     bool
+		within       time.Duration
 	}{
-		{"/api/v1/events", true},
-		{"/api/v1/bookings/0190c0de-0000-7000-8000-000000000000", true},
-		{"/api/v1/bookings/0190c0de-0000-7000-8000-000000000000/events", false},
+		{"GET", "/api/v1/events", true, time.Second},
+		{"GET", "/api/v1/bookings/0190c0de-0000-7000-8000-000000000000", true, time.Second},
+		{"POST", "/api/v1/admin/dlq/booking.commands/replay", true, slowRequestTimeout},
+		{"GET", "/api/v1/bookings/0190c0de-0000-7000-8000-000000000000/events", false, 0},
 	}
 	for _, tt := range tests {
-		t.Run(tt.path, func(t *testing.T) {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
 			drain, startDrain := context.WithCancel(context.Background())
 			defer startDrain()
 			ended := make(chan struct{})
 			h := s.scope(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				_, has := r.Context().Deadline()
+				dl, has := r.Context().Deadline()
 				if has != tt.deadline {
 					t.Errorf("deadline %v, want %v", has, tt.deadline)
+				}
+				if has && (time.Until(dl) > tt.within || time.Until(dl) < tt.within-time.Second) {
+					t.Errorf("deadline in %v, want about %v", time.Until(dl), tt.within)
 				}
 				if !tt.deadline {
 					startDrain()
@@ -41,7 +46,7 @@ func TestScope(t *testing.T) {
 				}
 				close(ended)
 			}))
-			req := httptest.NewRequest("GET", tt.path, nil)
+			req := httptest.NewRequest(tt.method, tt.path, nil)
 			req = req.WithContext(context.WithValue(req.Context(), drainKey{}, drain))
 			h.ServeHTTP(httptest.NewRecorder(), req)
 			<-ended
