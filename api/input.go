@@ -70,14 +70,13 @@ func checkInput(next http.Handler) http.Handler {
 				return
 			}
 			for k, vs := range q {
-				name := k
 				if m := textProblem(k, 100); m != "" {
 					bad["query"] = "parameter names " + m
 					continue
 				}
 				for _, v := range vs {
 					if m := textProblem(v, maxQueryValue); m != "" {
-						bad[name] = m
+						bad[k] = m
 					}
 				}
 			}
@@ -184,9 +183,10 @@ func join(path, name string) string {
 	return path + "." + name
 }
 
-// invalidUTF8Field returns the JSON path of the string that holds the
-// first invalid UTF-8 byte of body (encoding/json would silently turn it
-// into U+FFFD), or "" when body is valid UTF-8.
+// invalidUTF8Field reports whether body holds invalid UTF-8 (which
+// encoding/json would silently turn into U+FFFD) and, if so, the JSON path
+// of the key or value holding the first invalid byte ("body" when the body
+// is not JSON that far).
 func invalidUTF8Field(body []byte) (string, bool) {
 	if utf8.Valid(body) {
 		return "", false
