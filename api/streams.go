@@ -13,7 +13,8 @@ import (
 
 // Requests come in two kinds. Ordinary ones get a deadline (RequestTimeout)
 // on their context, so no database or Redis call outlives a client's
-// patience or piles up behind a slow query. Streams (server-sent events)
+// patience or piles up behind a slow query; long polls (a booking's
+// outcome, up to MaxWait) get MaxWait more, and DLQ replays 5 minutes. Streams (server-sent events)
 // live as long as the client listens, so instead they:
 //
 //   - lose the server's read and write deadlines (http.ResponseController),
@@ -49,10 +50,27 @@ func matcher(method string, patterns []string) *chi.Mux {
 	return m
 }
 
+// longPollRoutes may wait for a booking's outcome without the client
+// asking (EVENTLY_BOOKING_WAIT); any request with `Prefer: wait=N` or
+// `?wait=N` may too. They get MaxWait on top of the request deadline, so
+// the deadline never cuts a wait the API granted.
+var longPollRoutes = []string{
+	"/api/v1/bookings",
+}
+
 var (
-	streamMatcher = matcher(http.MethodGet, streamRoutes)
-	slowMatcher   = matcher(http.MethodPost, slowRoutes)
+	streamMatcher   = matcher(http.MethodGet, streamRoutes)
+	slowMatcher     = matcher(http.MethodPost, slowRoutes)
+	longPollMatcher = matcher(http.MethodPost, longPollRoutes)
 )
+
+// mayWait reports whether the request may long-poll.
+func mayWait(r *http.Request) bool {
+	if _, asked := preferWait(r, 0); asked || r.URL.Query().Has("wait") {
+		return true
+	}
+	return r.Method == http.MethodPost && longPollMatcher.Match(chi.NewRouteContext(), r.Method, r.URL.Path)
+}
 
 // isStream reports whether the request is for a stream route.
 func isStream(r *http.Request) bool {
@@ -109,6 +127,9 @@ func (s *Server) scope(next http.Handler) http.Handler {
 			timeout := s.RequestTimeout
 			if timeout <= 0 {
 				timeout = defaultRequestTimeout
+			}
+			if mayWait(r) {
+				timeout += MaxWait
 			}
 			if isSlow(r) {
 				timeout = max(timeout, slowRequestTimeout)

@@ -21,6 +21,8 @@ func TestScope(t *testing.T) {
 		{"GET", "/api/v1/events", true, time.Second},
 		{"GET", "/api/v1/bookings/0190c0de-0000-7000-8000-000000000000", true, time.Second},
 		{"POST", "/api/v1/admin/dlq/booking.commands/replay", true, slowRequestTimeout},
+		{"POST", "/api/v1/bookings", true, time.Second + MaxWait},
+		{"GET", "/api/v1/bookings/0190c0de-0000-7000-8000-000000000000?wait=20", true, time.Second + MaxWait},
 		{"GET", "/api/v1/bookings/0190c0de-0000-7000-8000-000000000000/events", false, 0},
 	}
 	for _, tt := range tests {
