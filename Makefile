@@ -38,9 +38,20 @@ run: stack build ## stack, migrations, demo data, API + workers + payment simula
 	$(BIN)/evently migrate up && $(BIN)/evently seed && exec bash deploy/run-dev.sh
 
 .PHONY: test
-test: ## start the stack (fsync off: tests need no crash safety), then run every test with -race
+test: ## start the stack (fsync off: tests need no crash safety), then run every test with -race, then fuzz briefly
 	@EVENTLY_PG_FAST=1 $(STACK) up
 	@eval "$$($(STACK) env)"; $(GO) test -race -count=1 -timeout 25m ./...
+	@$(MAKE) --no-print-directory fuzz
+
+# Each HTTP fuzz target explores for FUZZTIME beyond its seed corpus (which
+# every go test runs). Findings land in api/testdata/fuzz/; commit them.
+FUZZTIME ?= 15s
+FUZZ_TARGETS := FuzzHandlers FuzzBookingHandlers FuzzIdentityBodies
+.PHONY: fuzz
+fuzz: ## fuzz the HTTP handlers for FUZZTIME each (default 15s): no input may cause a 500
+	@EVENTLY_PG_FAST=1 $(STACK) up
+	@eval "$$($(STACK) env)"; for t in $(FUZZ_TARGETS); do \
+		$(GO) test ./api/ -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -parallel 2 || exit 1; done
 
 .PHONY: check
 check: ## gofmt, go vet and staticcheck

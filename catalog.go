@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -84,6 +85,9 @@ const (
 	MaxRowsPerSection = 500
 	MaxSeatsPerRow    = 1000
 	MaxVenueSeats     = 100_000
+	// MaxCoordinate bounds seat-map positions and offsets (drawing units):
+	// every coordinate stays finite and exact.
+	MaxCoordinate = 1_000_000
 )
 
 // Spacing of the generated seat map, in abstract drawing units.
@@ -182,6 +186,20 @@ func (l Layout) Expand() ([]Seat, map[string]string) {
 		if sec.Y != nil {
 			y0 = *sec.Y
 		}
+		if !inPlane(x0) || !inPlane(y0) {
+			bad[p] = fmt.Sprintf("x and y must be finite and between -%d and %d", MaxCoordinate, MaxCoordinate)
+			continue
+		}
+		offsetBad := false
+		for ri, r := range rows {
+			if !inPlane(r.Offset) || !inPlane(x0+r.Offset+float64(r.Seats)*seatPitch) || !inPlane(y0+float64(ri)*rowPitch) {
+				bad[fmt.Sprintf("%s.rows[%d].offset", p, ri)] = fmt.Sprintf("seats must stay between -%d and %d", MaxCoordinate, MaxCoordinate)
+				offsetBad = true
+			}
+		}
+		if offsetBad {
+			continue
+		}
 		accessible := map[string]bool{}
 		for ri, r := range rows {
 			for _, n := range r.Accessible {
@@ -221,6 +239,9 @@ func (l Layout) Expand() ([]Seat, map[string]string) {
 	}
 	return seats, nil
 }
+
+// inPlane reports whether a coordinate is finite and within MaxCoordinate.
+func inPlane(v float64) bool { return !math.IsNaN(v) && math.Abs(v) <= MaxCoordinate }
 
 // rows returns the section's rows, expanding the row_count shorthand.
 func (sec LayoutSection) rows(p string) ([]LayoutRow, map[string]string) {
@@ -383,27 +404,30 @@ type PriceRange struct {
 
 // Event is something people buy seats for.
 type Event struct {
-	ID             uuid.UUID     `db:"id" json:"id"`
-	VenueID        uuid.UUID     `db:"venue_id" json:"venue_id"`
-	OrganizerID    uuid.UUID     `db:"organizer_id" json:"organizer_id"`
-	Title          string        `db:"title" json:"title"`
-	Description    string        `db:"description" json:"description"`
-	Category       string        `db:"category" json:"category"`
-	City           string        `db:"city" json:"city"`
-	Status         EventStatus   `db:"status" json:"status"`
-	StartsAt       time.Time     `db:"starts_at" json:"starts_at"`
-	EndsAt         time.Time     `db:"ends_at" json:"ends_at"`
-	SalesStartAt   *time.Time    `db:"sales_start_at" json:"sales_start_at,omitempty"`
-	SalesEndAt     *time.Time    `db:"sales_end_at" json:"sales_end_at,omitempty"`
-	Currency       string        `db:"currency" json:"currency"`
-	Tiers          []Tier        `db:"-" json:"tiers"`
-	Capacity       int           `db:"capacity" json:"capacity"`
-	AvailableSeats int           `db:"available_seats" json:"available_seats"`
-	TimeZone       string        `db:"-" json:"time_zone"`
-	Venue          *VenueSummary `db:"-" json:"venue,omitempty"`
-	PriceRange     *PriceRange   `db:"-" json:"price_range,omitempty"`
-	CreatedAt      time.Time     `db:"created_at" json:"created_at"`
-	UpdatedAt      time.Time     `db:"updated_at" json:"updated_at"`
+	ID             uuid.UUID   `db:"id" json:"id"`
+	VenueID        uuid.UUID   `db:"venue_id" json:"venue_id"`
+	OrganizerID    uuid.UUID   `db:"organizer_id" json:"organizer_id"`
+	Title          string      `db:"title" json:"title"`
+	Description    string      `db:"description" json:"description"`
+	Category       string      `db:"category" json:"category"`
+	City           string      `db:"city" json:"city"`
+	Status         EventStatus `db:"status" json:"status"`
+	StartsAt       time.Time   `db:"starts_at" json:"starts_at"`
+	EndsAt         time.Time   `db:"ends_at" json:"ends_at"`
+	SalesStartAt   *time.Time  `db:"sales_start_at" json:"sales_start_at,omitempty"`
+	SalesEndAt     *time.Time  `db:"sales_end_at" json:"sales_end_at,omitempty"`
+	Currency       string      `db:"currency" json:"currency"`
+	Tiers          []Tier      `db:"-" json:"tiers"`
+	Capacity       int         `db:"capacity" json:"capacity"`
+	AvailableSeats int         `db:"available_seats" json:"available_seats"`
+	// SalesOpen is OnSale at the time the event was read: whether a hold
+	// would be granted now.
+	SalesOpen  bool          `db:"-" json:"sales_open"`
+	TimeZone   string        `db:"-" json:"time_zone"`
+	Venue      *VenueSummary `db:"-" json:"venue,omitempty"`
+	PriceRange *PriceRange   `db:"-" json:"price_range,omitempty"`
+	CreatedAt  time.Time     `db:"created_at" json:"created_at"`
+	UpdatedAt  time.Time     `db:"updated_at" json:"updated_at"`
 }
 
 // OnSale reports whether seats of the event can be held and booked at now:

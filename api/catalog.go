@@ -22,6 +22,9 @@ type CatalogDeps struct {
 	// SeatMapTTL is how long a seat map is served from memory before
 	// PostgreSQL and Redis are asked again; 0 asks on every request.
 	SeatMapTTL time.Duration
+	// SeatMapCacheBytes bounds the memory of cached seat maps
+	// (DefaultSeatMapCacheBytes when 0).
+	SeatMapCacheBytes int64
 	// PopularWindow is how far back GET /events/popular counts confirmed
 	// bookings.
 	PopularWindow time.Duration
@@ -31,6 +34,8 @@ type CatalogDeps struct {
 	OnEventCancelled func(ctx context.Context, eventID uuid.UUID) error
 
 	seatMaps *seatMapCache
+	venues   *venueCache
+	popular  *popularCache
 }
 
 // mountCatalog mounts venues, events and seat maps. Routes are flat (no
@@ -38,7 +43,9 @@ type CatalogDeps struct {
 // under /events/{id} too.
 func (s *Server) mountCatalog(r chi.Router) {
 	c := &s.Catalog
-	c.seatMaps = newSeatMapCache(c.SeatMapTTL)
+	c.seatMaps = newSeatMapCache(c.SeatMapTTL, c.SeatMapCacheBytes)
+	c.venues = newVenueCache()
+	c.popular = &popularCache{}
 	ready := func(h http.HandlerFunc) http.HandlerFunc {
 		if c.Venues == nil || c.Events == nil || c.SeatMaps == nil {
 			return func(w http.ResponseWriter, r *http.Request) {
@@ -112,19 +119,6 @@ func (s *Server) listVenues(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, page)
 }
 
-func (s *Server) getVenue(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r, "venue")
-	if !ok {
-		return
-	}
-	v, err := s.Catalog.Venues.Venue(r.Context(), id, true)
-	if err != nil {
-		Error(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, v)
-}
-
 func (s *Server) createVenue(w http.ResponseWriter, r *http.Request) {
 	var in evently.VenueInput
 	if decode(w, r, &in) != nil {
@@ -153,6 +147,7 @@ func (s *Server) updateVenue(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, err)
 		return
 	}
+	s.Catalog.venues.forget(id)
 	writeJSON(w, http.StatusOK, v)
 }
 
@@ -165,6 +160,7 @@ func (s *Server) deleteVenue(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, err)
 		return
 	}
+	s.Catalog.venues.forget(id)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -386,11 +382,13 @@ func (s *Server) popularEvents(w http.ResponseWriter, r *http.Request) {
 	if window <= 0 {
 		window = 7 * 24 * time.Hour
 	}
-	items, err := s.Catalog.Events.PopularEvents(r.Context(), window, limit)
+	items, err := s.Catalog.popular.get(r.Context(), s.Catalog.Events, window)
 	if err != nil {
 		Error(w, r, err)
 		return
 	}
+	items = items[:min(limit, len(items))]
+	w.Header().Set("Cache-Control", "public, max-age=5")
 	writeJSON(w, http.StatusOK, map[string]any{"items": items, "window": window.String()})
 }
 

@@ -1,12 +1,14 @@
 package api
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"hash/fnv"
 	"net/http"
 	"strconv"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -28,22 +30,40 @@ import (
 // with If-None-Match; the ETag hashes the content, so it changes only when a
 // seat's status does, and is the same in every process.
 
+//
+// The cache is bounded in bytes (EVENTLY_SEATMAP_CACHE_BYTES, 64 MiB by
+// default): a 20,000-seat map costs about 3 MB rendered plus its gzipped
+// copy and seats, so a count of entries says little. Each map is gzipped
+// once when it is rendered and served compressed to clients that accept it,
+// under its own ETag, so a rush does not gzip megabytes per request.
+
 type seatMapView struct {
-	m       *evently.SeatMap
-	body    []byte
-	etag    string
-	expires time.Time
+	m      *evently.SeatMap
+	body   []byte
+	gz     []byte
+	etag   string
+	gzEtag string
 }
+
+// size estimates the memory a view holds.
+func (v *seatMapView) size() int64 {
+	return int64(len(v.body)+len(v.gz)) + int64(len(v.m.Seats))*160
+}
+
+// DefaultSeatMapCacheBytes is the seat-map cache budget when none is set.
+const DefaultSeatMapCacheBytes = 64 << 20
 
 type seatMapCache struct {
 	ttl    time.Duration
-	mu     sync.Mutex
-	views  map[uuid.UUID]*seatMapView
+	views  *sizedCache[*seatMapView]
 	flight singleflight.Group
 }
 
-func newSeatMapCache(ttl time.Duration) *seatMapCache {
-	return &seatMapCache{ttl: ttl, views: map[uuid.UUID]*seatMapView{}}
+func newSeatMapCache(ttl time.Duration, maxBytes int64) *seatMapCache {
+	if maxBytes <= 0 {
+		maxBytes = DefaultSeatMapCacheBytes
+	}
+	return &seatMapCache{ttl: ttl, views: newSizedCache[*seatMapView](maxBytes)}
 }
 
 // get returns the event's rendered map, fresh within the TTL.
@@ -51,11 +71,7 @@ func (c *seatMapCache) get(ctx context.Context, src evently.SeatMapSource, id uu
 	if c.ttl <= 0 {
 		return loadSeatMapView(ctx, src, id)
 	}
-	now := time.Now()
-	c.mu.Lock()
-	v := c.views[id]
-	c.mu.Unlock()
-	if v != nil && now.Before(v.expires) {
+	if v, ok := c.views.get(id, time.Now()); ok {
 		return v, nil
 	}
 	res, err, _ := c.flight.Do(id.String(), func() (any, error) {
@@ -67,13 +83,7 @@ func (c *seatMapCache) get(ctx context.Context, src evently.SeatMapSource, id uu
 		if err != nil {
 			return nil, err
 		}
-		v.expires = time.Now().Add(c.ttl)
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if len(c.views) >= 4096 {
-			c.sweepLocked(time.Now())
-		}
-		c.views[id] = v
+		c.views.put(id, v, v.size(), time.Now().Add(c.ttl))
 		return v, nil
 	})
 	if err != nil {
@@ -82,23 +92,12 @@ func (c *seatMapCache) get(ctx context.Context, src evently.SeatMapSource, id uu
 	return res.(*seatMapView), nil
 }
 
-// sweepLocked drops expired maps so events no longer viewed free memory.
-func (c *seatMapCache) sweepLocked(now time.Time) {
-	for id, v := range c.views {
-		if !now.Before(v.expires) {
-			delete(c.views, id)
-		}
-	}
-}
-
 // forget drops an event's map after this process changed the event.
 func (c *seatMapCache) forget(id uuid.UUID) {
 	if c == nil {
 		return
 	}
-	c.mu.Lock()
-	delete(c.views, id)
-	c.mu.Unlock()
+	c.views.forget(id)
 }
 
 func loadSeatMapView(ctx context.Context, src evently.SeatMapSource, id uuid.UUID) (*seatMapView, error) {
@@ -107,7 +106,23 @@ func loadSeatMapView(ctx context.Context, src evently.SeatMapSource, id uuid.UUI
 		return nil, err
 	}
 	body := renderSeatMap(m, func(*evently.MapSeat) bool { return true })
-	return &seatMapView{m: m, body: body, etag: contentTag(body, "")}, nil
+	var gz bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestSpeed)
+	_, _ = zw.Write(body)
+	_ = zw.Close()
+	etag := contentTag(body, "")
+	return &seatMapView{m: m, body: body, gz: gz.Bytes(), etag: etag, gzEtag: strings.TrimSuffix(etag, `"`) + `-gzip"`}, nil
+}
+
+// acceptsGzip reports whether the client takes gzip (q=0 refuses it).
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(name), "gzip") {
+			return strings.ReplaceAll(strings.TrimSpace(params), " ", "") != "q=0"
+		}
+	}
+	return false
 }
 
 // contentTag is a strong ETag over the body (and the filter that chose it).
@@ -232,11 +247,16 @@ func (s *Server) getSeatMap(w http.ResponseWriter, r *http.Request) {
 	}
 	body, etag := v.body, v.etag
 	filtered := section != "" || status != ""
-	if filtered {
+	gzipped := !filtered && acceptsGzip(r)
+	switch {
+	case filtered:
 		etag = contentTag([]byte(v.etag), section+"\x00"+string(status))
+	case gzipped:
+		body, etag = v.gz, v.gzEtag
 	}
 	h := w.Header()
 	h.Set("ETag", etag)
+	h.Add("Vary", "Accept-Encoding")
 	if v.m.EventStatus == evently.EventDraft {
 		h.Set("Cache-Control", "private, no-cache")
 	} else {
@@ -245,6 +265,9 @@ func (s *Server) getSeatMap(w http.ResponseWriter, r *http.Request) {
 	if inm := r.Header.Get("If-None-Match"); inm != "" && catalogETagMatches(inm, etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
+	}
+	if gzipped {
+		h.Set("Content-Encoding", "gzip") // already compressed: the Compress middleware leaves it
 	}
 	if filtered {
 		body = renderSeatMap(v.m, func(st *evently.MapSeat) bool {

@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -51,6 +52,8 @@ type Sessions interface {
 // Revocations is the access-token deny-list; Tokens.Revoked asks it.
 type Revocations interface {
 	DenyToken(ctx context.Context, jti string, until time.Time) error
+	// RevokeSession refuses every access token issued with the session.
+	RevokeSession(ctx context.Context, session uuid.UUID) error
 	// RevokeUser refuses every access token of the user issued before at.
 	RevokeUser(ctx context.Context, userID uuid.UUID, at time.Time) error
 }
@@ -102,9 +105,20 @@ var (
 	errAuthDown       = evently.Errorf(evently.EUNAVAILABLE, "Accounts are not available right now.")
 )
 
-// dummyHash is compared against when the email is unknown, so a wrong email
-// takes as long as a wrong password and does not reveal which accounts exist.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not-a-real-password-0"), bcrypt.DefaultCost)
+// dummyHashes holds, per bcrypt cost, a hash compared against when the
+// email is unknown, so a wrong email takes as long as a wrong password and
+// does not reveal which accounts exist. It must use the configured cost:
+// at another cost the unknown-email path is measurably faster or slower.
+var dummyHashes sync.Map // int -> []byte
+
+func dummyHash(cost int) []byte {
+	if h, ok := dummyHashes.Load(cost); ok {
+		return h.([]byte)
+	}
+	h, _ := bcrypt.GenerateFromPassword([]byte("not-a-real-password-0"), cost)
+	dummyHashes.Store(cost, h)
+	return h
+}
 
 // mountAuth mounts accounts, tokens and admin routes.
 func (s *Server) mountAuth(r chi.Router) {
@@ -235,7 +249,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	u, err := s.Auth.Users.UserByEmail(r.Context(), in.Email)
 	switch {
 	case evently.ErrorCode(err) == evently.ENOTFOUND:
-		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(in.Password))
+		_ = bcrypt.CompareHashAndPassword(dummyHash(s.bcryptCost()), []byte(in.Password))
 		s.audit(r, uuid.Nil, AuditLoginFailed, in.Email, map[string]any{"reason": "unknown_email"})
 		s.unauthorized(w, r, errBadCredentials)
 		return
@@ -295,6 +309,12 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
 	userID, family, next, err := s.Auth.Sessions.Rotate(r.Context(), in.RefreshToken)
 	if err != nil {
 		if family != uuid.Nil {
+			// A spent token came back: the family is revoked, and so is
+			// every access token issued with it (the thief's included).
+			if rerr := s.Auth.Revocations.RevokeSession(r.Context(), family); rerr != nil {
+				Error(w, r, unavailable(rerr))
+				return
+			}
 			s.audit(r, uuid.Nil, AuditRefreshReuse, userID.String(), map[string]any{"family": family})
 		}
 		s.unauthorized(w, r, err)
@@ -318,8 +338,9 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, pair)
 }
 
-// logout denies this access token until it expires and ends the refresh
-// family it was issued with.
+// logout denies this access token until it expires, ends the refresh
+// family it was issued with and refuses every other access token of that
+// session (login).
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	a := actor(r)
 	until := tokenExpiry(r.Context()).Add(s.Tokens.Leeway)
@@ -328,6 +349,10 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if family := s.Tokens.session(bearer(r)); family != uuid.Nil {
+		if err := s.Auth.Revocations.RevokeSession(r.Context(), family); err != nil {
+			Error(w, r, unavailable(err))
+			return
+		}
 		if err := s.Auth.Sessions.EndFamily(r.Context(), family); err != nil {
 			Error(w, r, err)
 			return
@@ -363,8 +388,9 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request) {
 }
 
 // updateMe changes the full name and/or the password. A new password needs
-// the current one and signs out every session (refresh tokens); access
-// tokens already issued live out their short lifetime.
+// the current one and signs out every session: refresh tokens end, and
+// every access token issued so far (this one included) is refused, so a
+// thief holding one loses it with the password.
 func (s *Server) updateMe(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		FullName        *string `json:"full_name"`
@@ -419,6 +445,10 @@ func (s *Server) updateMe(w http.ResponseWriter, r *http.Request) {
 	if hash != nil {
 		if err := s.Auth.Sessions.EndAll(r.Context(), u.ID); err != nil {
 			Error(w, r, err)
+			return
+		}
+		if err := s.Auth.Revocations.RevokeUser(r.Context(), u.ID, time.Now()); err != nil {
+			Error(w, r, unavailable(err))
 			return
 		}
 		s.audit(r, u.ID, AuditPasswordChanged, u.ID.String(), nil)

@@ -135,17 +135,17 @@ func (s *Server) allow(w http.ResponseWriter, r *http.Request, class, key string
 
 func ceilSeconds(d time.Duration) int { return int(math.Ceil(d.Seconds())) }
 
-// clientIP is the address the request came from.
+// clientIP is the address the request came from. Behind a trusted proxy
+// (TrustProxy) it is the right-most X-Forwarded-For entry: the one the
+// proxy appended for the peer it saw. Every entry to its left was sent by
+// the client and can be anything, so it decides nothing. This assumes one
+// proxy hop in front of Evently (a load balancer or ingress that appends
+// to X-Forwarded-For); X-Real-IP is not read, since a proxy that does not
+// set it passes the client's own through.
 func (s *Server) clientIP(r *http.Request) string {
 	if s.Limits.TrustProxy {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			first, _, _ := strings.Cut(xff, ",")
-			if ip := net.ParseIP(strings.TrimSpace(first)); ip != nil {
-				return ip.String()
-			}
-		}
-		if ip := net.ParseIP(strings.TrimSpace(r.Header.Get("X-Real-IP"))); ip != nil {
-			return ip.String()
+		if ip := rightmostForwarded(r.Header.Values("X-Forwarded-For")); ip != "" {
+			return ip
 		}
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
@@ -153,4 +153,21 @@ func (s *Server) clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// rightmostForwarded returns the last address of the X-Forwarded-For
+// values (several headers count as one comma-separated list), or "" when
+// it is missing or not an IP address.
+func rightmostForwarded(values []string) string {
+	if len(values) == 0 {
+		return ""
+	}
+	list := values[len(values)-1]
+	if i := strings.LastIndexByte(list, ','); i >= 0 {
+		list = list[i+1:]
+	}
+	if ip := net.ParseIP(strings.TrimSpace(list)); ip != nil {
+		return ip.String()
+	}
+	return ""
 }

@@ -48,6 +48,14 @@ type Server struct {
 	// CORSOrigins are the browser origins allowed to call the API; none
 	// means no CORS headers at all.
 	CORSOrigins []string
+
+	// RequestTimeout bounds the context of every request but streams
+	// (default 10 s); MaxStreamsPerUser caps concurrent server-sent event
+	// streams per user or anonymous client IP (default 10). See streams.go.
+	RequestTimeout    time.Duration
+	MaxStreamsPerUser int
+
+	streams *streamCounts
 }
 
 // Handler builds the router. Call once, after the fields are set.
@@ -57,7 +65,12 @@ func (s *Server) Handler() http.Handler {
 	}
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, s.logRequests, s.recoverPanics, measure, securityHeaders)
-	r.Use(s.cors)
+	r.Use(s.cors, checkInput)
+	// gzip for what is worth compressing (JSON, the contract, the docs);
+	// event streams are not in the list, and the seat map comes gzipped
+	// from its cache already (Compress leaves a set Content-Encoding alone).
+	r.Use(middleware.Compress(5, "application/json", "application/problem+json", "application/yaml",
+		"text/html", "text/javascript", "application/javascript"))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, evently.Errorf(evently.ENOTFOUND, "No such resource: %s.", r.URL.Path))
 	})
@@ -73,6 +86,16 @@ func (s *Server) Handler() http.Handler {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_, _ = w.Write([]byte(docsPage))
 	})
+	r.Get("/docs/redoc.standalone.js", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		w.Header().Set("ETag", `"redoc-`+redocVersion+`"`)
+		if catalogETagMatches(r.Header.Get("If-None-Match"), `"redoc-`+redocVersion+`"`) {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		_, _ = w.Write(redocJS)
+	})
 	r.Route("/api/v1", func(r chi.Router) {
 		s.mountV1(r)
 	})
@@ -82,11 +105,20 @@ func (s *Server) Handler() http.Handler {
 //go:embed openapi.yaml
 var openAPI []byte
 
-// docsPage renders the contract with Redoc when a browser can reach its CDN,
-// and links the raw document either way.
+// redocJS is Redoc's standalone bundle (npm redoc@2.5.4, MIT), embedded so
+// /docs renders offline and loads nothing from a CDN; see
+// assets/redoc/README.md.
+//
+//go:embed assets/redoc/redoc.standalone.js
+var redocJS []byte
+
+const redocVersion = "2.5.4"
+
+// docsPage renders the contract with the embedded Redoc and links the raw
+// document.
 const docsPage = `<!doctype html><html><head><title>Evently API</title><meta charset="utf-8"></head>
 <body><p><a href="/openapi.yaml">openapi.yaml</a></p><redoc spec-url="/openapi.yaml"></redoc>
-<script src="https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js"></script></body></html>`
+<script src="/docs/redoc.standalone.js"></script></body></html>`
 
 // Probes returns a handler with only /healthz, /readyz and /metrics, for
 // processes that serve no API (workers).

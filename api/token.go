@@ -20,9 +20,10 @@ type Tokens struct {
 	AccessTTL time.Duration
 	// Leeway tolerates small clock differences between API instances.
 	Leeway time.Duration
-	// Revoked reports whether a token id or its user was revoked (logout,
-	// disabled account). Nil means nothing is ever revoked.
-	Revoked func(ctx context.Context, jti string, userID uuid.UUID, issuedAt time.Time) (bool, error)
+	// Revoked reports whether a token id, its session (sid; uuid.Nil when
+	// none) or its user was revoked (logout, refresh-token reuse, password
+	// change, disabled account). Nil means nothing is ever revoked.
+	Revoked func(ctx context.Context, jti string, session, userID uuid.UUID, issuedAt time.Time) (bool, error)
 	Now     func() time.Time
 }
 
@@ -81,7 +82,8 @@ func (t *Tokens) Verify(ctx context.Context, token string) (evently.Actor, time.
 		if ms := time.UnixMilli(claims.IssuedAtMs); claims.IssuedAtMs > 0 && !ms.Before(issued) && ms.Sub(issued) < time.Second {
 			issued = ms
 		}
-		revoked, err := t.Revoked(ctx, claims.ID, uid, issued)
+		session, _ := uuid.Parse(claims.SessionID) // uuid.Nil when absent
+		revoked, err := t.Revoked(ctx, claims.ID, session, uid, issued)
 		if err != nil {
 			return evently.Actor{}, time.Time{}, &evently.Error{Code: evently.EUNAVAILABLE, Message: "Cannot check the token right now.", RetryAfter: 1}
 		}

@@ -36,6 +36,10 @@ type Config struct {
 	LogLevel     string        `env:"EVENTLY_LOG_LEVEL" envDefault:"info"`
 	LogFormat    string        `env:"EVENTLY_LOG_FORMAT" envDefault:"json"`
 	DrainTimeout time.Duration `env:"EVENTLY_DRAIN_TIMEOUT" envDefault:"20s"`
+	// RequestTimeout bounds every API request but streams (its database and
+	// Redis work included); MaxStreams caps open event streams per user.
+	RequestTimeout time.Duration `env:"EVENTLY_REQUEST_TIMEOUT" envDefault:"10s"`
+	MaxStreams     int           `env:"EVENTLY_MAX_STREAMS_PER_USER" envDefault:"10"`
 	// Pprof mounts /debug/pprof on the API and worker probe servers.
 	Pprof bool `env:"EVENTLY_PPROF" envDefault:"false"`
 
@@ -82,6 +86,12 @@ func LoadConfig() (Config, error) {
 	}
 	if c.Bookings.SubmitWait < 0 || c.Bookings.SubmitWait > api.MaxWait {
 		errs = append(errs, fmt.Sprintf("EVENTLY_BOOKING_WAIT must be between 0s and %s", api.MaxWait))
+	}
+	if c.RequestTimeout < 100*time.Millisecond || c.RequestTimeout > 5*time.Minute {
+		errs = append(errs, "EVENTLY_REQUEST_TIMEOUT must be between 100ms and 5m")
+	}
+	if c.MaxStreams < 1 || c.MaxStreams > 1000 {
+		errs = append(errs, "EVENTLY_MAX_STREAMS_PER_USER must be between 1 and 1000")
 	}
 	if c.HoldTTL < 10*time.Second {
 		errs = append(errs, "EVENTLY_HOLD_TTL must be at least 10s")

@@ -46,7 +46,8 @@ func Checks(d *Deps, c Config) []api.Check {
 
 // API wires the HTTP API. Each area wires its own services (wire_*.go).
 func API(d *Deps, c Config) (*api.Server, error) {
-	s := &api.Server{Logger: d.Log, Checks: Checks(d, c), Profiling: c.Pprof}
+	s := &api.Server{Logger: d.Log, Checks: Checks(d, c), Profiling: c.Pprof,
+		RequestTimeout: c.RequestTimeout, MaxStreamsPerUser: c.MaxStreams}
 	for _, wire := range []func(*Deps, Config, *api.Server) error{wireAuth, wireCatalog, wireBookings} {
 		if err := wire(d, c, s); err != nil {
 			return nil, err

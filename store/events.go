@@ -79,20 +79,27 @@ func getEvent(ctx context.Context, q sqlx.QueryerContext, id uuid.UUID, lock boo
 
 // venueForEvent share-locks the venue (so it cannot change while the event
 // is written) and returns its city and section names; nil sections when it
-// does not exist.
-func venueForEvent(ctx context.Context, tx *sqlx.Tx, id uuid.UUID) (city string, sections []string, err error) {
+// does not exist. With an actor, it also refuses (403) a venue the actor
+// does not own: an event freezes its venue (no PATCH or DELETE while an
+// event uses it), so letting any organizer put a draft on any venue would
+// let them freeze someone else's venue forever.
+func venueForEvent(ctx context.Context, tx *sqlx.Tx, id uuid.UUID, a *evently.Actor) (city string, sections []string, err error) {
 	if id == uuid.Nil {
 		return "", nil, nil
 	}
 	var row struct {
-		City   string `db:"city"`
-		Layout []byte `db:"layout"`
+		City    string    `db:"city"`
+		Layout  []byte    `db:"layout"`
+		OwnerID uuid.UUID `db:"owner_id"`
 	}
-	if err := tx.GetContext(ctx, &row, `SELECT city, layout FROM venues WHERE id = $1 FOR SHARE`, id); err != nil {
+	if err := tx.GetContext(ctx, &row, `SELECT city, layout, owner_id FROM venues WHERE id = $1 FOR SHARE`, id); err != nil {
 		if evently.ErrorCode(translate(err, "venue")) == evently.ENOTFOUND {
 			return "", nil, nil
 		}
 		return "", nil, err
+	}
+	if a != nil && !a.IsAdmin() && a.UserID != row.OwnerID {
+		return "", nil, evently.Errorf(evently.EFORBIDDEN, "Events can only be held at your own venues.")
 	}
 	var l evently.Layout
 	if err := json.Unmarshal(row.Layout, &l); err != nil {
@@ -112,7 +119,7 @@ func (s *Events) CreateEvent(ctx context.Context, a evently.Actor, in evently.Ev
 	}
 	var out *evently.Event
 	err := inTx(ctx, s.DB, func(tx *sqlx.Tx) error {
-		city, sections, err := venueForEvent(ctx, tx, in.VenueID)
+		city, sections, err := venueForEvent(ctx, tx, in.VenueID, &a)
 		if err != nil {
 			return err
 		}
@@ -152,6 +159,7 @@ func (s *Events) Event(ctx context.Context, viewer evently.Actor, id uuid.UUID) 
 	if !e.VisibleTo(viewer) {
 		return nil, evently.Errorf(evently.ENOTFOUND, "event not found.")
 	}
+	e.SalesOpen = e.OnSale(s.now())
 	return e, nil
 }
 
@@ -180,7 +188,13 @@ func (s *Events) UpdateEvent(ctx context.Context, a evently.Actor, id uuid.UUID,
 		if err != nil {
 			return err
 		}
-		city, sections, err := venueForEvent(ctx, tx, in.VenueID)
+		// Moving an event is moving it onto a venue: the same rule as
+		// creating it there. Other changes keep the venue it has.
+		var owner *evently.Actor
+		if in.VenueID != e.VenueID {
+			owner = &a
+		}
+		city, sections, err := venueForEvent(ctx, tx, in.VenueID, owner)
 		if err != nil {
 			return err
 		}
@@ -242,7 +256,7 @@ func (s *Events) PublishEvent(ctx context.Context, a evently.Actor, id uuid.UUID
 // publishSeats writes the event's seats and marks it published; it returns
 // how many seats it wrote.
 func publishSeats(ctx context.Context, tx *sqlx.Tx, e *evently.Event) (int64, error) {
-	_, sections, err := venueForEvent(ctx, tx, e.VenueID)
+	_, sections, err := venueForEvent(ctx, tx, e.VenueID, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -449,6 +463,7 @@ func (s *Events) Events(ctx context.Context, f evently.EventFilter) (evently.Eve
 		if err != nil {
 			return page, err
 		}
+		e.SalesOpen = e.OnSale(s.now())
 		page.Items = append(page.Items, e)
 	}
 	return page, nil
@@ -481,6 +496,7 @@ func (s *Events) PopularEvents(ctx context.Context, window time.Duration, limit 
 		if err != nil {
 			return nil, err
 		}
+		e.SalesOpen = e.OnSale(now)
 		out = append(out, e)
 	}
 	return out, nil

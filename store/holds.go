@@ -93,9 +93,14 @@ type Holds struct {
 
 // eventSeats is what a hold needs to know of an event, cached briefly.
 type eventSeats struct {
-	status  evently.EventStatus
-	seats   map[string]bool
-	fetched time.Time
+	status evently.EventStatus
+	// The sales window: holds are taken from salesStart (when set) until
+	// salesEnd, or the start of the event when salesEnd is not set.
+	salesStart *time.Time
+	salesEnd   *time.Time
+	startsAt   time.Time
+	seats      map[string]bool
+	fetched    time.Time
 }
 
 // eventCacheTTL is how old an event's cached seats may grow before a
@@ -152,9 +157,16 @@ func (h *Holds) refresh(ctx context.Context, id uuid.UUID) {
 
 func (h *Holds) loadEvent(ctx context.Context, id uuid.UUID) (*eventSeats, error) {
 	es := &eventSeats{seats: map[string]bool{}, fetched: h.now()}
-	if err := h.DB.GetContext(ctx, &es.status, `SELECT status FROM events WHERE id = $1`, id); err != nil {
+	var ev struct {
+		Status     evently.EventStatus `db:"status"`
+		StartsAt   time.Time           `db:"starts_at"`
+		SalesStart *time.Time          `db:"sales_start_at"`
+		SalesEnd   *time.Time          `db:"sales_end_at"`
+	}
+	if err := h.DB.GetContext(ctx, &ev, `SELECT status, starts_at, sales_start_at, sales_end_at FROM events WHERE id = $1`, id); err != nil {
 		return nil, translate(err, "Event")
 	}
+	es.status, es.startsAt, es.salesStart, es.salesEnd = ev.Status, ev.StartsAt, ev.SalesStart, ev.SalesEnd
 	var seats []string
 	if err := h.DB.SelectContext(ctx, &seats, `SELECT seat_id FROM event_seats WHERE event_id = $1`, id); err != nil {
 		return nil, err
@@ -167,7 +179,8 @@ func (h *Holds) loadEvent(ctx context.Context, id uuid.UUID) (*eventSeats, error
 }
 
 // Validate checks a seat request against the event: 404 for an unknown or
-// unpublished event, 422 for empty, too many, duplicate or foreign seats.
+// unpublished event, 409 for a cancelled one or outside its sales window,
+// 422 for empty, too many, duplicate or foreign seats.
 func (h *Holds) Validate(ctx context.Context, eventID uuid.UUID, seats []string) error {
 	fields := map[string]string{}
 	switch {
@@ -192,6 +205,9 @@ func (h *Holds) Validate(ctx context.Context, eventID uuid.UUID, seats []string)
 		}
 		return evently.Errorf(evently.ENOTFOUND, "Event not found.")
 	}
+	if err := salesOpen(es, h.now()); err != nil {
+		return err
+	}
 	seen := map[string]bool{}
 	var dup, foreign []string
 	for _, s := range seats {
@@ -212,6 +228,20 @@ func (h *Holds) Validate(ctx context.Context, eventID uuid.UUID, seats []string)
 		return evently.Invalid(fields)
 	}
 	return nil
+}
+
+// salesOpen refuses holds outside the event's sales window (409: the
+// request is fine, the event is not on sale at this moment). It uses the
+// same rule as evently.Event.OnSale.
+func salesOpen(es *eventSeats, now time.Time) error {
+	e := evently.Event{Status: es.status, StartsAt: es.startsAt, SalesStartAt: es.salesStart, SalesEndAt: es.salesEnd}
+	if e.OnSale(now) {
+		return nil
+	}
+	if es.salesStart != nil && now.Before(*es.salesStart) {
+		return evently.Errorf(evently.ECONFLICT, "Sales have not opened yet; they open at %s.", es.salesStart.UTC().Format(time.RFC3339))
+	}
+	return evently.Errorf(evently.ECONFLICT, "Sales have closed for this event.")
 }
 
 // Take holds every seat for the user, or none. A conflict lists exactly

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/evently/evently"
 	"github.com/evently/evently/evtest"
 	"github.com/evently/evently/store"
@@ -27,21 +29,28 @@ func TestRevocations(t *testing.T) {
 	if err := v.RevokeUser(ctx, user, now); err != nil {
 		t.Fatal(err)
 	}
+	ended, live := evently.NewID(), evently.NewID()
+	if err := v.RevokeSession(ctx, ended); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
-		name string
-		jti  string
-		uid  evently.Actor
-		iat  time.Time
-		want bool
+		name    string
+		jti     string
+		session uuid.UUID
+		uid     evently.Actor
+		iat     time.Time
+		want    bool
 	}{
-		{"denied id", "jti-1", evently.Actor{UserID: other}, now, true},
-		{"other id", "jti-2", evently.Actor{UserID: other}, now.Add(-time.Hour), false},
-		{"issued before the user's revocation", "jti-3", evently.Actor{UserID: user}, now.Add(-time.Millisecond * 5), true},
-		{"issued just after it", "jti-4", evently.Actor{UserID: user}, now.Add(2 * time.Millisecond), false},
+		{"denied id", "jti-1", uuid.Nil, evently.Actor{UserID: other}, now, true},
+		{"other id", "jti-2", uuid.Nil, evently.Actor{UserID: other}, now.Add(-time.Hour), false},
+		{"issued before the user's revocation", "jti-3", uuid.Nil, evently.Actor{UserID: user}, now.Add(-time.Millisecond * 5), true},
+		{"issued just after it", "jti-4", uuid.Nil, evently.Actor{UserID: user}, now.Add(2 * time.Millisecond), false},
+		{"any token of an ended session", "jti-5", ended, evently.Actor{UserID: other}, now, true},
+		{"a token of a live session", "jti-6", live, evently.Actor{UserID: other}, now, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := v.Revoked(ctx, tt.jti, tt.uid.UserID, tt.iat)
+			got, err := v.Revoked(ctx, tt.jti, tt.session, tt.uid.UserID, tt.iat)
 			if err != nil || got != tt.want {
 				t.Fatalf("revoked %v (%v), want %v", got, err, tt.want)
 			}

@@ -1,0 +1,167 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/evently/evently"
+)
+
+// Requests come in two kinds. Ordinary ones get a deadline (RequestTimeout)
+// on their context, so no database or Redis call outlives a client's
+// patience or piles up behind a slow query; long polls (a booking's
+// outcome, up to MaxWait) get MaxWait more, and DLQ replays 5 minutes. Streams (server-sent events)
+// live as long as the client listens, so instead they:
+//
+//   - lose the server's read and write deadlines (http.ResponseController),
+//     which would otherwise cut them after ReadTimeout/WriteTimeout;
+//   - end at once when the server starts draining (see Serve): one open
+//     stream must not hold a shutdown for the whole drain timeout;
+//   - are capped per user (or per client IP when anonymous): beyond
+//     MaxStreamsPerUser concurrent streams the next one gets 429.
+//
+// Which routes stream is decided here, by pattern, so that areas registering
+// a stream route (the booking area's /bookings/{id}/events) need no change.
+
+// streamRoutes are the routes that answer with text/event-stream.
+var streamRoutes = []string{
+	"/api/v1/bookings/{id}/events",
+	"/api/v1/notifications/stream",
+}
+
+// slowRoutes are admin operations that may legitimately run past the
+// request deadline (a DLQ replay of up to 10,000 messages); they get
+// slowRequestTimeout instead.
+var slowRoutes = []string{
+	"/api/v1/admin/dlq/{topic}/replay",
+}
+
+const slowRequestTimeout = 5 * time.Minute
+
+func matcher(method string, patterns []string) *chi.Mux {
+	m := chi.NewMux()
+	for _, p := range patterns {
+		m.Method(method, p, http.NotFoundHandler())
+	}
+	return m
+}
+
+// longPollRoutes may wait for a booking's outcome without the client
+// asking (EVENTLY_BOOKING_WAIT); any request with `Prefer: wait=N` or
+// `?wait=N` may too. They get MaxWait on top of the request deadline, so
+// the deadline never cuts a wait the API granted.
+var longPollRoutes = []string{
+	"/api/v1/bookings",
+}
+
+var (
+	streamMatcher   = matcher(http.MethodGet, streamRoutes)
+	slowMatcher     = matcher(http.MethodPost, slowRoutes)
+	longPollMatcher = matcher(http.MethodPost, longPollRoutes)
+)
+
+// mayWait reports whether the request may long-poll.
+func mayWait(r *http.Request) bool {
+	if _, asked := preferWait(r, 0); asked || r.URL.Query().Has("wait") {
+		return true
+	}
+	return r.Method == http.MethodPost && longPollMatcher.Match(chi.NewRouteContext(), r.Method, r.URL.Path)
+}
+
+// isStream reports whether the request is for a stream route.
+func isStream(r *http.Request) bool {
+	return r.Method == http.MethodGet && streamMatcher.Match(chi.NewRouteContext(), r.Method, r.URL.Path)
+}
+
+func isSlow(r *http.Request) bool {
+	return r.Method == http.MethodPost && slowMatcher.Match(chi.NewRouteContext(), r.Method, r.URL.Path)
+}
+
+// Defaults of the request scope.
+const (
+	defaultRequestTimeout    = 10 * time.Second
+	defaultMaxStreamsPerUser = 10
+)
+
+// streamCounts counts open streams per subject.
+type streamCounts struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *streamCounts) acquire(subject string, limit int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	if c.n[subject] >= limit {
+		return false
+	}
+	c.n[subject]++
+	return true
+}
+
+func (c *streamCounts) release(subject string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n[subject]--; c.n[subject] <= 0 {
+		delete(c.n, subject)
+	}
+}
+
+// scope gives each request its deadline or, for streams, the stream
+// treatment described above. It runs after authenticate, so it knows the
+// user.
+func (s *Server) scope(next http.Handler) http.Handler {
+	if s.streams == nil {
+		s.streams = &streamCounts{}
+	}
+	streams := s.streams
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isStream(r) {
+			timeout := s.RequestTimeout
+			if timeout <= 0 {
+				timeout = defaultRequestTimeout
+			}
+			if mayWait(r) {
+				timeout += MaxWait
+			}
+			if isSlow(r) {
+				timeout = max(timeout, slowRequestTimeout)
+			}
+			ctx, cancel := context.WithTimeout(r.Context(), timeout)
+			defer cancel()
+			next.ServeHTTP(w, r.WithContext(ctx))
+			return
+		}
+		limit := s.MaxStreamsPerUser
+		if limit <= 0 {
+			limit = defaultMaxStreamsPerUser
+		}
+		subject := "ip:" + s.clientIP(r)
+		if a, ok := ActorFrom(r.Context()); ok {
+			subject = "user:" + a.UserID.String()
+		}
+		if !streams.acquire(subject, limit) {
+			Error(w, r, &evently.Error{Code: evently.ERATELIMITED, RetryAfter: 5,
+				Message: "Too many open streams; close one first."})
+			return
+		}
+		defer streams.release(subject)
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Time{})
+		_ = rc.SetWriteDeadline(time.Time{})
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		if d, ok := r.Context().Value(drainKey{}).(context.Context); ok {
+			stop := context.AfterFunc(d, cancel)
+			defer stop()
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}

@@ -1,0 +1,137 @@
+package api_test
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/evently/evently"
+	"github.com/evently/evently/api"
+	"github.com/evently/evently/app"
+	"github.com/evently/evently/evtest/apptest"
+)
+
+// pendingBooking submits a booking no worker will pick up: its stream stays
+// open, showing "pending".
+func pendingBooking(t *testing.T, a *apptest.App) (uuid.UUID, string) {
+	t.Helper()
+	event := a.Event(5)
+	_, token := a.User(evently.RoleUser)
+	res := a.Do("POST", "/api/v1/bookings", token, map[string]any{"event_id": event, "seat_ids": seatsOf(1)})
+	if res.Status != 202 {
+		t.Fatalf("submit: %d %s", res.Status, res.Body)
+	}
+	var b bookingBody
+	res.JSON(t, &b)
+	return b.ID, token
+}
+
+// openStream opens a booking stream and waits for its first event.
+func openStream(t *testing.T, base string, booking uuid.UUID, token string) (*http.Response, *bufio.Reader) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+"/api/v1/bookings/"+booking.String()+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != 200 {
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		t.Fatalf("stream: %d %s", res.StatusCode, b)
+	}
+	rd := bufio.NewReader(res.Body)
+	line, err := rd.ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "event: status") {
+		t.Fatalf("first line %q: %v", line, err)
+	}
+	return res, rd
+}
+
+// Beyond MaxStreamsPerUser concurrent streams a user gets 429, and a closed
+// stream frees its slot.
+func TestStreamsAreCappedPerUser(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, apptest.Options{Configure: func(c *app.Config) { c.MaxStreams = 3 }})
+	booking, token := pendingBooking(t, a)
+	var open []*http.Response
+	for range 3 {
+		res, _ := openStream(t, a.URL, booking, token)
+		open = append(open, res)
+	}
+	defer func() {
+		for _, r := range open {
+			r.Body.Close()
+		}
+	}()
+	res := a.Do("GET", "/api/v1/bookings/"+booking.String()+"/events", token, nil)
+	if res.Status != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("fourth stream: %d %s", res.Status, res.Body)
+	}
+	// Other users and other routes are not affected.
+	if res := a.Do("GET", "/api/v1/bookings/"+booking.String(), token, nil); res.Status != 200 {
+		t.Fatalf("plain read: %d", res.Status)
+	}
+	open[0].Body.Close()
+	apptest.Eventually(t, "a slot frees when a stream closes", func() bool {
+		req, _ := http.NewRequest("GET", a.URL+"/api/v1/bookings/"+booking.String()+"/events", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		if r.StatusCode == 200 {
+			open = append(open, r)
+			return true
+		}
+		r.Body.Close()
+		return false
+	})
+}
+
+// Shutdown ends open streams at once: one listener does not hold the
+// drain for its full timeout.
+func TestShutdownEndsOpenStreams(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, apptest.Options{})
+	booking, token := pendingBooking(t, a)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	served := make(chan error, 1)
+	go func() {
+		served <- api.ServeListener(ctx, a.Deps.Log, ln, a.Server.Handler(), 20*time.Second, nil)
+	}()
+	stream, rd := openStream(t, "http://"+ln.Addr().String(), booking, token)
+	defer stream.Body.Close()
+	ended := make(chan error, 1)
+	go func() { _, err := io.Copy(io.Discard, rd); ended <- err }()
+	start := time.Now()
+	stop()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("serve: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("shutdown waited for the open stream")
+	}
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream was not ended")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("shutdown took %s", d)
+	}
+}
