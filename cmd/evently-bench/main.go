@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -183,8 +184,20 @@ func run(ctx context.Context, args []string) error {
 	outageFor := fs.Duration("outage-for", 10*time.Second, "length of the payment outage")
 	stackDir := fs.String("stack-dir", ".stack", "the stack's state folder (pid files)")
 	stackScript := fs.String("stack-script", "deploy/stack.sh", "script whose `up` restarts a stopped broker or Redis")
+	cpuProfile := fs.String("cpuprofile", "", "write the generator's own CPU profile here")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if err := loopbackOnly(c.Target, *allowRemote); err != nil {
 		return usageError{err}

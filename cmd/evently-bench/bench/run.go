@@ -171,6 +171,22 @@ type runner struct {
 type sharedMap struct {
 	free    []seat
 	fetched time.Time
+	gone    *sync.Map // seat ids buyers learned are taken since the fetch
+}
+
+// seatView is a buyer's look at a seat map: the free seats when it was
+// fetched, less those learned gone since (nil: none).
+type seatView struct {
+	free []seat
+	gone *sync.Map
+}
+
+func (v seatView) isGone(id string) bool {
+	if v.gone == nil {
+		return false
+	}
+	_, ok := v.gone.Load(id)
+	return ok
 }
 
 type ownedBooking struct{ id, token string }
@@ -422,24 +438,26 @@ func sleep(ctx context.Context, d time.Duration) bool {
 
 // seatMap returns the event's available seats, best first: fetched by the
 // buyer, or shared between buyers for up to SeatMapTTL.
-func (r *runner) seatMap(ctx context.Context, token string, event uuid.UUID) ([]seat, int, error) {
+func (r *runner) seatMap(ctx context.Context, token string, event uuid.UUID) (seatView, int, error) {
 	if r.cfg.SeatMapTTL <= 0 {
-		return r.fetchSeatMap(ctx, token, event)
+		free, st, err := r.fetchSeatMap(ctx, token, event)
+		return seatView{free: free}, st, err
 	}
 	r.mapsMu.Lock()
 	defer r.mapsMu.Unlock()
 	if m, ok := r.maps[event]; ok && time.Since(m.fetched) < r.cfg.SeatMapTTL {
-		return m.free, 200, nil
+		return seatView{m.free, m.gone}, 200, nil
 	}
 	free, st, err := r.fetchSeatMap(ctx, token, event)
 	if err != nil {
-		return nil, st, err
+		return seatView{}, st, err
 	}
 	if r.maps == nil {
 		r.maps = map[uuid.UUID]sharedMap{}
 	}
-	r.maps[event] = sharedMap{free: free, fetched: time.Now()}
-	return free, st, nil
+	m := sharedMap{free: free, fetched: time.Now(), gone: &sync.Map{}}
+	r.maps[event] = m
+	return seatView{m.free, m.gone}, st, nil
 }
 
 // fetchSeatMap fetches the event's seats and returns the available ones, best first.
@@ -509,53 +527,56 @@ func (r *runner) forget(event uuid.UUID, ids []string) {
 	if r.cfg.SeatMapTTL <= 0 || len(ids) == 0 {
 		return
 	}
-	gone := map[string]bool{}
-	for _, id := range ids {
-		gone[id] = true
-	}
 	r.mapsMu.Lock()
-	defer r.mapsMu.Unlock()
 	m, ok := r.maps[event]
+	r.mapsMu.Unlock()
 	if !ok {
 		return
 	}
-	free := make([]seat, 0, len(m.free))
-	for _, s := range m.free {
-		if !gone[s.ID] {
-			free = append(free, s)
-		}
+	for _, id := range ids {
+		m.gone.Store(id, true)
 	}
-	m.free = free
-	r.maps[event] = m
 }
 
 // pick chooses k seats by the strategy.
-func (r *runner) pick(free []seat, k int, rnd *rand.Rand) []string {
+func (r *runner) pick(v seatView, k int, rnd *rand.Rand) []string {
+	free := v.free
 	k = min(k, len(free))
-	var from []seat
 	if r.cfg.Strategy == "random" || r.cfg.Strategy == "" {
-		// k distinct random seats without copying a large map.
+		// k distinct random seats without copying a large map; seats known
+		// gone are passed over (a bounded number of tries).
 		ids := make([]string, 0, k)
 		seen := map[int]bool{}
-		for len(ids) < k {
-			if i := rnd.IntN(len(free)); !seen[i] {
+		for tries := 0; len(ids) < k && tries < 64*k; tries++ {
+			if i := rnd.IntN(len(free)); !seen[i] && !v.isGone(free[i].ID) {
 				seen[i] = true
 				ids = append(ids, free[i].ID)
 			}
 		}
 		return ids
 	}
+	// The first seats not known gone, best first: k of them for "best",
+	// the front block for "front", all for any other strategy.
+	want := len(free)
 	switch r.cfg.Strategy {
 	case "best":
-		from = free[:k]
+		want = k
 	case "front":
-		from = append([]seat(nil), free[:min(len(free), max(k, r.cfg.FrontSeats))]...)
-	default:
-		from = append([]seat(nil), free...)
+		want = max(k, r.cfg.FrontSeats)
+	}
+	from := make([]seat, 0, min(want, len(free)))
+	for _, s := range free {
+		if len(from) == want {
+			break
+		}
+		if !v.isGone(s.ID) {
+			from = append(from, s)
+		}
 	}
 	if r.cfg.Strategy != "best" {
 		rnd.Shuffle(len(from), func(i, j int) { from[i], from[j] = from[j], from[i] })
 	}
+	k = min(k, len(from))
 	ids := make([]string, k)
 	for i := range k {
 		ids[i] = from[i].ID
@@ -597,15 +618,15 @@ func (r *runner) buy(ctx context.Context, i int, rnd *rand.Rand) string {
 		if err != nil {
 			return fmt.Sprintf("seat_map_error_%d", st)
 		}
-		if len(free) == 0 {
+		if len(free.free) == 0 {
 			return "sold_out"
 		}
 		if r.cfg.Strategy == "disjoint" {
 			if seats = r.disjointSeats(event, i, want); seats == nil {
 				return "sold_out"
 			}
-		} else {
-			seats = r.pick(free, want, rnd)
+		} else if seats = r.pick(free, want, rnd); len(seats) == 0 {
+			return "sold_out"
 		}
 		id, out, retry := r.hold(ctx, token, event, seats)
 		if retry {
@@ -645,11 +666,12 @@ func (r *runner) holdOnly(ctx context.Context, i int, rnd *rand.Rand) {
 		r.rec.outcome(fmt.Sprintf("seat_map_error_%d", st))
 		return
 	}
-	if len(free) == 0 {
+	seats := r.pick(free, 1+rnd.IntN(r.cfg.MaxSeats), rnd)
+	if len(seats) == 0 {
 		r.rec.outcome("sold_out")
 		return
 	}
-	id, out, _ := r.hold(ctx, token, event, r.pick(free, 1+rnd.IntN(r.cfg.MaxSeats), rnd))
+	id, out, _ := r.hold(ctx, token, event, seats)
 	if id != "" {
 		out = "held"
 	}
