@@ -56,6 +56,10 @@ type Server struct {
 	RequestTimeout    time.Duration
 	MaxStreamsPerUser int
 
+	// Background runs beside the server for as long as it serves (the
+	// revocation follower); the command that serves starts and stops them.
+	Background []func(context.Context) error
+
 	streams *streamCounts
 }
 

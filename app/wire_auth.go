@@ -98,6 +98,7 @@ func wireAuth(d *Deps, c Config, s *api.Server) error {
 	revocations := &store.Revocations{Redis: d.Redis, Keys: d.Keys, Window: ac.AccessTTL + ac.Leeway}
 	s.Tokens = &api.Tokens{Secret: []byte(ac.JWTSecret), Issuer: ac.Issuer, Audience: ac.Audience,
 		AccessTTL: ac.AccessTTL, Leeway: ac.Leeway, Revoked: revocations.Revoked}
+	s.Background = append(s.Background, revocations.Follow)
 	s.Auth = api.AuthDeps{
 		Users:       &store.Users{DB: d.DB},
 		Sessions:    &store.RefreshTokens{DB: d.DB, TTL: ac.RefreshTTL},

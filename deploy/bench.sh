@@ -50,6 +50,7 @@
 #   BENCH_DURATION=25s (per run) BENCH_ABANDON=0.05 BENCH_DECLINE=0.02 BENCH_RETRIES=2
 #   BENCH_HOT_SEATS=200 BENCH_HOT_MAX_SEATS=4 BENCH_SEAT_MAP_TTL=1s
 #   BENCH_POLL_EVERY=0 (0: the adaptive poll schedule)
+#   BENCH_WARMUP=8s (an unmeasured run before each side's measured runs; 0: none)
 #   BENCH_NAIVE=1 BENCH_DEV=1 BENCH_SPLIT=1 (0 skips that side)
 #   BENCH_SHAPES="disjoint hot" BENCH_FOLLOWS="poll stream"
 #   BENCH_CHAOS=0 BENCH_CHAOS_BUYERS=2400  BENCH_HOLDS_RATE=0 BENCH_HOLDS_BUYERS=8000  BENCH_PIPELINE=0
@@ -70,6 +71,7 @@ RETRIES=${BENCH_RETRIES:-2}
 HOT_SEATS=${BENCH_HOT_SEATS:-200}
 HOT_MAX=${BENCH_HOT_MAX_SEATS:-4}
 SEATMAP_TTL=${BENCH_SEAT_MAP_TTL:-1s}
+WARMUP=${BENCH_WARMUP:-8s}
 POLL_EVERY=${BENCH_POLL_EVERY:-0}
 SHAPES=${BENCH_SHAPES:-disjoint hot}
 FOLLOWS=${BENCH_FOLLOWS:-poll stream}
@@ -210,6 +212,20 @@ one_run() {
   runs+=("$name")
 }
 
+# warm_up NAME DB FLAGS...: an unmeasured run of WARMUP on its own event
+# before a side's measured runs, the same for both sides, so neither is
+# measured cold (the JVM under Kafka compiles its hot paths in the first
+# seconds of load; PostgreSQL fills its caches).
+warm_up() {
+  local name=$1 db=$2; shift 2
+  [ "$WARMUP" = 0 ] && return 0
+  bench setup -db "$db" -users "$ACCOUNTS" -seats "$SEATS" -out "$OUT/setup-$name-warmup.json" >/dev/null 2>>"$OUT/logs/setup.log"
+  log "warm-up $name ($WARMUP, not measured)"
+  # shellcheck disable=SC2046
+  bench run -name "$name-warmup" -setup "$OUT/setup-$name-warmup.json" "${COMMON[@]}" -duration "$WARMUP" $(shape_flags disjoint) \
+    -quiet "$@" >/dev/null 2>>"$OUT/logs/runs.log" || log "warm-up $name failed (see $OUT/logs/runs.log)"
+}
+
 # --- 1. the naive baseline -----------------------------------------------------
 group=()
 if [ "$NAIVE" = 1 ]; then
@@ -221,6 +237,7 @@ if [ "$NAIVE" = 1 ]; then
   supervise naive bin/evently-naive -addr "$NAIVE_ADDR" -db "$NAIVE_URL" -conns 20 -paysim "http://$PAYSIM_ADDR"
   wait_http "http://$PAYSIM_ADDR/healthz" paysim
   wait_http "http://$NAIVE_ADDR/healthz" evently-naive
+  warm_up naive "$NAIVE_URL" -api naive -target "http://$NAIVE_ADDR" -follow poll
   for sh in $SHAPES; do
     one_run "naive-$sh" "$NAIVE_URL" "http://$PAYSIM_ADDR" "$sh" -api naive -target "http://$NAIVE_ADDR" -follow poll
   done
@@ -256,6 +273,7 @@ evently_runs() { # MODE
   wait_http "http://$PAYSIM_ADDR/healthz" paysim
   wait_http "http://$API_ADDR/readyz" "evently ($mode)"
   sleep 3 # the consumer groups' first join
+  warm_up "evently-$mode" "$EV_URL" -api evently -target "http://$API_ADDR" -follow poll
   for fo in $FOLLOWS; do
     for sh in $SHAPES; do
       metrics "$mode-$fo-$sh-0"

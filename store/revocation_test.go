@@ -2,15 +2,42 @@ package store_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/evently/evently"
 	"github.com/evently/evently/evtest"
+	"github.com/evently/evently/evtest/apptest"
 	"github.com/evently/evently/store"
 )
+
+// countChecks counts the commands a token check sends (EXISTS, GET).
+type countChecks struct{ n *atomic.Int64 }
+
+func (countChecks) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h countChecks) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.count(cmd)
+		return next(ctx, cmd)
+	}
+}
+func (h countChecks) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, c := range cmds {
+			h.count(c)
+		}
+		return next(ctx, cmds)
+	}
+}
+func (h countChecks) count(c redis.Cmder) {
+	if n := c.Name(); n == "exists" || n == "get" {
+		h.n.Add(1)
+	}
+}
 
 func TestRevocations(t *testing.T) {
 	t.Parallel()
@@ -48,14 +75,55 @@ func TestRevocations(t *testing.T) {
 		{"any token of an ended session", "jti-5", ended, evently.Actor{UserID: other}, now, true},
 		{"a token of a live session", "jti-6", live, evently.Actor{UserID: other}, now, false},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := v.Revoked(ctx, tt.jti, tt.session, tt.uid.UserID, tt.iat)
-			if err != nil || got != tt.want {
-				t.Fatalf("revoked %v (%v), want %v", got, err, tt.want)
-			}
-		})
+	// Another API process follows the revocations into a local copy and,
+	// once that is live, answers without asking Redis.
+	frdb := redis.NewClient(rdb.Options())
+	t.Cleanup(func() { frdb.Close() })
+	var asked atomic.Int64
+	frdb.AddHook(countChecks{&asked})
+	follower := &store.Revocations{Redis: frdb, Keys: store.Keys{Prefix: prefix}, Window: time.Minute}
+	fctx, stop := context.WithCancel(ctx)
+	followed := make(chan struct{})
+	go func() { defer close(followed); _ = follower.Follow(fctx) }()
+	t.Cleanup(func() { stop(); <-followed })
+	apptest.Eventually(t, "the follower's copy is live and has the session", func() bool {
+		got, _ := follower.Revoked(ctx, "jti-x", ended, other, now)
+		return got
+	})
+	asked.Store(0)
+	for _, side := range []struct {
+		name string
+		v    *store.Revocations
+	}{{"writer (Redis round trip)", v}, {"follower (local copy)", follower}} {
+		for _, tt := range tests {
+			t.Run(side.name+"/"+tt.name, func(t *testing.T) {
+				got, err := side.v.Revoked(ctx, tt.jti, tt.session, tt.uid.UserID, tt.iat)
+				if err != nil || got != tt.want {
+					t.Fatalf("revoked %v (%v), want %v", got, err, tt.want)
+				}
+			})
+		}
 	}
+	if n := asked.Load(); n != 0 {
+		t.Fatalf("the live follower asked Redis %d times", n)
+	}
+	// A revocation written later reaches the follower too.
+	if err := v.DenyToken(ctx, "jti-late", now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	apptest.Eventually(t, "a later revocation reaches the follower", func() bool {
+		got, _ := follower.Revoked(ctx, "jti-late", uuid.Nil, other, now)
+		return got
+	})
+	// Once Redis stops answering the follower, its copy stops counting:
+	// the check goes to Redis (and fails closed when Redis is gone).
+	stop()
+	<-followed
+	apptest.Eventually(t, "a stale copy is not used", func() bool {
+		before := asked.Load()
+		_, _ = follower.Revoked(ctx, "jti-2", uuid.Nil, other, now)
+		return asked.Load() > before
+	})
 	if ttl := rdb.TTL(ctx, prefix+"auth:revoked-before:"+user.String()).Val(); ttl <= 0 || ttl > time.Minute {
 		t.Fatalf("revocation kept for %v, want the window", ttl)
 	}

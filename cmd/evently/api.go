@@ -17,5 +17,7 @@ func runAPI(ctx context.Context, c app.Config, _ []string) error {
 	if err != nil {
 		return usageError{err}
 	}
-	return api.Serve(ctx, d.Log, c.HTTPAddr, s.Handler(), c.DrainTimeout, nil)
+	return group(ctx, append(s.Background, func(ctx context.Context) error {
+		return api.Serve(ctx, d.Log, c.HTTPAddr, s.Handler(), c.DrainTimeout, nil)
+	})...)
 }

@@ -55,10 +55,9 @@ func runDev(ctx context.Context, c app.Config, _ []string) error {
 	if err != nil {
 		return err
 	}
-	return group(ctx,
-		w.Run,
+	return group(ctx, append(s.Background, w.Run,
 		func(ctx context.Context) error {
 			return api.Serve(ctx, d.Log, c.HTTPAddr, s.Handler(), c.DrainTimeout, nil)
 		},
-	)
+	)...)
 }

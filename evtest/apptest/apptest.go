@@ -113,6 +113,17 @@ func Start(t testing.TB, o Options) *App {
 	if err != nil {
 		t.Fatalf("apptest: api: %v", err)
 	}
+	bg, stopBg := context.WithCancel(context.Background())
+	done := make(chan struct{}, len(s.Background))
+	for _, run := range s.Background {
+		go func() { defer func() { done <- struct{}{} }(); _ = run(bg) }()
+	}
+	t.Cleanup(func() {
+		stopBg()
+		for range s.Background {
+			<-done
+		}
+	})
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	a := &App{URL: srv.URL, Config: c, Deps: d, Server: s, DB: db, DBURL: dbURL, t: t}
