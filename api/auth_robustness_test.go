@@ -236,3 +236,28 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// A token remembered as checked still expires, and only its exact bytes
+// are remembered.
+func TestCheckedTokensStillExpire(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	tk := &api.Tokens{Secret: []byte("cache-secret-0123456789abcdef0123456789"), Issuer: "evently", Audience: "evently-api",
+		AccessTTL: time.Minute, Leeway: time.Second, Now: func() time.Time { return now }, Checked: api.NewCheckedTokens(8)}
+	token, _, _, err := tk.Issue(evently.NewID(), evently.RoleUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 { // checked, then from the cache
+		if _, _, err := tk.Verify(context.Background(), token); err != nil {
+			t.Fatalf("verify %d: %v", i, err)
+		}
+	}
+	if _, _, err := tk.Verify(context.Background(), token[:len(token)-2]+"xx"); err == nil {
+		t.Fatal("a forged signature passed")
+	}
+	now = now.Add(time.Minute + 2*time.Second)
+	if _, _, err := tk.Verify(context.Background(), token); evently.ErrorCode(err) != evently.EUNAUTHORIZED {
+		t.Fatalf("expired token from the cache: %v", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/evently/evently"
 )
@@ -25,6 +26,30 @@ type Tokens struct {
 	// change, disabled account). Nil means nothing is ever revoked.
 	Revoked func(ctx context.Context, jti string, session, userID uuid.UUID, issuedAt time.Time) (bool, error)
 	Now     func() time.Time
+
+	// Checked remembers tokens whose signature and claims were checked (nil:
+	// none are): a buyer sends the same token with every request, and
+	// checking it again (HMAC, base64, JSON) is most of a cheap request's
+	// cost. The same bytes carry the same claims, so only the times are
+	// checked again. Revocation is checked on every request regardless.
+	Checked *CheckedTokens
+}
+
+// CheckedTokens is a bounded cache of tokens that passed every check but
+// revocation.
+type CheckedTokens struct {
+	c *lru.Cache[string, parsedToken]
+}
+
+type parsedToken struct {
+	claims AccessClaims
+	uid    uuid.UUID
+}
+
+// NewCheckedTokens returns a cache of up to n checked tokens.
+func NewCheckedTokens(n int) *CheckedTokens {
+	c, _ := lru.New[string, parsedToken](max(n, 1)) // only fails for n < 1
+	return &CheckedTokens{c}
 }
 
 // AccessClaims are the claims of an access token.
@@ -96,6 +121,24 @@ func (t *Tokens) Verify(ctx context.Context, token string) (evently.Actor, time.
 
 // parse checks everything but revocation.
 func (t *Tokens) parse(token string) (AccessClaims, uuid.UUID, error) {
+	if t.Checked == nil {
+		return t.parseFully(token)
+	}
+	if p, ok := t.Checked.c.Get(token); ok {
+		now := t.now()
+		if now.Before(p.claims.ExpiresAt.Add(t.Leeway)) && !now.Before(p.claims.NotBefore.Add(-t.Leeway)) {
+			return p.claims, p.uid, nil
+		}
+		t.Checked.c.Remove(token)
+	}
+	claims, uid, err := t.parseFully(token)
+	if err == nil && claims.NotBefore != nil {
+		t.Checked.c.Add(token, parsedToken{claims, uid})
+	}
+	return claims, uid, err
+}
+
+func (t *Tokens) parseFully(token string) (AccessClaims, uuid.UUID, error) {
 	var claims AccessClaims
 	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return t.Secret, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),

@@ -97,7 +97,7 @@ func wireAuth(d *Deps, c Config, s *api.Server) error {
 	}
 	revocations := &store.Revocations{Redis: d.Redis, Keys: d.Keys, Window: ac.AccessTTL + ac.Leeway}
 	s.Tokens = &api.Tokens{Secret: []byte(ac.JWTSecret), Issuer: ac.Issuer, Audience: ac.Audience,
-		AccessTTL: ac.AccessTTL, Leeway: ac.Leeway, Revoked: revocations.Revoked}
+		AccessTTL: ac.AccessTTL, Leeway: ac.Leeway, Revoked: revocations.Revoked, Checked: api.NewCheckedTokens(65536)}
 	s.Background = append(s.Background, revocations.Follow)
 	s.Auth = api.AuthDeps{
 		Users:       &store.Users{DB: d.DB},
