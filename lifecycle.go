@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // This file holds the booking decisions: what each command does to a
@@ -260,4 +262,28 @@ func (o BookOutcome) BookPath() []BookingStatus {
 		return []BookingStatus{BookingReserved, BookingPaying}
 	}
 	return []BookingStatus{o.Status}
+}
+
+// Admission is what a booking on a hold needs settled before its command
+// is queued: the client's idempotency key reserved (when it sent one), the
+// hold claimed for the booking, and the booking's pending status recorded.
+type Admission struct {
+	UserID      uuid.UUID
+	AsForOthers bool // an admin booking someone else's hold
+	HoldID      uuid.UUID
+	BookingID   uuid.UUID
+	// IdempotencyKey and BodyHash: the same key with the same body names
+	// the earlier booking; "" when the client sent no key.
+	IdempotencyKey, BodyHash string
+	At                       time.Time
+}
+
+// Admitted is the outcome of an admission: either Earlier (the key was used
+// before, by the booking Earlier with a body hashing to EarlierHash; nothing
+// was claimed), or the claimed hold and the pending status recorded for it.
+type Admitted struct {
+	Earlier     *uuid.UUID
+	EarlierHash string
+	Hold        *Hold
+	Pending     StatusChange
 }

@@ -58,8 +58,17 @@ type IdempotencyKeys interface {
 	Forget(ctx context.Context, user uuid.UUID, key string) error
 }
 
+// HoldAdmission admits a booking on a hold in as few round trips as the
+// store can: the idempotency key, the claim and the pending record.
+type HoldAdmission interface {
+	Admit(ctx context.Context, a evently.Admission) (evently.Admitted, error)
+}
+
 // BookingDeps are the booking area's services.
 type BookingDeps struct {
+	// Admissions, when set, admits bookings on a hold (else the separate
+	// Idempotency, Holds and Feed steps do).
+	Admissions HoldAdmission
 	Holds       HoldService
 	Bookings    BookingReader
 	Feed        StatusFeed
@@ -258,6 +267,7 @@ func (s *Server) submitBooking(w http.ResponseWriter, r *http.Request) {
 	ctx, a := r.Context(), actor(r)
 	bookingID := evently.NewID()
 	key := r.Header.Get("Idempotency-Key")
+	var bodyHash string
 	if key != "" {
 		if !validToken(key) || len(key) > 255 {
 			Error(w, r, evently.Invalid(map[string]string{"Idempotency-Key": "Use 1 to 255 printable characters."}))
@@ -265,49 +275,71 @@ func (s *Server) submitBooking(w http.ResponseWriter, r *http.Request) {
 		}
 		body, _ := json.Marshal(req)
 		sum := sha256.Sum256(body)
-		prev, prevHash, err := s.Bookings.Idempotency.Reserve(ctx, a.UserID, key, hex.EncodeToString(sum[:]), bookingID)
-		if err != nil {
-			Error(w, r, err)
+		bodyHash = hex.EncodeToString(sum[:])
+	}
+	// earlier answers a retry whose key named an earlier booking.
+	earlier := func(prev *uuid.UUID, prevHash string) {
+		if prevHash != bodyHash {
+			Error(w, r, evently.Invalid(map[string]string{"Idempotency-Key": "This key was used for a different request."}))
 			return
 		}
-		if prev != nil {
-			if prevHash != hex.EncodeToString(sum[:]) {
-				Error(w, r, evently.Invalid(map[string]string{"Idempotency-Key": "This key was used for a different request."}))
-				return
-			}
-			s.answerExisting(w, r, *prev)
-			return
-		}
+		s.answerExisting(w, r, *prev)
 	}
 	forgetKey := func() {
 		if key != "" {
 			_ = s.Bookings.Idempotency.Forget(context.WithoutCancel(ctx), a.UserID, key)
 		}
 	}
-
-	var hold *evently.Hold
-	var err error
-	if req.HoldID != nil {
-		hold, err = s.Bookings.Holds.ClaimID(ctx, *req.HoldID, a.UserID, a.IsAdmin(), bookingID)
-	} else {
-		hold, err = s.Bookings.Holds.Take(ctx, *req.EventID, a.UserID, req.SeatIDs)
-		if err == nil {
-			err = s.Bookings.Holds.Claim(ctx, hold, bookingID)
-		}
-	}
-	if err != nil {
-		forgetKey()
-		Error(w, r, err)
-		return
-	}
 	now := time.Now().UTC()
+	var hold *evently.Hold
+	var pending evently.StatusChange
+	recorded := false
+	if req.HoldID != nil && s.Bookings.Admissions != nil {
+		adm, err := s.Bookings.Admissions.Admit(ctx, evently.Admission{UserID: a.UserID, AsForOthers: a.IsAdmin(),
+			HoldID: *req.HoldID, BookingID: bookingID, IdempotencyKey: key, BodyHash: bodyHash, At: now})
+		if err != nil {
+			Error(w, r, err)
+			return
+		}
+		if adm.Earlier != nil {
+			earlier(adm.Earlier, adm.EarlierHash)
+			return
+		}
+		hold, pending, recorded = adm.Hold, adm.Pending, true
+	} else {
+		if key != "" {
+			prev, prevHash, err := s.Bookings.Idempotency.Reserve(ctx, a.UserID, key, bodyHash, bookingID)
+			if err != nil {
+				Error(w, r, err)
+				return
+			}
+			if prev != nil {
+				earlier(prev, prevHash)
+				return
+			}
+		}
+		var err error
+		if req.HoldID != nil {
+			hold, err = s.Bookings.Holds.ClaimID(ctx, *req.HoldID, a.UserID, a.IsAdmin(), bookingID)
+		} else {
+			hold, err = s.Bookings.Holds.Take(ctx, *req.EventID, a.UserID, req.SeatIDs)
+			if err == nil {
+				err = s.Bookings.Holds.Claim(ctx, hold, bookingID)
+			}
+		}
+		if err != nil {
+			forgetKey()
+			Error(w, r, err)
+			return
+		}
+		pending = evently.StatusChange{BookingID: bookingID, UserID: a.UserID, EventID: hold.EventID, HoldID: &hold.ID,
+			Status: evently.BookingPending, SeatIDs: hold.SeatIDs, At: now, AcceptedAt: now}
+	}
 	cmd := evently.BookCommand{BookingID: bookingID, UserID: a.UserID, EventID: hold.EventID, HoldID: &hold.ID,
 		SeatIDs: hold.SeatIDs, HoldExpiresAt: hold.ExpiresAt, IdempotencyKey: key, AcceptedAt: now}
 	if req.Payment != nil {
 		cmd.PaymentToken = req.Payment.Token
 	}
-	pending := evently.StatusChange{BookingID: bookingID, UserID: a.UserID, EventID: hold.EventID, HoldID: &hold.ID,
-		Status: evently.BookingPending, SeatIDs: hold.SeatIDs, At: now, AcceptedAt: now}
 	wait, preferred := preferWait(r, s.Bookings.SubmitWait)
 	var changes <-chan evently.StatusChange
 	if wait > 0 {
@@ -316,7 +348,11 @@ func (s *Server) submitBooking(w http.ResponseWriter, r *http.Request) {
 		changes, stop = s.Bookings.Feed.Watch(ctx, bookingID)
 		defer stop()
 	}
-	if err = s.Bookings.Feed.SetPending(ctx, pending); err == nil {
+	var err error
+	if !recorded {
+		err = s.Bookings.Feed.SetPending(ctx, pending)
+	}
+	if err == nil {
 		err = s.Bookings.Queue.Enqueue(ctx, evently.StreamBookingCommands, hold.EventID.String(), evently.CmdBook, cmd)
 	}
 	if err != nil {

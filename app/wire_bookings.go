@@ -61,12 +61,14 @@ func wireBookings(d *Deps, c Config, s *api.Server) error {
 		}
 		return n, nil
 	}
+	holds, feed, idem := newHolds(d, c), &store.Feed{Redis: d.Redis, Keys: d.Keys}, &store.Idempotency{Redis: d.Redis, Keys: d.Keys}
 	s.Bookings = api.BookingDeps{
-		Holds:       newHolds(d, c),
+		Admissions:  &store.Admissions{Holds: holds, Idempotency: idem, Feed: feed},
+		Holds:       holds,
 		Bookings:    bookings,
-		Feed:        &store.Feed{Redis: d.Redis, Keys: d.Keys},
+		Feed:        feed,
 		Queue:       d.Producer,
-		Idempotency: &store.Idempotency{Redis: d.Redis, Keys: d.Keys},
+		Idempotency: idem,
 		EventStarts: func(ctx context.Context, id uuid.UUID) (time.Time, error) {
 			var t time.Time
 			err := d.DB.GetContext(ctx, &t, `SELECT starts_at FROM events WHERE id = $1`, id)

@@ -181,18 +181,25 @@ func (i *Idempotency) key(user uuid.UUID, k string) string {
 // Reserve claims key for booking; when the key was used before it returns
 // the earlier booking and body hash instead.
 func (i *Idempotency) Reserve(ctx context.Context, user uuid.UUID, key, bodyHash string, booking uuid.UUID) (prev *uuid.UUID, prevHash string, err error) {
-	ttl := i.TTL
-	if ttl <= 0 {
-		ttl = 24 * time.Hour
-	}
-	b, _ := json.Marshal(idemRecord{BookingID: booking, BodyHash: bodyHash})
-	ok, err := i.Redis.SetNX(ctx, i.key(user, key), b, ttl).Result()
+	ok, err := i.reserve(ctx, i.Redis, user, key, bodyHash, booking).Result()
 	if err != nil {
 		return nil, "", unavailable(err)
 	}
 	if ok {
 		return nil, "", nil
 	}
+	return i.earlier(ctx, user, key)
+}
+
+func (i *Idempotency) ttl() time.Duration {
+	if i.TTL <= 0 {
+		return 24 * time.Hour
+	}
+	return i.TTL
+}
+
+// earlier reads the booking and body hash a used key names.
+func (i *Idempotency) earlier(ctx context.Context, user uuid.UUID, key string) (*uuid.UUID, string, error) {
 	old, err := i.Redis.Get(ctx, i.key(user, key)).Bytes()
 	if err != nil {
 		return nil, "", unavailable(err)

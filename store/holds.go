@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,7 +27,7 @@ import (
 //	{ev}:sold:loaded   present while {ev}:sold mirrors PostgreSQL; it expires so
 //	                   the mirror is rebuilt now and then
 //	{ev}:user:<user>   sorted set: hold -> expiry (ms), for the per-user cap
-//	hold:<hold>        event id of a hold, for lookups by hold id alone
+//	hold:<hold>        "<event id> <seats JSON>" of a hold, for lookups by hold id alone
 
 // HeldSeats returns the seats of an event held (not sold) right now.
 func HeldSeats(ctx context.Context, rdb *redis.Client, k Keys, eventID uuid.UUID, now time.Time) ([]string, error) {
@@ -266,7 +267,7 @@ func (h *Holds) Take(ctx context.Context, eventID, userID uuid.UUID, seats []str
 		// lookup key is deleted again.
 		pipe := h.Redis.Pipeline()
 		take := takeScript.Eval(ctx, pipe, keys, args...)
-		pipe.Set(ctx, lookup, eventID.String(), h.TTL)
+		pipe.Set(ctx, lookup, eventID.String()+" "+string(seatsJSON), h.TTL)
 		if _, err := pipe.Exec(ctx); err != nil {
 			return nil, unavailable(err)
 		}
@@ -319,6 +320,18 @@ func (h *Holds) RebuildSold(ctx context.Context, eventID uuid.UUID) error {
 	return err
 }
 
+// parseLookup reads a hold's lookup value: its event and seats.
+func parseLookup(v string) (uuid.UUID, []string, error) {
+	ev, seatsJSON, _ := strings.Cut(v, " ")
+	id, err := uuid.Parse(ev)
+	if err != nil {
+		return uuid.Nil, nil, evently.Errorf(evently.ENOTFOUND, "Hold not found.")
+	}
+	var seats []string
+	_ = json.Unmarshal([]byte(seatsJSON), &seats)
+	return id, seats, nil
+}
+
 // Get returns a live hold.
 func (h *Holds) Get(ctx context.Context, holdID uuid.UUID) (*evently.Hold, error) {
 	ev, err := h.Redis.Get(ctx, h.Keys.Key("hold", holdID.String())).Result()
@@ -328,9 +341,9 @@ func (h *Holds) Get(ctx context.Context, holdID uuid.UUID) (*evently.Hold, error
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	eventID, err := uuid.Parse(ev)
+	eventID, _, err := parseLookup(ev)
 	if err != nil {
-		return nil, evently.Errorf(evently.ENOTFOUND, "Hold not found.")
+		return nil, err
 	}
 	m, err := h.Redis.HGetAll(ctx, h.Keys.Event(eventID)+":hold:"+holdID.String()).Result()
 	if err != nil {
@@ -397,9 +410,9 @@ func (h *Holds) ClaimID(ctx context.Context, holdID, userID uuid.UUID, asForOthe
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	eventID, err := uuid.Parse(ev)
+	eventID, _, err := parseLookup(ev)
 	if err != nil {
-		return nil, evently.Errorf(evently.ENOTFOUND, "Hold not found.")
+		return nil, err
 	}
 	hold := &evently.Hold{ID: holdID, EventID: eventID}
 	if err := h.claim(ctx, hold, userID, asForOthers, bookingID); err != nil {
@@ -414,16 +427,27 @@ func (h *Holds) Claim(ctx context.Context, hold *evently.Hold, bookingID uuid.UU
 }
 
 func (h *Holds) claim(ctx context.Context, hold *evently.Hold, userID uuid.UUID, asForOthers bool, bookingID uuid.UUID) error {
+	keys, args := h.claimArgs(hold, userID, asForOthers, bookingID)
+	res, err := claimScript.Run(ctx, h.Redis, keys, args...).StringSlice()
+	if err != nil {
+		return unavailable(err)
+	}
+	return h.claimed(ctx, hold, userID, res)
+}
+
+func (h *Holds) claimArgs(hold *evently.Hold, userID uuid.UUID, asForOthers bool, bookingID uuid.UUID) ([]string, []any) {
 	base := h.Keys.Event(hold.EventID)
 	others := "0"
 	if asForOthers {
 		others = "1"
 	}
-	res, err := claimScript.Run(ctx, h.Redis, []string{base + ":hold:" + hold.ID.String(), base + ":user:" + userID.String()},
-		userID.String(), bookingID.String(), others, h.now().UnixMilli(), hold.ID.String()).StringSlice()
-	if err != nil {
-		return unavailable(err)
-	}
+	return []string{base + ":hold:" + hold.ID.String(), base + ":user:" + userID.String()},
+		[]any{userID.String(), bookingID.String(), others, h.now().UnixMilli(), hold.ID.String()}
+}
+
+// claimed reads the claim script's answer into hold.
+func (h *Holds) claimed(ctx context.Context, hold *evently.Hold, userID uuid.UUID, res []string) error {
+	base := h.Keys.Event(hold.EventID)
 	switch res[0] {
 	case "not_found":
 		return evently.Errorf(evently.ENOTFOUND, "Hold not found; it may have expired.")
