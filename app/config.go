@@ -47,7 +47,7 @@ type Config struct {
 	HoldTTL        time.Duration `env:"EVENTLY_HOLD_TTL" envDefault:"5m"`
 	PaymentWindow  time.Duration `env:"EVENTLY_PAYMENT_WINDOW" envDefault:"10m"`
 	BatchSize      int           `env:"EVENTLY_BATCH_SIZE" envDefault:"200"`
-	BatchWait      time.Duration `env:"EVENTLY_BATCH_WAIT" envDefault:"5ms"`
+	BatchWait      time.Duration `env:"EVENTLY_BATCH_WAIT" envDefault:"20ms"`
 	MaxAttempts    int           `env:"EVENTLY_MAX_ATTEMPTS" envDefault:"5"`
 	SessionTimeout time.Duration `env:"EVENTLY_SESSION_TIMEOUT" envDefault:"10s"`
 	// GroupPrefix isolates consumer groups (tests, several deployments on one broker).

@@ -43,7 +43,7 @@ type GroupConfig struct {
 	Handle  Handler
 
 	BatchSize     int           // most messages per batch (default 200)
-	BatchWait     time.Duration // longest wait for a batch to fill after its first message (default 5 ms)
+	BatchWait     time.Duration // longest wait for a batch to fill after its first message (default 20 ms)
 	HandleTimeout time.Duration // one attempt's deadline (default 3 s: well within the session timeout)
 	MaxAttempts   int           // attempts on one message before the DLQ (default 5)
 
@@ -80,7 +80,7 @@ func NewGroup(cfg GroupConfig) (*Group, error) {
 		cfg.BatchSize = 200
 	}
 	if cfg.BatchWait <= 0 {
-		cfg.BatchWait = 5 * time.Millisecond
+		cfg.BatchWait = 20 * time.Millisecond
 	}
 	if cfg.HandleTimeout <= 0 {
 		cfg.HandleTimeout = 3 * time.Second
@@ -240,8 +240,10 @@ func (g *Group) own(genCtx context.Context, gen *kafka.Generation, topic string,
 	}
 }
 
-// fetch returns up to BatchSize messages, waiting at most BatchWait for more
-// once the first has arrived.
+// fetch returns up to BatchSize messages: it keeps taking messages while
+// they come at least every quarter of BatchWait (at least 1 ms), and stops
+// at BatchWait. Under load a batch fills from what queued while the last
+// one was applied; a lone message waits only the gap.
 func (g *Group) fetch(genCtx context.Context, r *kafka.Reader, log *slog.Logger) []kafka.Message {
 	m, err := r.FetchMessage(genCtx)
 	if err != nil {
@@ -252,10 +254,16 @@ func (g *Group) fetch(genCtx context.Context, r *kafka.Reader, log *slog.Logger)
 		return nil
 	}
 	msgs := []kafka.Message{m}
-	ctx, cancel := context.WithTimeout(genCtx, g.cfg.BatchWait)
-	defer cancel()
+	deadline := time.Now().Add(g.cfg.BatchWait)
+	gap := max(g.cfg.BatchWait/4, time.Millisecond)
 	for len(msgs) < g.cfg.BatchSize {
+		wait := min(gap, time.Until(deadline))
+		if wait <= 0 {
+			break
+		}
+		ctx, cancel := context.WithTimeout(genCtx, wait)
 		m, err := r.FetchMessage(ctx)
+		cancel()
 		if err != nil {
 			break
 		}
