@@ -511,7 +511,11 @@ func (c *Client) attempt(ctx context.Context, op, method, path, key string, payl
 	var rep reply
 	if err == nil {
 		rep.status = resp.StatusCode
-		rep.body, err = io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+		limit := int64(4 << 20)
+		if op == opLedger {
+			limit = 1 << 30 // the whole ledger: a reconciliation reads every charge
+		}
+		rep.body, err = io.ReadAll(io.LimitReader(resp.Body, limit))
 		resp.Body.Close()
 	}
 	if err != nil {
