@@ -2,9 +2,12 @@ package store
 
 import (
 	"context"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/jmoiron/sqlx"
 	"github.com/redis/go-redis/v9"
 
@@ -14,13 +17,25 @@ import (
 // SeatMaps reads event seat maps: prices and sold seats from PostgreSQL
 // (the truth), held seats from Redis (store.HeldSeats). It implements
 // evently.SeatMapSource; the API caches what it returns.
+//
+// A published event's layout (seats, places, tiers, prices) never changes,
+// so it is read once and kept for the last few events asked for; each map
+// then reads only which seats are not available. In an on-sale that is
+// most of what reading a 20,000-seat map cost.
 type SeatMaps struct {
 	DB    *sqlx.DB
 	Redis *redis.Client
 	Keys  Keys
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+
+	layoutsOnce sync.Once
+	layouts     *lru.Cache[uuid.UUID, []evently.MapSeat]
 }
+
+// keptLayouts bounds how many published events' layouts are kept (a
+// 20,000-seat layout is about 2 MB).
+const keptLayouts = 32
 
 var _ evently.SeatMapSource = (*SeatMaps)(nil)
 
@@ -53,11 +68,7 @@ func (s *SeatMaps) SeatMap(ctx context.Context, eventID uuid.UUID) (*evently.Sea
 			  ON t.sec = s.section
 			WHERE s.venue_id = $1 ORDER BY s.ordinal`, ev.VenueID, ev.Tiers)
 	} else {
-		err = s.DB.SelectContext(ctx, &m.Seats, `
-			SELECT es.seat_id, es.section, es.row_label, es.number, s.x, s.y, s.accessible,
-				es.tier, es.price_cents, es.status
-			FROM event_seats es JOIN seats s ON s.venue_id = $2 AND s.id = es.seat_id
-			WHERE es.event_id = $1 ORDER BY s.ordinal`, eventID, ev.VenueID)
+		m.Seats, err = s.publishedSeats(ctx, eventID, ev.VenueID)
 	}
 	if err != nil {
 		return nil, translate(err, "event")
@@ -82,4 +93,51 @@ func (s *SeatMaps) SeatMap(ctx context.Context, eventID uuid.UUID) (*evently.Sea
 		}
 	}
 	return m, nil
+}
+
+// publishedSeats returns a published (or cancelled) event's seats with
+// their status: the layout from the kept copy, the status of the seats
+// that are not available from PostgreSQL.
+func (s *SeatMaps) publishedSeats(ctx context.Context, eventID, venueID uuid.UUID) ([]evently.MapSeat, error) {
+	s.layoutsOnce.Do(func() { s.layouts, _ = lru.New[uuid.UUID, []evently.MapSeat](keptLayouts) })
+	layout, ok := s.layouts.Get(eventID)
+	if !ok {
+		var seats []evently.MapSeat
+		err := s.DB.SelectContext(ctx, &seats, `
+			SELECT es.seat_id, es.section, es.row_label, es.number, s.x, s.y, s.accessible,
+				es.tier, es.price_cents, 'available' AS status
+			FROM event_seats es JOIN seats s ON s.venue_id = $2 AND s.id = es.seat_id
+			WHERE es.event_id = $1 ORDER BY s.ordinal`, eventID, venueID)
+		if err != nil {
+			return nil, err
+		}
+		layout = seats
+		s.layouts.Add(eventID, layout)
+	}
+	rows, err := s.DB.QueryContext(ctx, `SELECT seat_id, status FROM event_seats WHERE event_id = $1 AND status <> 'available'`, eventID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	taken := map[string]evently.SeatStatus{}
+	for rows.Next() {
+		var id string
+		var st evently.SeatStatus
+		if err := rows.Scan(&id, &st); err != nil {
+			return nil, err
+		}
+		taken[id] = st
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	seats := slices.Clone(layout)
+	if len(taken) > 0 {
+		for i := range seats {
+			if st, ok := taken[seats[i].ID]; ok {
+				seats[i].Status = st
+			}
+		}
+	}
+	return seats, nil
 }
