@@ -68,7 +68,7 @@ type HoldAdmission interface {
 type BookingDeps struct {
 	// Admissions, when set, admits bookings on a hold (else the separate
 	// Idempotency, Holds and Feed steps do).
-	Admissions HoldAdmission
+	Admissions  HoldAdmission
 	Holds       HoldService
 	Bookings    BookingReader
 	Feed        StatusFeed
