@@ -2,6 +2,7 @@ package topics
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -14,7 +15,26 @@ import (
 // messages keep their envelope id: one whose effect was already recorded
 // (a failed booking) is recognised and changes nothing. Run one replay at a
 // time per group.
+//
+// A broker error that passes (a leader or group coordinator still being
+// elected, as on a broker that just started) is retried a few times; what
+// was replayed before it is not replayed again.
 func ReplayDLQ(ctx context.Context, brokers []string, names Names, p *Producer, groupID, topic string, max int) (int, error) {
+	total := 0
+	for attempt := 1; ; attempt++ {
+		n, err := replayDLQ(ctx, brokers, names, p, groupID, topic, max-total)
+		total += n
+		var kerr kafka.Error
+		if err == nil || attempt == 5 || !errors.As(err, &kerr) || !kerr.Temporary() {
+			return total, err
+		}
+		if !sleep(ctx, backoff(attempt)) {
+			return total, err
+		}
+	}
+}
+
+func replayDLQ(ctx context.Context, brokers []string, names Names, p *Producer, groupID, topic string, max int) (int, error) {
 	dlq := names.Of(topic + DLQSuffix)
 	n, err := PartitionCount(ctx, brokers, dlq)
 	if err != nil {
