@@ -29,6 +29,9 @@ type HoldService interface {
 	// else's, 409 claimed already.
 	ClaimID(ctx context.Context, holdID, user uuid.UUID, asForOthers bool, bookingID uuid.UUID) (*evently.Hold, error)
 	Release(ctx context.Context, hold *evently.Hold) error
+	// GiveUp is Release for the holder: refused (409) once a booking
+	// claimed the hold.
+	GiveUp(ctx context.Context, hold *evently.Hold) error
 	// Warm prepares what holds on the event need, in the background.
 	Warm(ctx context.Context, eventID uuid.UUID)
 }
@@ -204,7 +207,7 @@ func (s *Server) releaseHold(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := s.Bookings.Holds.Release(r.Context(), hold); err != nil {
+	if err := s.Bookings.Holds.GiveUp(r.Context(), hold); err != nil {
 		Error(w, r, err)
 		return
 	}

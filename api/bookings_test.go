@@ -544,3 +544,33 @@ func exec(a *apptest.App, q string, args ...any) error {
 	_, err := a.DB.Exec(q, args...)
 	return err
 }
+
+// A hold a booking claimed keeps the booking's seats: its holder cannot
+// give it up (it used to answer 204 and put booked seats back on sale).
+func TestClaimedHoldCannotBeGivenUp(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, apptest.Options{}) // no workers: the booking stays pending
+	event := a.Event(10)
+	_, token := a.User(evently.RoleUser)
+	_, other := a.User(evently.RoleUser)
+	var h holdBody
+	a.Do("POST", "/api/v1/events/"+event.String()+"/holds", token, map[string]any{"seat_ids": seatsOf(1, 2)}).JSON(t, &h)
+	if res := a.Do("POST", "/api/v1/bookings", token, map[string]any{"hold_id": h.ID}); res.Status != 202 {
+		t.Fatalf("submit: %d %s", res.Status, res.Body)
+	}
+	res := a.Do("DELETE", "/api/v1/holds/"+h.ID.String(), token, nil)
+	var p problemBody
+	res.JSON(t, &p)
+	if res.Status != 409 || p.Code != "conflict" {
+		t.Fatalf("give up a claimed hold: %d %s", res.Status, res.Body)
+	}
+	if res := a.Do("POST", "/api/v1/events/"+event.String()+"/holds", other, map[string]any{"seat_ids": seatsOf(1)}); res.Status != 409 {
+		t.Fatalf("someone else took a booked seat: %d %s", res.Status, res.Body)
+	}
+	// An unclaimed hold is given up as before.
+	var h2 holdBody
+	a.Do("POST", "/api/v1/events/"+event.String()+"/holds", token, map[string]any{"seat_ids": seatsOf(5)}).JSON(t, &h2)
+	if res := a.Do("DELETE", "/api/v1/holds/"+h2.ID.String(), token, nil); res.Status != 204 {
+		t.Fatalf("give up: %d %s", res.Status, res.Body)
+	}
+}

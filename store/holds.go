@@ -65,7 +65,9 @@ return {'ok', tostring(exp)}
 `)
 
 // releaseScript drops a hold: only seat locks still naming this hold.
-var releaseScript = redis.NewScript(`
+var releaseScript = redis.NewScript(releaseLua)
+
+const releaseLua = `
 for i = 4, #KEYS do
   if redis.call('GET', KEYS[i]) == ARGV[1] then
     redis.call('DEL', KEYS[i])
@@ -75,7 +77,13 @@ end
 redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[3], ARGV[1])
 return 1
-`)
+`
+
+// giveUpScript is releaseScript for the holder giving a hold up: a hold a
+// booking claimed keeps the booking's seats, so it is refused (0).
+var giveUpScript = redis.NewScript(`
+if redis.call('HEXISTS', KEYS[2], 'booking') == 1 then return 0 end
+` + releaseLua)
 
 // Holds keeps seat holds in Redis. PostgreSQL is read only to learn an
 // event's seats (cached) and to rebuild the sold mirror when it is missing.
@@ -363,6 +371,24 @@ func (h *Holds) Get(ctx context.Context, holdID uuid.UUID) (*evently.Hold, error
 // Release drops a hold at once; its seats are free again.
 func (h *Holds) Release(ctx context.Context, hold *evently.Hold) error {
 	if err := h.release(ctx, hold); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// GiveUp releases a hold its holder no longer wants; 409 when a booking
+// has claimed it (the booking is cancelled instead, which returns the seats
+// once it is settled).
+func (h *Holds) GiveUp(ctx context.Context, hold *evently.Hold) error {
+	keys, args := h.releaseArgs(hold)
+	done, err := giveUpScript.Run(ctx, h.Redis, keys, args...).Int()
+	if err != nil {
+		return unavailable(err)
+	}
+	if done == 0 {
+		return evently.Errorf(evently.ECONFLICT, "This hold is being booked; its seats stay with the booking (cancel the booking instead).")
+	}
+	if err := h.Redis.Del(ctx, h.Keys.Key("hold", hold.ID.String())).Err(); err != nil {
 		return unavailable(err)
 	}
 	return nil
