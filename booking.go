@@ -27,6 +27,10 @@ const (
 	ReasonHoldExpired        = "hold_expired"
 	ReasonInvalid            = "invalid"
 	ReasonEventCancelled     = "event_cancelled"
+	// ReasonNotAccepted: the API answered 503 because queueing the command
+	// failed, and recorded this so the command changes nothing should it
+	// have reached the queue after all.
+	ReasonNotAccepted = "not_accepted"
 )
 
 // bookingTransitions is the booking state machine: the only moves allowed.

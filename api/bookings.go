@@ -67,8 +67,17 @@ type HoldAdmission interface {
 	Admit(ctx context.Context, a evently.Admission) (evently.Admitted, error)
 }
 
+// BookingWithdrawal makes a book command whose queueing failed harmless, or
+// finds that the booking worker wrote it already (accepted).
+type BookingWithdrawal interface {
+	Withdraw(ctx context.Context, cmd *evently.BookCommand) (accepted bool, err error)
+}
+
 // BookingDeps are the booking area's services.
 type BookingDeps struct {
+	// Withdrawals settles a submission whose produce failed (nil: the
+	// hold and key are simply given back).
+	Withdrawals BookingWithdrawal
 	// Admissions, when set, admits bookings on a hold (else the separate
 	// Idempotency, Holds and Feed steps do).
 	Admissions  HoldAdmission
@@ -355,17 +364,38 @@ func (s *Server) submitBooking(w http.ResponseWriter, r *http.Request) {
 	if !recorded {
 		err = s.Bookings.Feed.SetPending(ctx, pending)
 	}
+	queued := false
 	if err == nil {
+		queued = true // from here on the command may reach the queue
 		err = s.Bookings.Queue.Enqueue(ctx, evently.StreamBookingCommands, hold.EventID.String(), evently.CmdBook, cmd)
 	}
 	if err != nil {
-		// Not known to be stored: nothing was accepted, so nothing is kept.
 		bg := context.WithoutCancel(ctx)
-		_ = s.Bookings.Holds.Release(bg, hold)
-		_ = s.Bookings.Feed.Forget(bg, bookingID)
-		forgetKey()
-		Error(w, r, err)
-		return
+		if queued && s.Bookings.Withdrawals != nil {
+			// The produce failed, but it may have written the command
+			// (a timeout after the write): make it harmless before saying
+			// nothing was accepted, or find it was accepted after all.
+			accepted, werr := s.Bookings.Withdrawals.Withdraw(bg, &cmd)
+			switch {
+			case werr != nil:
+				// Neither known nor made harmless: keep the hold, the key and
+				// the pending record, so a retry with the same key learns the
+				// truth instead of starting again.
+				Error(w, r, &evently.Error{Code: evently.EUNAVAILABLE, RetryAfter: 2,
+					Message: "It is not known yet whether the booking was accepted; retry with the same Idempotency-Key."})
+				return
+			case accepted:
+				err = nil // the booking worker has it: the truth is a booking
+			}
+		}
+		if err != nil {
+			// Not stored, or made harmless: nothing was accepted, nothing is kept.
+			_ = s.Bookings.Holds.Release(bg, hold)
+			_ = s.Bookings.Feed.Forget(bg, bookingID)
+			forgetKey()
+			Error(w, r, err)
+			return
+		}
 	}
 	mAccepted.Inc()
 	w.Header().Set("Location", "/api/v1/bookings/"+bookingID.String())

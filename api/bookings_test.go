@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -11,8 +12,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/lib/pq"
 
 	"github.com/evently/evently"
+	"github.com/evently/evently/api"
 	"github.com/evently/evently/app"
 	"github.com/evently/evently/evtest"
 	"github.com/evently/evently/evtest/apptest"
@@ -427,10 +430,12 @@ func TestKafkaDownRefusesBookingsAndFreesHolds(t *testing.T) {
 	if res.Status != 503 || res.Header.Get("Retry-After") == "" {
 		t.Fatalf("with Kafka down: %d %s", res.Status, res.Body)
 	}
-	var n int
-	must(t, a.DB.Get(&n, `SELECT count(*) FROM bookings`))
-	if n != 0 {
-		t.Fatalf("%d bookings written", n)
+	// Nothing was accepted: the only trace is the refusal, recorded so the
+	// command could change nothing had it reached the broker after all.
+	var rows []string
+	must(t, a.DB.Select(&rows, `SELECT status || '/' || coalesce(reason, '') FROM bookings`))
+	if len(rows) != 1 || rows[0] != "failed/not_accepted" {
+		t.Fatalf("bookings written: %v", rows)
 	}
 	var h holdBody
 	hold := a.Do("POST", "/api/v1/events/"+event.String()+"/holds", other, map[string]any{"seat_ids": seatsOf(1, 2)})
@@ -573,4 +578,79 @@ func TestClaimedHoldCannotBeGivenUp(t *testing.T) {
 	if res := a.Do("DELETE", "/api/v1/holds/"+h2.ID.String(), token, nil); res.Status != 204 {
 		t.Fatalf("give up: %d %s", res.Status, res.Body)
 	}
+}
+
+// lostAck is a queue whose produce reaches the broker but answers an error,
+// as a timeout after the write does.
+type lostAck struct{ real api.CommandQueue }
+
+func (q lostAck) Enqueue(ctx context.Context, stream, key, typ string, payload any) error {
+	if err := q.real.Enqueue(ctx, stream, key, typ, payload); err != nil {
+		return err
+	}
+	return &evently.Error{Code: evently.EUNAVAILABLE, Message: "The booking queue did not answer.", RetryAfter: 1}
+}
+
+// A 503 never becomes a booking: when the produce failed but the command
+// reached Kafka anyway, the API records the refusal first, and the worker
+// then finds the booking id taken and changes nothing. (If the worker was
+// faster, the booking is real and the API answers 202 with it instead.)
+func TestLostProduceAckNeverBecomesABooking(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, apptest.Options{Workers: []string{"booking"}})
+	event := a.Event(20)
+	_, token := a.User(evently.RoleUser)
+	real := a.Server.Bookings.Queue
+	a.Server.Bookings.Queue = lostAck{real}
+	refused, accepted := map[string][]string{}, map[uuid.UUID]bool{}
+	for i := 1; i <= 6; i++ {
+		seats := seatsOf(i)
+		res := a.Do("POST", "/api/v1/bookings", token, map[string]any{"event_id": event, "seat_ids": seats}, "Idempotency-Key", fmt.Sprintf("lost-%d", i))
+		switch res.Status {
+		case 503:
+			refused[fmt.Sprint(i)] = seats
+		case 202:
+			var b bookingBody
+			res.JSON(t, &b)
+			accepted[b.ID] = true
+		default:
+			t.Fatalf("submit %d: %d %s", i, res.Status, res.Body)
+		}
+	}
+	if len(refused) == 0 {
+		t.Fatal("no submission was refused")
+	}
+	// One more booking through the real queue, on the same partition: once
+	// it is written, every command before it was applied.
+	a.Server.Bookings.Queue = real
+	res := a.Do("POST", "/api/v1/bookings", token, map[string]any{"event_id": event, "seat_ids": seatsOf(20)})
+	var last bookingBody
+	res.JSON(t, &last)
+	apptest.Eventually(t, "the last booking is written", func() bool {
+		var st string
+		_ = a.DB.Get(&st, `SELECT status FROM bookings WHERE id = $1`, last.ID)
+		return st == "reserved"
+	})
+	for i, seats := range refused {
+		var sold int
+		must(t, a.DB.Get(&sold, `SELECT count(*) FROM event_seats WHERE event_id = $1 AND seat_id = ANY($2) AND status <> 'available'`, event, pq.Array(seats)))
+		if sold != 0 {
+			t.Fatalf("submission %s was answered 503 and its seats were sold", i)
+		}
+	}
+	var holding int
+	must(t, a.DB.Get(&holding, `SELECT count(*) FROM bookings WHERE status IN ('reserved', 'paying', 'confirmed')`))
+	if holding != len(accepted)+1 {
+		t.Fatalf("%d bookings hold seats, want the %d accepted ones", holding, len(accepted)+1)
+	}
+	// The refused seats are on sale again.
+	var free []string
+	for _, seats := range refused {
+		free = append(free, seats...)
+	}
+	_, other := a.User(evently.RoleUser)
+	if res := a.Do("POST", "/api/v1/events/"+event.String()+"/holds", other, map[string]any{"seat_ids": free}); res.Status != 201 {
+		t.Fatalf("refused seats %v not on sale: %d %s", free, res.Status, res.Body)
+	}
+	assertNoDoubleSale(t, a)
 }

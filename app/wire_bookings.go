@@ -64,6 +64,7 @@ func wireBookings(d *Deps, c Config, s *api.Server) error {
 	holds, feed, idem := newHolds(d, c), &store.Feed{Redis: d.Redis, Keys: d.Keys}, &store.Idempotency{Redis: d.Redis, Keys: d.Keys}
 	s.Bookings = api.BookingDeps{
 		Admissions:  &store.Admissions{Holds: holds, Idempotency: idem, Feed: feed},
+		Withdrawals: bookings,
 		Holds:       holds,
 		Bookings:    bookings,
 		Feed:        feed,

@@ -785,21 +785,44 @@ func insertPayments(ctx context.Context, tx *sqlx.Tx, rows []paymentRow) error {
 // FailInvalid records a booking whose command could not be applied (it went
 // to the dead-letter queue), so its 202 still reaches a terminal state.
 func (b *Bookings) FailInvalid(ctx context.Context, c *evently.BookCommand) error {
+	_, err := b.failUnwritten(ctx, c, evently.ReasonInvalid)
+	return err
+}
+
+// Withdraw makes a book command whose queueing failed harmless: it records
+// the booking as failed (not_accepted) unless the booking worker wrote it
+// already, so the command changes nothing should it have reached the queue
+// after all (the worker skips a booking id it finds). accepted reports that
+// the worker had written it: the booking is real and the caller must say so.
+func (b *Bookings) Withdraw(ctx context.Context, c *evently.BookCommand) (accepted bool, err error) {
+	wrote, err := b.failUnwritten(ctx, c, evently.ReasonNotAccepted)
+	return err == nil && !wrote, err
+}
+
+// failUnwritten writes the booking as failed with reason unless it exists;
+// wrote reports whether it did.
+func (b *Bookings) failUnwritten(ctx context.Context, c *evently.BookCommand, reason string) (wrote bool, err error) {
 	now := b.now()
-	return inTx(ctx, b.DB, func(tx *sqlx.Tx) error {
+	accepted := c.AcceptedAt
+	if accepted.IsZero() {
+		accepted = now
+	}
+	err = inTx(ctx, b.DB, func(tx *sqlx.Tx) error {
 		r, err := tx.ExecContext(ctx, `
-			INSERT INTO bookings (id, user_id, event_id, status, reason, accepted_at, created_at, updated_at)
-			SELECT $1, $2, $3, 'failed', 'invalid', $4, $5, $5
+			INSERT INTO bookings (id, user_id, event_id, hold_id, status, reason, accepted_at, created_at, updated_at)
+			SELECT $1, $2, $3, $4, 'failed', $5, $6, $7, $7
 			WHERE EXISTS (SELECT 1 FROM users WHERE id = $2) AND EXISTS (SELECT 1 FROM events WHERE id = $3)
-			ON CONFLICT DO NOTHING`, c.BookingID, c.UserID, c.EventID, c.AcceptedAt, now)
+			ON CONFLICT DO NOTHING`, c.BookingID, c.UserID, c.EventID, c.HoldID, reason, accepted, now)
 		if err != nil {
 			return err
 		}
 		if n, _ := r.RowsAffected(); n == 1 {
-			return addHistory(ctx, tx, c.BookingID, evently.BookingFailed, evently.ReasonInvalid, now)
+			wrote = true
+			return addHistory(ctx, tx, c.BookingID, evently.BookingFailed, reason, now)
 		}
 		return nil
 	})
+	return wrote, err
 }
 
 // Get returns a booking with its seats.
