@@ -340,16 +340,22 @@ func parseLookup(v string) (uuid.UUID, []string, error) {
 	return id, seats, nil
 }
 
-// Get returns a live hold.
-func (h *Holds) Get(ctx context.Context, holdID uuid.UUID) (*evently.Hold, error) {
-	ev, err := h.Redis.Get(ctx, h.Keys.Key("hold", holdID.String())).Result()
+// lookup finds the event of a hold by the hold's id alone.
+func (h *Holds) lookup(ctx context.Context, holdID uuid.UUID) (uuid.UUID, error) {
+	v, err := h.Redis.Get(ctx, h.Keys.Key("hold", holdID.String())).Result()
 	if errors.Is(err, redis.Nil) {
-		return nil, evently.Errorf(evently.ENOTFOUND, "Hold not found; it may have expired.")
+		return uuid.Nil, evently.Errorf(evently.ENOTFOUND, "Hold not found; it may have expired.")
 	}
 	if err != nil {
-		return nil, unavailable(err)
+		return uuid.Nil, unavailable(err)
 	}
-	eventID, _, err := parseLookup(ev)
+	eventID, _, err := parseLookup(v)
+	return eventID, err
+}
+
+// Get returns a live hold.
+func (h *Holds) Get(ctx context.Context, holdID uuid.UUID) (*evently.Hold, error) {
+	eventID, err := h.lookup(ctx, holdID)
 	if err != nil {
 		return nil, err
 	}
@@ -429,14 +435,7 @@ return {'ok', h[1], h[2], h[3]}
 // unknown or expired, 403 when it is someone else's, 409 when a booking
 // claimed it already.
 func (h *Holds) ClaimID(ctx context.Context, holdID, userID uuid.UUID, asForOthers bool, bookingID uuid.UUID) (*evently.Hold, error) {
-	ev, err := h.Redis.Get(ctx, h.Keys.Key("hold", holdID.String())).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, evently.Errorf(evently.ENOTFOUND, "Hold not found; it may have expired.")
-	}
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	eventID, _, err := parseLookup(ev)
+	eventID, err := h.lookup(ctx, holdID)
 	if err != nil {
 		return nil, err
 	}

@@ -289,19 +289,9 @@ func (s *Server) commit(ctx context.Context, user, event uuid.UUID, seatIDs []st
 		return nil, err
 	}
 	defer tx.Rollback() //nolint:errcheck
-	var rows []struct {
-		ID     string `db:"seat_id"`
-		Status string `db:"status"`
-		Price  int64  `db:"price_cents"`
-	}
-	err = tx.SelectContext(ctx, &rows, `SELECT es.seat_id, es.status, es.price_cents FROM event_seats es
-		JOIN events e ON e.id = es.event_id AND e.status = 'published'
-		WHERE es.event_id = $1 AND es.seat_id = ANY($2) ORDER BY es.seat_id FOR UPDATE OF es`, event, pq.Array(sorted))
+	rows, err := lockSeats(ctx, tx, event, sorted)
 	if err != nil {
 		return nil, err
-	}
-	if len(rows) != len(sorted) {
-		return nil, evently.Errorf(evently.EINVALID, "Some seats are not in this event.")
 	}
 	var taken []string
 	var amount int64
