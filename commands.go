@@ -24,6 +24,10 @@ const (
 	CmdCancel       = "cancel"
 	CmdExpire       = "expire"
 	CmdRetryPayment = "retry_payment"
+	// CmdCancelEvent cancels (and refunds) every booking of a cancelled
+	// event, through the event's partition: after every command queued
+	// before it, in one transaction, retried whole until it lands.
+	CmdCancelEvent = "cancel_event"
 
 	PayCharge  = "charge"
 	PayRefund  = "refund"
@@ -58,6 +62,12 @@ type BookingRef struct {
 	ActorID      *uuid.UUID `json:"actor_id,omitempty"`
 	PaymentToken string     `json:"payment_token,omitempty"`
 	Reason       string     `json:"reason,omitempty"`
+}
+
+// EventRef names an event (the payload of cancel_event).
+type EventRef struct {
+	EventID uuid.UUID  `json:"event_id"`
+	ActorID *uuid.UUID `json:"actor_id,omitempty"`
 }
 
 // PaymentRequest asks the payment worker to charge, refund or resolve.
@@ -95,6 +105,7 @@ type Command struct {
 	Book      *BookCommand
 	Ref       *BookingRef
 	Reply     *PaymentReply
+	Event     *EventRef
 }
 
 // Outgoing is a message decided inside a transaction, kept in the outbox

@@ -36,19 +36,12 @@ func newHolds(d *Deps, c Config) *store.Holds {
 
 func wireBookings(d *Deps, c Config, s *api.Server) error {
 	bookings := &store.Bookings{DB: d.DB}
-	// Cancelling an event cancels (and refunds) every booking, each through
-	// the event's partition like any other cancellation.
+	// Cancelling an event cancels (and refunds) every booking: one command
+	// through the event's partition, after everything queued before it, that
+	// the booking worker applies in one transaction (retried whole until it
+	// lands), so nothing is left half done and no batch in flight is missed.
 	s.Catalog.OnEventCancelled = func(ctx context.Context, event uuid.UUID) error {
-		refs, err := bookings.ActiveForEvent(ctx, event)
-		if err != nil {
-			return err
-		}
-		for _, ref := range refs {
-			if err := d.Producer.Enqueue(ctx, evently.StreamBookingCommands, event.String(), evently.CmdCancel, ref); err != nil {
-				return err
-			}
-		}
-		return nil
+		return d.Producer.Enqueue(ctx, evently.StreamBookingCommands, event.String(), evently.CmdCancelEvent, evently.EventRef{EventID: event})
 	}
 	s.Pipeline = func(ctx context.Context) (any, error) { return pipelineLag(ctx, d, c) }
 	s.Replay = func(ctx context.Context, topic string, max int) (int, error) {

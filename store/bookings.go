@@ -544,6 +544,10 @@ func (b *Bookings) applyRun(ctx context.Context, tx *sqlx.Tx, now time.Time, run
 	if len(run) == 0 {
 		return nil
 	}
+	run, err := expandEventCancels(ctx, tx, run)
+	if err != nil {
+		return err
+	}
 	ids := make([]string, 0, len(run))
 	seen := map[uuid.UUID]bool{}
 	for _, c := range run {
@@ -611,6 +615,39 @@ func (b *Bookings) applyRun(ctx context.Context, tx *sqlx.Tx, now time.Time, run
 		return err
 	}
 	return insertPayments(ctx, tx, payments)
+}
+
+// expandEventCancels turns each cancel_event into a cancel of every booking
+// of the event that keeps seats now, in its place in the run. Bookings
+// queued after it find the event cancelled when they are decided.
+func expandEventCancels(ctx context.Context, tx *sqlx.Tx, run []evently.Command) ([]evently.Command, error) {
+	has := false
+	for _, c := range run {
+		has = has || c.Type == evently.CmdCancelEvent
+	}
+	if !has {
+		return run, nil
+	}
+	out := make([]evently.Command, 0, len(run))
+	for _, c := range run {
+		if c.Type != evently.CmdCancelEvent {
+			out = append(out, c)
+			continue
+		}
+		if c.Event == nil {
+			return nil, fmt.Errorf("%s command without payload", c.Type)
+		}
+		var ids []uuid.UUID
+		if err := tx.SelectContext(ctx, &ids, `
+			SELECT id FROM bookings WHERE event_id = $1 AND status IN ('reserved', 'paying', 'confirmed') ORDER BY id`, c.Event.EventID); err != nil {
+			return nil, fmt.Errorf("bookings of a cancelled event: %w", err)
+		}
+		for _, id := range ids {
+			out = append(out, evently.Command{MessageID: c.MessageID, Type: evently.CmdCancel,
+				Ref: &evently.BookingRef{BookingID: id, EventID: c.Event.EventID, ActorID: c.Event.ActorID, Reason: evently.ReasonEventCancelled}})
+		}
+	}
+	return out, nil
 }
 
 // commandBooking names the booking a non-book command is about.
@@ -878,22 +915,4 @@ func (b *Bookings) Due(ctx context.Context, retryAfter time.Duration, limit int)
 		}
 	}
 	return expire, retry, rows.Err()
-}
-
-// ActiveForEvent lists an event's bookings that still hold seats.
-func (b *Bookings) ActiveForEvent(ctx context.Context, event uuid.UUID) ([]evently.BookingRef, error) {
-	var refs []evently.BookingRef
-	rows, err := b.DB.QueryContext(ctx, `SELECT id FROM bookings WHERE event_id = $1 AND status IN ('reserved', 'paying', 'confirmed')`, event)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		ref := evently.BookingRef{EventID: event, Reason: evently.ReasonEventCancelled}
-		if err := rows.Scan(&ref.BookingID); err != nil {
-			return nil, err
-		}
-		refs = append(refs, ref)
-	}
-	return refs, rows.Err()
 }

@@ -96,6 +96,12 @@ func decodeCommand(m kafka.Message) (evently.Command, error) {
 		if err == nil && cmd.Ref.BookingID == uuid.Nil {
 			err = errors.New("missing booking id")
 		}
+	case evently.CmdCancelEvent:
+		cmd.Event = &evently.EventRef{}
+		err = env.Unpack(cmd.Event)
+		if err == nil && cmd.Event.EventID == uuid.Nil {
+			err = errors.New("missing event id")
+		}
 	case evently.ReplyCharged, evently.ReplyDeclined, evently.ReplyUnavailable, evently.ReplyRefunded:
 		cmd.Reply = &evently.PaymentReply{}
 		err = env.Unpack(cmd.Reply)
