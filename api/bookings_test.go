@@ -654,3 +654,33 @@ func TestLostProduceAckNeverBecomesABooking(t *testing.T) {
 	}
 	assertNoDoubleSale(t, a)
 }
+
+// The per-user cap counts unpaid bookings as well as holds: one account
+// cannot keep seats reserved without paying by booking its holds.
+func TestUnpaidBookingsCountAgainstTheCap(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, apptest.Options{Workers: []string{"booking"},
+		Configure: func(c *app.Config) { c.Bookings.MaxHoldsPerUser = 2 }})
+	event := a.Event(20)
+	_, token := a.User(evently.RoleUser)
+	for i := 1; i <= 2; i++ {
+		var h holdBody
+		a.Do("POST", "/api/v1/events/"+event.String()+"/holds", token, map[string]any{"seat_ids": seatsOf(i)}).JSON(t, &h)
+		var b bookingBody
+		a.Do("POST", "/api/v1/bookings", token, map[string]any{"hold_id": h.ID}).JSON(t, &b)
+		apptest.Eventually(t, "reserved, unpaid", func() bool {
+			var got bookingBody
+			a.Do("GET", "/api/v1/bookings/"+b.ID.String(), token, nil).JSON(t, &got)
+			return got.Status == "reserved"
+		})
+	}
+	res := a.Do("POST", "/api/v1/events/"+event.String()+"/holds", token, map[string]any{"seat_ids": seatsOf(3)})
+	if res.Status != 409 {
+		t.Fatalf("a third hold past two unpaid bookings: %d %s", res.Status, res.Body)
+	}
+	// Someone else is not affected.
+	_, other := a.User(evently.RoleUser)
+	if res := a.Do("POST", "/api/v1/events/"+event.String()+"/holds", other, map[string]any{"seat_ids": seatsOf(3)}); res.Status != 201 {
+		t.Fatalf("another user's hold: %d %s", res.Status, res.Body)
+	}
+}

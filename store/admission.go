@@ -71,7 +71,7 @@ func (a *Admissions) Admit(ctx context.Context, in evently.Admission) (evently.A
 	}
 	res, err := claim.StringSlice()
 	if err == nil {
-		err = a.Holds.claimed(ctx, hold, in.UserID, res)
+		err = claimed(hold, res)
 	}
 	if err != nil {
 		undo(true)

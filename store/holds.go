@@ -59,7 +59,7 @@ end
 redis.call('HSET', KEYS[4], 'user', ARGV[4], 'seats', ARGV[6], 'expires', exp, 'event', ARGV[7])
 redis.call('PEXPIRE', KEYS[4], ttl)
 redis.call('ZADD', KEYS[5], exp, ARGV[3])
-redis.call('PEXPIRE', KEYS[5], ttl)
+if redis.call('PTTL', KEYS[5]) < ttl then redis.call('PEXPIRE', KEYS[5], ttl) end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 return {'ok', tostring(exp)}
 `)
@@ -293,7 +293,7 @@ func (h *Holds) Take(ctx context.Context, eventID, userID uuid.UUID, seats []str
 			}
 			continue
 		case "cap":
-			return nil, evently.Errorf(evently.ECONFLICT, "You already hold seats %d times for this event; release or book them first.", h.MaxPerUser)
+			return nil, evently.Errorf(evently.ECONFLICT, "You already hold or have unpaid bookings of seats %d times for this event; release, pay for or cancel them first.", h.MaxPerUser)
 		case "conflict":
 			return nil, &evently.Error{Code: evently.ECONFLICT, Message: "Some seats are already held or sold.", Conflicts: res[1:]}
 		case "ok":
@@ -417,16 +417,17 @@ func unavailable(err error) error {
 
 // claimScript marks a live hold as used by a booking, in one round trip:
 // refused when the hold is gone or expired, someone else's (unless the
-// caller may act for others), or claimed already. A hold turned into a
-// booking no longer counts against its user's cap: the cap stops hoarding,
-// not buying. It returns the hold's user, seats and expiry.
+// caller may act for others), or claimed already. The hold keeps counting
+// against its user's cap until its booking is written, and an unpaid
+// booking then counts until it is paid or ends (Mirror): the cap stops
+// hoarding seats without paying. It returns the hold's user, seats and
+// expiry.
 var claimScript = redis.NewScript(`
 local h = redis.call('HMGET', KEYS[1], 'user', 'seats', 'expires', 'booking')
 if not h[1] or tonumber(h[3]) <= tonumber(ARGV[4]) then return {'not_found'} end
 if h[1] ~= ARGV[1] and ARGV[3] ~= '1' then return {'forbidden'} end
 if h[4] then return {'claimed', h[4]} end
 redis.call('HSET', KEYS[1], 'booking', ARGV[2])
-if h[1] == ARGV[1] then redis.call('ZREM', KEYS[2], ARGV[5]) end
 return {'ok', h[1], h[2], h[3]}
 `)
 
@@ -457,7 +458,7 @@ func (h *Holds) claim(ctx context.Context, hold *evently.Hold, userID uuid.UUID,
 	if err != nil {
 		return unavailable(err)
 	}
-	return h.claimed(ctx, hold, userID, res)
+	return claimed(hold, res)
 }
 
 func (h *Holds) claimArgs(hold *evently.Hold, userID uuid.UUID, asForOthers bool, bookingID uuid.UUID) ([]string, []any) {
@@ -466,13 +467,11 @@ func (h *Holds) claimArgs(hold *evently.Hold, userID uuid.UUID, asForOthers bool
 	if asForOthers {
 		others = "1"
 	}
-	return []string{base + ":hold:" + hold.ID.String(), base + ":user:" + userID.String()},
-		[]any{userID.String(), bookingID.String(), others, h.now().UnixMilli(), hold.ID.String()}
+	return []string{base + ":hold:" + hold.ID.String()}, []any{userID.String(), bookingID.String(), others, h.now().UnixMilli()}
 }
 
 // claimed reads the claim script's answer into hold.
-func (h *Holds) claimed(ctx context.Context, hold *evently.Hold, userID uuid.UUID, res []string) error {
-	base := h.Keys.Event(hold.EventID)
+func claimed(hold *evently.Hold, res []string) error {
 	switch res[0] {
 	case "not_found":
 		return evently.Errorf(evently.ENOTFOUND, "Hold not found; it may have expired.")
@@ -485,12 +484,6 @@ func (h *Holds) claimed(ctx context.Context, hold *evently.Hold, userID uuid.UUI
 	_ = json.Unmarshal([]byte(res[2]), &hold.SeatIDs)
 	ms, _ := strconv.ParseInt(res[3], 10, 64)
 	hold.ExpiresAt = time.UnixMilli(ms).UTC()
-	if hold.UserID != userID {
-		// An admin booked someone else's hold: it leaves its owner's cap.
-		if err := h.Redis.ZRem(ctx, base+":user:"+hold.UserID.String(), hold.ID.String()).Err(); err != nil {
-			return unavailable(err)
-		}
-	}
 	return nil
 }
 
@@ -511,11 +504,30 @@ func (h *Holds) Mirror(ctx context.Context, f *Feed, res BatchResult, done []eve
 			releaseScript.Eval(ctx, p, keys, args...)
 			p.Del(ctx, h.Keys.Key("hold", done[i].ID.String()))
 		}
+		for _, c := range res.Changes {
+			// Unpaid bookings count against the user's cap until they end.
+			key, member := h.Keys.Event(c.EventID)+":user:"+c.UserID.String(), "bk:"+c.BookingID.String()
+			switch {
+			case (c.Status == evently.BookingReserved || c.Status == evently.BookingPaying) && c.ExpiresAt != nil:
+				ttl := time.Until(*c.ExpiresAt) + time.Second
+				countScript.Eval(ctx, p, []string{key}, c.ExpiresAt.UnixMilli(), member, ttl.Milliseconds())
+			case c.Status.Settled():
+				p.ZRem(ctx, key, member)
+			}
+		}
 		f.publish(ctx, p, res.Changes)
 		return nil
 	})
 	return err
 }
+
+// countScript counts an unpaid booking in its user's cap until its payment
+// deadline, keeping the set at least that long.
+var countScript = redis.NewScript(`
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+return 1
+`)
 
 func (h *Holds) releaseArgs(hold *evently.Hold) ([]string, []any) {
 	base := h.Keys.Event(hold.EventID)
