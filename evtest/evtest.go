@@ -204,7 +204,16 @@ func Topics(t testing.TB, partitions int) topics.Names {
 	if err := topics.EnsureTopics(ctx, Brokers(), names, partitions, 1); err != nil {
 		t.Fatalf("evtest: topics: %v (is the stack up? run make stack)", err)
 	}
+	t.Cleanup(func() { DropTopics(Brokers(), names) })
 	return names
+}
+
+// DropTopics deletes a test's topics when it ends (best effort), so a
+// long-lived local broker does not collect them.
+func DropTopics(brokers []string, names topics.Names) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	_ = topics.DeleteTopics(ctx, brokers, names)
 }
 
 // RepoRoot finds the module root (where go.mod is).

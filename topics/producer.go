@@ -160,6 +160,14 @@ func EnsureTopics(ctx context.Context, brokers []string, names Names, partitions
 	}
 }
 
+// DeleteTopics removes every topic under names (tests: a long-lived broker
+// would otherwise collect thousands of topics and run out of files).
+func DeleteTopics(ctx context.Context, brokers []string, names Names) error {
+	c := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	_, err := c.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: names.All()})
+	return err
+}
+
 func allLed(md *kafka.MetadataResponse, want int) bool {
 	if len(md.Topics) < want {
 		return false

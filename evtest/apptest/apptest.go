@@ -81,6 +81,7 @@ func Start(t testing.TB, o Options) *App {
 	if err := topics.EnsureTopics(ctx, brokers, names, o.Partitions, 1); err != nil {
 		t.Fatalf("apptest: topics: %v", err)
 	}
+	t.Cleanup(func() { evtest.DropTopics(brokers, names) }) // last: after the workers stop
 	c, err := app.LoadConfig()
 	if err != nil {
 		t.Fatalf("apptest: config: %v", err)
