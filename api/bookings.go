@@ -95,6 +95,10 @@ type BookingDeps struct {
 	// answers 202 (a client's `Prefer: wait=N` overrides it, up to MaxWait);
 	// 0 answers 202 at once.
 	SubmitWait time.Duration
+	// Room admits hold requests while the pipeline has room (nil: no
+	// waiting room); RoomMaxWait bounds a buyer's wait there (default 5s).
+	Room        *WaitingRoom
+	RoomMaxWait time.Duration
 }
 
 // MaxWait bounds `Prefer: wait=N` and `?wait=N`.
@@ -165,17 +169,45 @@ func (s *Server) takeHold(w http.ResponseWriter, r *http.Request) {
 	if decode(w, r, &req) != nil {
 		return
 	}
+	p, ok := s.enterWaitingRoom(w, r)
+	if !ok {
+		return
+	}
 	start := time.Now()
 	hold, err := s.Bookings.Holds.Take(r.Context(), eventID, actor(r).UserID, req.SeatIDs)
 	mHoldSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
+		p.leave()
 		mHoldOutcomes.WithLabelValues(evently.ErrorCode(err)).Inc()
 		Error(w, r, err)
 		return
 	}
+	s.Bookings.Room.Keep(hold.ID, p)
 	mHoldOutcomes.WithLabelValues("ok").Inc()
 	w.Header().Set("Location", "/api/v1/holds/"+hold.ID.String())
 	writeJSON(w, http.StatusCreated, holdView(hold))
+}
+
+// enterWaitingRoom waits for a place in the waiting room, at most
+// RoomMaxWait; a buyer still waiting then is told to come back, with
+// nothing held.
+func (s *Server) enterWaitingRoom(w http.ResponseWriter, r *http.Request) (*pass, bool) {
+	maxWait := s.Bookings.RoomMaxWait
+	if maxWait <= 0 {
+		maxWait = 5 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), maxWait)
+	defer cancel()
+	p, err := s.Bookings.Room.Enter(ctx)
+	if err != nil {
+		if r.Context().Err() == nil {
+			mHoldOutcomes.WithLabelValues("waiting_room_full").Inc()
+			Error(w, r, &evently.Error{Code: evently.EUNAVAILABLE, RetryAfter: 1,
+				Message: "The on-sale is busy and the waiting room is full; nothing was held. Try again in a moment."})
+		}
+		return nil, false
+	}
+	return p, true
 }
 
 func holdView(h *evently.Hold) map[string]any {
@@ -276,6 +308,8 @@ func (s *Server) submitBooking(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, err)
 		return
 	}
+	// The booking counts in the waiting room until it is answered.
+	defer s.Bookings.Room.Submitted(req.HoldID).leave()
 	ctx, a := r.Context(), actor(r)
 	bookingID := evently.NewID()
 	key := r.Header.Get("Idempotency-Key")

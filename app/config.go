@@ -47,7 +47,7 @@ type Config struct {
 	HoldTTL        time.Duration `env:"EVENTLY_HOLD_TTL" envDefault:"5m"`
 	PaymentWindow  time.Duration `env:"EVENTLY_PAYMENT_WINDOW" envDefault:"10m"`
 	BatchSize      int           `env:"EVENTLY_BATCH_SIZE" envDefault:"200"`
-	BatchWait      time.Duration `env:"EVENTLY_BATCH_WAIT" envDefault:"20ms"`
+	BatchWait      time.Duration `env:"EVENTLY_BATCH_WAIT" envDefault:"5ms"`
 	MaxAttempts    int           `env:"EVENTLY_MAX_ATTEMPTS" envDefault:"5"`
 	SessionTimeout time.Duration `env:"EVENTLY_SESSION_TIMEOUT" envDefault:"10s"`
 	// GroupPrefix isolates consumer groups (tests, several deployments on one broker).
@@ -86,6 +86,18 @@ func LoadConfig() (Config, error) {
 	}
 	if c.Bookings.SubmitWait < 0 || c.Bookings.SubmitWait > api.MaxWait {
 		errs = append(errs, fmt.Sprintf("EVENTLY_BOOKING_WAIT must be between 0s and %s", api.MaxWait))
+	}
+	if c.Bookings.WaitingRoom < 0 || c.Bookings.WaitingRoom > 1000000 {
+		errs = append(errs, "EVENTLY_WAITING_ROOM must be between 0 (no waiting room) and 1000000")
+	}
+	if c.Bookings.WaitingRoomMaxWait <= 0 || c.Bookings.WaitingRoomMaxWait > api.MaxWait {
+		errs = append(errs, fmt.Sprintf("EVENTLY_WAITING_ROOM_MAX_WAIT must be above 0s and at most %s", api.MaxWait))
+	}
+	if c.Bookings.WaitingRoomPassTTL <= 0 || c.Bookings.WaitingRoomPassTTL > time.Hour {
+		errs = append(errs, "EVENTLY_WAITING_ROOM_PASS_TTL must be above 0s and at most 1h")
+	}
+	if c.Payments.AtCommitTimeout <= 0 || c.Payments.AtCommitTimeout > time.Minute {
+		errs = append(errs, "EVENTLY_CHARGE_AT_COMMIT_TIMEOUT must be above 0s and at most 1m")
 	}
 	if c.RequestTimeout < 100*time.Millisecond || c.RequestTimeout > 5*time.Minute {
 		errs = append(errs, "EVENTLY_REQUEST_TIMEOUT must be between 100ms and 5m")

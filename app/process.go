@@ -69,6 +69,14 @@ func Workers(d *Deps, c Config, kinds []string) (*workers.Set, error) {
 		}
 		wc.Gateway = gw
 	}
+	if slices.Contains(kinds, "booking") && c.Payments.ChargeAtCommit {
+		gw, err := gateway.New(c.Payments.GatewayURL, gateway.Options{Name: "gateway_at_commit",
+			Timeout: c.Payments.AtCommitTimeout, MaxAttempts: 1})
+		if err != nil {
+			return nil, fmt.Errorf("payment gateway: %w", err)
+		}
+		wc.ChargeAtCommit = gw
+	}
 	return workers.NewSet(wc, kinds)
 }
 

@@ -19,6 +19,11 @@ import (
 type PaymentsConfig struct {
 	GatewayURL string        `env:"EVENTLY_PAYMENT_URL" envDefault:"http://127.0.0.1:8090"`
 	Timeout    time.Duration `env:"EVENTLY_PAYMENT_TIMEOUT" envDefault:"2s"`
+	// ChargeAtCommit lets the booking worker charge new bookings itself
+	// right after their commit, one attempt each within AtCommitTimeout;
+	// what it cannot settle goes to the payment worker (docs/booking.md).
+	ChargeAtCommit  bool          `env:"EVENTLY_CHARGE_AT_COMMIT" envDefault:"true"`
+	AtCommitTimeout time.Duration `env:"EVENTLY_CHARGE_AT_COMMIT_TIMEOUT" envDefault:"500ms"`
 }
 
 // BookingsConfig configures holds and bookings at the API.
@@ -28,6 +33,15 @@ type BookingsConfig struct {
 	// SubmitWait: POST /bookings answers the outcome when it comes within
 	// this long, else 202 (see docs/booking.md).
 	SubmitWait time.Duration `env:"EVENTLY_BOOKING_WAIT" envDefault:"1s"`
+	// WaitingRoom bounds bookings in flight per API process, from hold to
+	// answer; hold requests beyond it wait their turn, at most
+	// WaitingRoomMaxWait, then get a 503 (0: no waiting room). See
+	// docs/booking.md.
+	WaitingRoom        int           `env:"EVENTLY_WAITING_ROOM" envDefault:"64"`
+	WaitingRoomMaxWait time.Duration `env:"EVENTLY_WAITING_ROOM_MAX_WAIT" envDefault:"5s"`
+	// WaitingRoomPassTTL is how long a granted hold counts as in flight
+	// before its booking is submitted (buyers who hold and go away).
+	WaitingRoomPassTTL time.Duration `env:"EVENTLY_WAITING_ROOM_PASS_TTL" envDefault:"500ms"`
 }
 
 func newHolds(d *Deps, c Config) *store.Holds {
@@ -70,6 +84,8 @@ func wireBookings(d *Deps, c Config, s *api.Server) error {
 		},
 		CancelCutoff: c.Bookings.CancelCutoff,
 		SubmitWait:   c.Bookings.SubmitWait,
+		Room:         &api.WaitingRoom{Capacity: c.Bookings.WaitingRoom, PassTTL: c.Bookings.WaitingRoomPassTTL},
+		RoomMaxWait:  c.Bookings.WaitingRoomMaxWait,
 	}
 	return nil
 }

@@ -24,6 +24,14 @@ type Bookings struct {
 	// PaymentWindow is how long a reserved booking waits for payment.
 	PaymentWindow time.Duration
 	Now           func() time.Time
+	// ChargeNow, when set, charges a batch's new paying bookings inside
+	// the batch's transaction, under the idempotency key the payment worker
+	// uses: it returns, for each request in order, the gateway's final
+	// answer as a payment reply command, or a command without a Type when
+	// there is none (the gateway slow, down or unsure). Answered bookings
+	// are committed confirmed (or failed, declined) with no charge request;
+	// the others stay paying and go to the saga. See docs/booking.md.
+	ChargeNow func(ctx context.Context, reqs []evently.PaymentRequest) []evently.Command
 }
 
 func (b *Bookings) now() time.Time {
@@ -149,6 +157,7 @@ type newBooking struct {
 	expires *time.Time
 	prices  []int64
 	path    []evently.BookingStatus // statuses for its history, in order
+	charge  *evently.PaymentRequest // the charge a paying booking asks for
 }
 
 // book resolves a run of book commands in order and writes the outcome.
@@ -214,7 +223,8 @@ func (b *Bookings) book(ctx context.Context, tx *sqlx.Tx, now time.Time, run []*
 			nb.expires = &exp
 			res.Sold[c.EventID] = append(res.Sold[c.EventID], c.SeatIDs...)
 			if out.Status == evently.BookingPaying {
-				res.Outbox = append(res.Outbox, chargeRequest(c.BookingID, c.EventID, c.UserID, nb.amount, ev.currency, c.PaymentToken, exp))
+				nb.charge = &evently.PaymentRequest{BookingID: c.BookingID, EventID: c.EventID, UserID: c.UserID,
+					AmountCents: nb.amount, Currency: ev.currency, Token: c.PaymentToken, Deadline: exp}
 			}
 		} else if nb.reason == evently.ReasonSeatsTaken {
 			res.Conflicts++
@@ -222,6 +232,20 @@ func (b *Bookings) book(ctx context.Context, tx *sqlx.Tx, now time.Time, run []*
 		nb.path = out.BookPath()
 		rows = append(rows, nb)
 		existing.ids[c.BookingID] = true
+	}
+
+	payments, unsold, err := b.chargeInCommit(ctx, now, rows, events, res)
+	if err != nil {
+		return err
+	}
+	if len(unsold) > 0 {
+		kept := wins[:0]
+		for _, w := range wins {
+			if !unsold[w.booking] {
+				kept = append(kept, w)
+			}
+		}
+		wins = kept
 	}
 
 	// Seats first, version-checked: the first guard against a double sale.
@@ -245,6 +269,9 @@ func (b *Bookings) book(ctx context.Context, tx *sqlx.Tx, now time.Time, run []*
 	if err := insertBookings(ctx, tx, now, rows); err != nil {
 		return err
 	}
+	if err := insertPayments(ctx, tx, payments); err != nil {
+		return err
+	}
 	for _, nb := range rows {
 		c := nb.cmd
 		res.Changes = append(res.Changes, evently.StatusChange{BookingID: c.BookingID, UserID: c.UserID, EventID: c.EventID,
@@ -252,6 +279,86 @@ func (b *Bookings) book(ctx context.Context, tx *sqlx.Tx, now time.Time, run []*
 			AmountCents: nb.amount, Currency: events[c.EventID].currencyOr(), ExpiresAt: nb.expires, AcceptedAt: c.AcceptedAt})
 	}
 	return nil
+}
+
+// chargeInCommit charges the run's new paying bookings through ChargeNow
+// and lets the domain decide what each answer does, as for a reply from the
+// payment worker. It returns the payments to record and the bookings whose
+// seats are not sold after all (declined), and queues the charge requests
+// left to the saga.
+//
+// The transaction may still fail after a charge: the batch is then applied
+// again, and charging again under the same key returns the same charge.
+// A booking that fails this time although it may have been charged by an
+// earlier attempt (its seats gone, its hold or event over meanwhile) is
+// given a resolve request, which refunds whatever the gateway charged.
+func (b *Bookings) chargeInCommit(ctx context.Context, now time.Time, rows []newBooking, events map[uuid.UUID]eventState,
+	res *BatchResult) ([]paymentRow, map[uuid.UUID]bool, error) {
+	var payments []paymentRow
+	var unsold map[uuid.UUID]bool
+	if b.ChargeNow != nil {
+		var reqs []evently.PaymentRequest
+		var at []int
+		for i := range rows {
+			if rows[i].charge != nil {
+				reqs, at = append(reqs, *rows[i].charge), append(at, i)
+			}
+		}
+		var replies []evently.Command
+		if len(reqs) > 0 {
+			replies = b.ChargeNow(ctx, reqs)
+		}
+		for j, i := range at {
+			if j >= len(replies) || replies[j].Type == "" || replies[j].Reply == nil {
+				continue
+			}
+			nb, c := &rows[i], rows[i].cmd
+			bk := evently.Booking{ID: c.BookingID, UserID: c.UserID, EventID: c.EventID, HoldID: c.HoldID,
+				Status: evently.BookingPaying, AmountCents: nb.amount, Currency: events[c.EventID].currencyOr(),
+				ExpiresAt: nb.expires, SeatIDs: c.SeatIDs}
+			e, err := evently.Decide(&bk, replies[j], now, events[c.EventID].status == evently.EventCancelled)
+			if err != nil {
+				return nil, nil, err
+			}
+			nb.charge = nil // answered: nothing left for the saga
+			if e.Record != "" {
+				r := replies[j].Reply
+				amount := r.AmountCents
+				if amount == 0 {
+					amount = nb.amount
+				}
+				payments = append(payments, paymentRow{booking: c.BookingID, kind: e.Record, amount: amount, currency: bk.Currency,
+					ref: r.ChargeID, key: e.Record + ":" + c.BookingID.String() + ":" + r.ChargeID})
+			}
+			if e.To != "" {
+				nb.status, nb.reason = e.To, e.Reason
+				nb.path = append(nb.path, e.To)
+			}
+			if e.Release {
+				if unsold == nil {
+					unsold = map[uuid.UUID]bool{}
+				}
+				unsold[c.BookingID] = true
+				res.Sold[c.EventID] = slices.DeleteFunc(res.Sold[c.EventID], func(s string) bool { return slices.Contains(c.SeatIDs, s) })
+			}
+			for _, kind := range e.Requests {
+				res.Outbox = append(res.Outbox, paymentRequest(kind, &bk))
+			}
+		}
+	}
+	for i := range rows {
+		nb := &rows[i]
+		switch {
+		case nb.charge != nil:
+			res.Outbox = append(res.Outbox, evently.NewOutgoing(evently.StreamPaymentRequests, nb.charge.BookingID.String(), evently.PayCharge, *nb.charge))
+		case b.ChargeNow != nil && nb.cmd.PaymentToken != "" && nb.status == evently.BookingFailed &&
+			(nb.reason == evently.ReasonSeatsTaken || nb.reason == evently.ReasonHoldExpired || nb.reason == evently.ReasonEventCancelled):
+			c := nb.cmd
+			res.Outbox = append(res.Outbox, paymentRequest(evently.PayResolve, &evently.Booking{ID: c.BookingID, UserID: c.UserID,
+				EventID: c.EventID, AmountCents: nb.amount, Currency: events[c.EventID].currencyOr()}))
+		}
+	}
+	return payments, unsold, nil
 }
 
 type existing struct {
@@ -427,11 +534,6 @@ func addHistory(ctx context.Context, tx *sqlx.Tx, booking uuid.UUID, status even
 	_, err := tx.ExecContext(ctx, `INSERT INTO booking_history (booking_id, status, reason, at) VALUES ($1, $2, NULLIF($3, ''), $4)`,
 		booking, status, reason, at)
 	return err
-}
-
-func chargeRequest(booking, event, user uuid.UUID, amount int64, currency, token string, deadline time.Time) evently.Outgoing {
-	return evently.NewOutgoing(evently.StreamPaymentRequests, booking.String(), evently.PayCharge, evently.PaymentRequest{
-		BookingID: booking, EventID: event, UserID: user, AmountCents: amount, Currency: currency, Token: token, Deadline: deadline})
 }
 
 func insertOutbox(ctx context.Context, tx *sqlx.Tx, msgs []evently.Outgoing) error {

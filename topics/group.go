@@ -99,6 +99,10 @@ func NewGroup(cfg GroupConfig) (*Group, error) {
 }
 
 var (
+	mProduceSeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "evently_produce_seconds", Help: "Time for a produce to be acknowledged by every in-sync replica, by the first message's topic.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+	}, []string{"topic"})
 	mBatchSize = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "evently_consumer_batch_size", Help: "Messages per handled batch.",
 		Buckets: []float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000},
@@ -222,7 +226,11 @@ func (g *Group) own(genCtx context.Context, gen *kafka.Generation, topic string,
 	}
 	r := newReader(a.Offset)
 	defer func() { r.Close() }()
-	for genCtx.Err() == nil {
+	oc := &offsetCommitter{commit: func(off int64) error {
+		return gen.CommitOffsets(map[string]map[int]int64{topic: {a.ID: off}})
+	}, pending: -1}
+	defer oc.flush()
+	for genCtx.Err() == nil && !oc.refused() {
 		msgs := g.fetch(genCtx, r, log)
 		if len(msgs) == 0 {
 			continue
@@ -232,13 +240,68 @@ func (g *Group) own(genCtx context.Context, gen *kafka.Generation, topic string,
 			return // the generation ended mid-retry: the next owner redoes the batch
 		}
 		last := msgs[len(msgs)-1]
-		if err := gen.CommitOffsets(map[string]map[int]int64{topic: {a.ID: last.Offset + 1}}); err != nil {
-			log.Warn("offset commit refused; the next owner redoes the batch", "err", err)
-			return
-		}
+		oc.offer(last.Offset + 1)
 		g.recordLag(logical, a.ID, last)
 	}
+	if oc.refused() {
+		log.Warn("offset commit refused; the next owner redoes the batches since the last commit")
+	}
 }
+
+// offsetCommitter commits a partition's offsets off the batch loop: the
+// next batch is fetched and applied while the last one's offset travels to
+// the group coordinator. One commit is in flight at a time and the latest
+// offset wins, so commits never go backwards. Offsets only save work after
+// a restart (handlers recognise what they applied), so committing a little
+// later is safe; flush waits for the last one when ownership ends.
+type offsetCommitter struct {
+	commit func(offset int64) error
+
+	mu      sync.Mutex
+	pending int64 // -1: nothing waiting
+	running bool
+	failed  bool
+	wg      sync.WaitGroup
+}
+
+func (o *offsetCommitter) offer(offset int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.pending = offset
+	if !o.running {
+		o.running = true
+		o.wg.Add(1)
+		go o.loop()
+	}
+}
+
+func (o *offsetCommitter) loop() {
+	defer o.wg.Done()
+	for {
+		o.mu.Lock()
+		off := o.pending
+		if off < 0 || o.failed {
+			o.running = false
+			o.mu.Unlock()
+			return
+		}
+		o.pending = -1
+		o.mu.Unlock()
+		if err := o.commit(off); err != nil {
+			o.mu.Lock()
+			o.failed = true
+			o.mu.Unlock()
+		}
+	}
+}
+
+func (o *offsetCommitter) refused() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.failed
+}
+
+func (o *offsetCommitter) flush() { o.wg.Wait() }
 
 // fetch returns up to BatchSize messages: it keeps taking messages while
 // they come at least every quarter of BatchWait (at least 1 ms), and stops

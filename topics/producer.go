@@ -59,7 +59,12 @@ func (p *Producer) Publish(ctx context.Context, msgs ...Message) error {
 	for i, m := range msgs {
 		km[i] = kafka.Message{Topic: p.names.Of(m.Topic), Key: []byte(m.Key), Value: m.Envelope.Marshal()}
 	}
-	return p.PublishRaw(ctx, km...)
+	start := time.Now()
+	err := p.PublishRaw(ctx, km...)
+	if err == nil {
+		mProduceSeconds.WithLabelValues(msgs[0].Topic).Observe(time.Since(start).Seconds())
+	}
+	return err
 }
 
 // PublishRaw writes already-encoded messages whose Topic is a broker name.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -13,6 +15,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/evently/evently"
+	"github.com/evently/evently/gateway"
 	"github.com/evently/evently/store"
 	"github.com/evently/evently/topics"
 )
@@ -27,6 +30,13 @@ var (
 	mRedelivered = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "evently_booking_redelivered_total", Help: "Booking commands recognised as already applied.",
 	})
+	mChargedAtCommit = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "evently_booking_charged_at_commit_total", Help: "Charges the booking worker made and settled inside a batch's commit.",
+	})
+	mPhase = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "evently_booking_batch_phase_seconds", Help: "Time of each phase of a booking batch: commit (the whole transaction), charge (its gateway calls), mirror (Redis).",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+	}, []string{"phase"})
 	mToReserved = promauto.NewHistogram(prometheus.HistogramOpts{
 		Name: "evently_booking_accept_to_commit_seconds", Help: "Time from the 202 to the booking's first committed status.",
 		Buckets: prometheus.ExponentialBuckets(0.002, 2, 14),
@@ -43,6 +53,22 @@ type Committer struct {
 	holds    *store.Holds
 	feed     *store.Feed
 	group    *topics.Group
+	// payments, when set, charges each batch's new bookings right after
+	// their commit (see chargeNow); nil sends every charge through
+	// payment.requests.
+	payments *gateway.Client
+
+	// What follows a commit runs in a settler per partition, so the next
+	// batch commits meanwhile (see settle).
+	mu       sync.Mutex
+	settlers map[string]chan settleJob
+	quit     chan struct{}
+	wg       sync.WaitGroup
+}
+
+type settleJob struct {
+	cmds []evently.Command
+	res  store.BatchResult
 }
 
 func newCommitter(cfg Config) (Runner, error) {
@@ -52,6 +78,9 @@ func newCommitter(cfg Config) (Runner, error) {
 		bookings: &store.Bookings{DB: cfg.DB, Consumer: "booking", PaymentWindow: cfg.PaymentWindow},
 		holds:    &store.Holds{Redis: cfg.Redis, Keys: cfg.Keys, DB: cfg.DB},
 		feed:     &store.Feed{Redis: cfg.Redis, Keys: cfg.Keys},
+		payments: cfg.ChargeAtCommit,
+		settlers: map[string]chan settleJob{},
+		quit:     make(chan struct{}),
 	}
 	g, err := topics.NewGroup(topics.GroupConfig{
 		Brokers: cfg.Brokers, Names: cfg.Names, GroupID: cfg.GroupPrefix + GroupBooking,
@@ -67,11 +96,20 @@ func newCommitter(cfg Config) (Runner, error) {
 		return nil, err
 	}
 	c.group = g
+	if c.payments != nil {
+		c.bookings.ChargeNow = c.chargeNow
+	}
 	return c, nil
 }
 
-// Run consumes until ctx ends.
-func (c *Committer) Run(ctx context.Context) error { return c.group.Run(ctx) }
+// Run consumes until ctx ends, then lets the settlers finish what was
+// committed.
+func (c *Committer) Run(ctx context.Context) error {
+	err := c.group.Run(ctx)
+	close(c.quit)
+	c.wg.Wait()
+	return err
+}
 
 // Assigned reports the partitions owned now.
 func (c *Committer) Assigned() map[string][]int { return c.group.Assigned() }
@@ -126,12 +164,131 @@ func (c *Committer) handle(ctx context.Context, b topics.Batch) error {
 		}
 		cmds = append(cmds, cmd)
 	}
+	start := time.Now()
 	res, err := c.bookings.CommitBatch(ctx, cmds)
 	if err != nil {
 		return err
 	}
-	c.afterCommit(ctx, cmds, res)
+	mPhase.WithLabelValues("commit").Observe(time.Since(start).Seconds())
+	c.settle(b, settleJob{cmds: cmds, res: res})
 	return nil
+}
+
+// settle hands a committed batch to its partition's settler, which does
+// what follows the commit (afterCommit: outbox, Redis, announcements) while
+// the next batch is fetched and committed. The batch is durable already:
+// its offsets may be committed now, and a crash before it is settled leaves
+// its messages in the outbox for the relay. At most one batch waits per
+// partition, so a slow Redis or broker slows the commits instead of piling
+// up.
+func (c *Committer) settle(b topics.Batch, job settleJob) {
+	key := b.Topic + "/" + strconv.Itoa(b.Partition)
+	c.mu.Lock()
+	ch := c.settlers[key]
+	if ch == nil {
+		select {
+		case <-c.quit:
+		default:
+			ch = make(chan settleJob, 1)
+			c.settlers[key] = ch
+			c.wg.Add(1)
+			go c.settleLoop(ch)
+		}
+	}
+	c.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- job:
+			return
+		case <-c.quit:
+		}
+	}
+	c.settleOne(job) // shutting down: settle it here
+}
+
+func (c *Committer) settleLoop(jobs chan settleJob) {
+	defer c.wg.Done()
+	for {
+		select {
+		case job := <-jobs:
+			c.settleOne(job)
+		case <-c.quit:
+			for {
+				select {
+				case job := <-jobs:
+					c.settleOne(job)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// settleOne runs under its own deadline: it is the end of work already
+// committed, so shutdown waits for it rather than cutting it short.
+func (c *Committer) settleOne(job settleJob) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c.afterCommit(ctx, job.cmds, job.res)
+}
+
+// chargeInFlight bounds the gateway calls chargeNow makes at once.
+const chargeInFlight = 64
+
+// chargeNow is the booking store's ChargeNow: it charges a batch's new
+// paying bookings inside the batch's transaction, instead of sending their
+// charge requests through payment.requests and waiting for payment.replies
+// (two Kafka hops, a second consumer and a second transaction on every
+// buyer's path). Each charge is tried once, under the idempotency key the
+// payment worker uses, so the batch applied again after a failure gets the
+// same answer, never a second charge. Only a final answer (charged or
+// declined) is returned; the rest (the gateway slow, down, its breaker
+// open, or the outcome unknown) is left to the saga, which retries, looks
+// the charge up and refunds.
+func (c *Committer) chargeNow(ctx context.Context, reqs []evently.PaymentRequest) []evently.Command {
+	out := make([]evently.Command, len(reqs))
+	if c.payments.BreakerState() == gateway.BreakerOpen {
+		return out
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, chargeInFlight)
+	for i, req := range reqs {
+		if !req.Deadline.IsZero() && start.After(req.Deadline) {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			r, _ := c.payments.Charge(ctx, gateway.ChargeRequest{BookingID: req.BookingID,
+				AmountCents: req.AmountCents, Currency: req.Currency, Token: req.Token})
+			reply := &evently.PaymentReply{BookingID: req.BookingID, EventID: req.EventID, ChargeID: r.ChargeID}
+			switch r.Outcome {
+			case gateway.Charged:
+				reply.AmountCents = r.AmountCents
+				out[i] = evently.Command{Type: evently.ReplyCharged, Reply: reply}
+			case gateway.Declined, gateway.Rejected:
+				reply.DeclineCode = r.DeclineCode
+				if reply.DeclineCode == "" {
+					reply.DeclineCode = r.Code
+				}
+				out[i] = evently.Command{Type: evently.ReplyDeclined, Reply: reply}
+			}
+		}()
+	}
+	wg.Wait()
+	mPhase.WithLabelValues("charge").Observe(time.Since(start).Seconds())
+	n := 0
+	for _, cmd := range out {
+		if cmd.Type != "" {
+			n++
+		}
+	}
+	mChargedAtCommit.Add(float64(n))
+	return out
 }
 
 // afterCommit does what follows a durable commit. None of it is the truth,
@@ -170,9 +327,11 @@ func (c *Committer) afterCommit(ctx context.Context, cmds []evently.Command, res
 			done = append(done, evently.Hold{ID: *b.HoldID, EventID: b.EventID, UserID: b.UserID, SeatIDs: b.SeatIDs})
 		}
 	}
+	start := time.Now()
 	if err := c.holds.Mirror(ctx, c.feed, res, done); err != nil {
 		c.log.Warn("redis mirror update failed", "err", err)
 	}
+	mPhase.WithLabelValues("mirror").Observe(time.Since(start).Seconds())
 	// Last, off the buyers' path: the sent messages leave the outbox.
 	if sent {
 		ids := make([]uuid.UUID, len(res.Outbox))

@@ -217,7 +217,9 @@ func TestSagaOutageAndRecovery(t *testing.T) {
 // restart nobody is charged twice and every booking settles.
 func TestPaymentWorkerKilledMidCharge(t *testing.T) {
 	t.Parallel()
-	s := startSaga(t, paysim.Behaviour{LatencyP50Ms: 150}, nil, "booking", "reaper")
+	// The booking worker would charge these itself: the payment worker is
+	// what is under test here.
+	s := startSaga(t, paysim.Behaviour{LatencyP50Ms: 150}, func(c *app.Config) { c.Payments.ChargeAtCommit = false }, "booking", "reaper")
 	bin := buildEvently(t)
 	worker := func() *exec.Cmd {
 		cmd := exec.Command(bin, "work", "-kinds", "payment", "-addr", "127.0.0.1:0")
@@ -289,6 +291,61 @@ func TestEventCancellationRefundsEveryBooking(t *testing.T) {
 	must(t, s.a.DB.Get(&sold, `SELECT count(*) FROM event_seats WHERE event_id = $1 AND status = 'sold'`, event))
 	if sold != 0 {
 		t.Fatalf("%d seats still sold", sold)
+	}
+	s.reconcile(t)
+}
+
+// The booking worker charges what it has just committed: with no payment
+// worker running at all, a paid booking confirms, a declined one fails,
+// and nothing is left in the outbox for the saga.
+func TestChargeAtCommitSettlesWithoutThePaymentWorker(t *testing.T) {
+	t.Parallel()
+	s := startSaga(t, paysim.Behaviour{}, nil, "booking")
+	event := s.a.Event(10)
+	_, token := s.a.User(evently.RoleUser)
+	paid := s.book(t, token, event, seats(1, 2), "tok_visa")
+	declined := s.book(t, token, event, seats(3), "tok_decline")
+	if b := s.waitStatus(t, token, paid, "confirmed", "failed"); b.Status != "confirmed" {
+		t.Fatalf("paid booking: %+v", b)
+	}
+	if b := s.waitStatus(t, token, declined, "confirmed", "failed"); b.Reason != evently.ReasonPaymentDeclined {
+		t.Fatalf("declined booking: %+v", b)
+	}
+	if n := s.charges(t, paid); n != 1 {
+		t.Fatalf("paid booking charged %d times", n)
+	}
+	apptest.Eventually(t, "no charge request left in the outbox", func() bool {
+		var n int
+		must(t, s.a.DB.Get(&n, `SELECT count(*) FROM outbox WHERE type = $1`, evently.PayCharge))
+		return n == 0
+	})
+	s.reconcile(t)
+}
+
+// What the booking worker cannot settle at once (the gateway down) it
+// leaves to the saga: the bookings stay paying until a payment worker
+// runs, which charges each exactly once.
+func TestChargeAtCommitLeavesTheUnsettledToTheSaga(t *testing.T) {
+	t.Parallel()
+	s := startSaga(t, paysim.Behaviour{Outage: true}, nil, "booking")
+	event := s.a.Event(10)
+	_, token := s.a.User(evently.RoleUser)
+	var ids []uuid.UUID
+	for i := range 3 {
+		ids = append(ids, s.book(t, token, event, seats(i+1), "tok_visa"))
+	}
+	for _, id := range ids {
+		s.waitStatus(t, token, id, "paying")
+	}
+	must(t, s.sim.SetBehaviour(paysim.Behaviour{}))
+	s.a.StartWorkers("payment")
+	for _, id := range ids {
+		if b := s.waitStatus(t, token, id, "confirmed", "failed"); b.Status != "confirmed" {
+			t.Fatalf("booking %s: %+v", id, b)
+		}
+		if n := s.charges(t, id); n != 1 {
+			t.Errorf("booking %s charged %d times", id, n)
+		}
 	}
 	s.reconcile(t)
 }

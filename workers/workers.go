@@ -44,6 +44,11 @@ type Config struct {
 	HoldTTL time.Duration
 	// Gateway is the payment gateway client (payment worker).
 	Gateway *gateway.Client
+	// ChargeAtCommit, when set, is the booking worker's own gateway client:
+	// it charges new bookings inside their batch's commit and leaves only
+	// what it cannot settle at once to the payment worker. Give it one
+	// attempt and a short timeout: the partition waits for it.
+	ChargeAtCommit *gateway.Client
 }
 
 // Consumer group names (after Config.GroupPrefix).

@@ -1,0 +1,111 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/evently/evently"
+	"github.com/evently/evently/evtest"
+	"github.com/evently/evently/store"
+)
+
+// Charged inside the commit: the gateway's final answer is decided as a
+// payment reply would be, in the same transaction as the booking; no
+// answer leaves the booking paying with its charge request for the saga;
+// a booking that fails although an earlier attempt may have charged it
+// asks for a resolve.
+func TestChargeInsideTheCommit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := evtest.DB(t)
+	user, venue, event := evently.NewID(), evently.NewID(), evently.NewID()
+	mustExec(t, db, `INSERT INTO users (id, email, password_hash) VALUES ($1, 'n@example.test', 'x')`, user)
+	mustExec(t, db, `INSERT INTO venues (id, owner_id, name) VALUES ($1, $2, 'Hall')`, venue, user)
+	mustExec(t, db, `INSERT INTO events (id, venue_id, organizer_id, title, status, starts_at, ends_at)
+		VALUES ($1, $2, $3, 'Show', 'published', now() + interval '30 days', now() + interval '31 days')`, event, venue, user)
+	for s := 1; s <= 6; s++ {
+		mustExec(t, db, `INSERT INTO event_seats (event_id, seat_id, price_cents) VALUES ($1, $2, 1000)`, event, fmt.Sprintf("s%d", s))
+	}
+	// The gateway's answers by token; "" is no final answer.
+	answers := map[string]string{"tok_visa": evently.ReplyCharged, "tok_decline": evently.ReplyDeclined, "tok_slow": ""}
+	var asked []string
+	b := &store.Bookings{DB: db, Consumer: "booking", PaymentWindow: 10 * time.Minute,
+		ChargeNow: func(_ context.Context, reqs []evently.PaymentRequest) []evently.Command {
+			out := make([]evently.Command, len(reqs))
+			for i, r := range reqs {
+				asked = append(asked, r.Token)
+				if typ := answers[r.Token]; typ != "" {
+					out[i] = evently.Command{Type: typ, Reply: &evently.PaymentReply{BookingID: r.BookingID, EventID: r.EventID,
+						ChargeID: "ch_" + r.BookingID.String(), AmountCents: r.AmountCents}}
+				}
+			}
+			return out
+		}}
+	book := func(seat, token string) evently.Command {
+		return evently.Command{MessageID: evently.NewID(), Type: evently.CmdBook, Book: &evently.BookCommand{
+			BookingID: evently.NewID(), UserID: user, EventID: event, SeatIDs: []string{seat}, PaymentToken: token,
+			AcceptedAt: time.Now(), HoldExpiresAt: time.Now().Add(time.Minute)}}
+	}
+	paid, declined, slow, reserved, taken := book("s1", "tok_visa"), book("s2", "tok_decline"), book("s3", "tok_slow"),
+		book("s4", ""), book("s1", "tok_visa")
+	res, err := b.CommitBatch(ctx, []evently.Command{paid, declined, slow, reserved, taken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"tok_visa", "tok_decline", "tok_slow"}; !slices.Equal(asked, want) {
+		t.Fatalf("charged %v, want %v (only the new paying bookings, in order)", asked, want)
+	}
+	status := func(c evently.Command) string {
+		var s string
+		if err := db.Get(&s, `SELECT status || ' ' || coalesce(reason, '-') || ' v' || version FROM bookings WHERE id = $1`, c.Book.BookingID); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	for _, tc := range []struct {
+		name string
+		cmd  evently.Command
+		want string
+	}{
+		{"charged", paid, "confirmed - v3"},
+		{"declined", declined, "failed payment_declined v3"},
+		{"no answer", slow, "paying - v2"},
+		{"no token", reserved, "reserved - v1"},
+		{"seat taken", taken, "failed seats_taken v1"},
+	} {
+		if got := status(tc.cmd); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+	if got := snapshot(t, db, `SELECT seat_id FROM event_seats WHERE status = 'sold' ORDER BY seat_id`); !slices.Equal(got, []string{"s1", "s3", "s4"}) {
+		t.Errorf("sold %v, want s1 s3 s4 (the declined seat is not sold)", got)
+	}
+	if got := snapshot(t, db, `SELECT seat_id FROM booking_seats WHERE active ORDER BY seat_id`); !slices.Equal(got, []string{"s1", "s3", "s4"}) {
+		t.Errorf("booked seats %v", got)
+	}
+	if got := snapshot(t, db, `SELECT kind || ' ' || amount_cents FROM payments WHERE booking_id = '`+paid.Book.BookingID.String()+`'`); !slices.Equal(got, []string{"charge 1000"}) {
+		t.Errorf("payments of the paid booking %v", got)
+	}
+	if got := snapshot(t, db, `SELECT status FROM booking_history WHERE booking_id = '`+paid.Book.BookingID.String()+`' ORDER BY at, status`); len(got) != 3 {
+		t.Errorf("history of the paid booking %v, want reserved, paying, confirmed", got)
+	}
+	var sent []string
+	for _, m := range res.Outbox {
+		sent = append(sent, m.Type+" "+m.Key)
+	}
+	slices.Sort(sent)
+	want := []string{evently.PayCharge + " " + slow.Book.BookingID.String(), evently.PayResolve + " " + taken.Book.BookingID.String()}
+	slices.Sort(want)
+	if !slices.Equal(sent, want) {
+		t.Fatalf("outbox %v, want %v", sent, want)
+	}
+	if got := snapshot(t, db, `SELECT type FROM outbox ORDER BY type`); len(got) != 2 {
+		t.Fatalf("outbox rows %v", got)
+	}
+	if res.Sold[event] == nil || slices.Contains(res.Sold[event], "s2") {
+		t.Fatalf("sold mirror update %v must not name the declined seat", res.Sold[event])
+	}
+}
