@@ -18,8 +18,9 @@
 # 2. Evently as `evently dev` (one process: API + every worker, as `make run`
 #    starts it; paysim its own process): poll disjoint, poll hot, stream
 #    disjoint, stream hot.
-# 3. Evently as `evently api` + `evently work` processes (booking ×2, one
-#    per other worker kind): the same four runs.
+# 3. Evently as `evently api` + `evently work` processes (BENCH_WORKERS=one,
+#    the default: one `evently work` with every kind; per-kind: booking ×2
+#    and one per other kind, as the chaos runs use): the same four runs.
 # Every run gets a freshly seeded event (`evently-bench setup`), is audited
 # (zero oversell, every accepted booking settled, the gateway's ledger
 # reconciled) and measures the CPU time of every process on the machine
@@ -51,7 +52,7 @@
 #   BENCH_HOT_SEATS=200 BENCH_HOT_MAX_SEATS=4 BENCH_SEAT_MAP_TTL=1s
 #   BENCH_POLL_EVERY=0 (0: the adaptive poll schedule)
 #   BENCH_WARMUP=8s (an unmeasured run before each side's measured runs; 0: none)
-#   BENCH_NAIVE=1 BENCH_DEV=1 BENCH_SPLIT=1 (0 skips that side)
+#   BENCH_NAIVE=1 BENCH_DEV=1 BENCH_SPLIT=1 (0 skips that side) BENCH_WORKERS=one|per-kind
 #   BENCH_SHAPES="disjoint hot" BENCH_FOLLOWS="poll stream"
 #   BENCH_CHAOS=0 BENCH_CHAOS_BUYERS=2400  BENCH_HOLDS_RATE=0 BENCH_HOLDS_BUYERS=8000  BENCH_PIPELINE=0
 #   BENCH_STACK=own|shared BENCH_PORT_BASE=20000 BENCH_STACK_DIR=.bench/stack
@@ -78,6 +79,11 @@ FOLLOWS=${BENCH_FOLLOWS:-poll stream}
 NAIVE=${BENCH_NAIVE:-1}
 DEV=${BENCH_DEV:-1}
 SPLIT=${BENCH_SPLIT:-1}
+# One `evently work` process with every kind (one), or one per kind with two
+# booking workers (per-kind; the chaos runs kill one of two booking workers).
+WORKERS=${BENCH_WORKERS:-one}
+[ "${BENCH_CHAOS:-0}" = 1 ] && WORKERS=${BENCH_WORKERS:-per-kind}
+case $WORKERS in one|per-kind) ;; *) echo "bench: BENCH_WORKERS must be one or per-kind" >&2; exit 2 ;; esac
 CHAOS=${BENCH_CHAOS:-0}
 HOLDS_RATE=${BENCH_HOLDS_RATE:-0}
 PIPELINE=${BENCH_PIPELINE:-0}
@@ -305,16 +311,23 @@ if [ "$SPLIT" = 1 ] || [ "$CHAOS" = 1 ] || [ "$HOLDS_RATE" != 0 ]; then
   echo "bin/evently api   # on $API_ADDR" >>"$CMDS"
   supervise api bin/evently api
   n=0
-  for k in ${kinds//,/ }; do
-    copies=1
-    [ "$k" = booking ] && copies=2
-    for i in $(seq 1 $copies); do
-      n=$((n + 1))
-      echo "bin/evently work -kinds $k -addr 127.0.0.1:$((WORKER_PORT0 + n))" >>"$CMDS"
-      supervise "$k-$i" bin/evently work -kinds "$k" -addr "127.0.0.1:$((WORKER_PORT0 + n))"
-      case $k in booking|payment) killable+=("$OUT/pids/$k-$i.pid") ;; esac
+  if [ "$WORKERS" = one ]; then
+    n=1
+    echo "bin/evently work -kinds $kinds -addr 127.0.0.1:$((WORKER_PORT0 + n))" >>"$CMDS"
+    supervise "work-1" bin/evently work -kinds "$kinds" -addr "127.0.0.1:$((WORKER_PORT0 + n))"
+    killable+=("$OUT/pids/work-1.pid")
+  else
+    for k in ${kinds//,/ }; do
+      copies=1
+      [ "$k" = booking ] && copies=2
+      for i in $(seq 1 $copies); do
+        n=$((n + 1))
+        echo "bin/evently work -kinds $k -addr 127.0.0.1:$((WORKER_PORT0 + n))" >>"$CMDS"
+        supervise "$k-$i" bin/evently work -kinds "$k" -addr "127.0.0.1:$((WORKER_PORT0 + n))"
+        case $k in booking|payment) killable+=("$OUT/pids/$k-$i.pid") ;; esac
+      done
     done
-  done
+  fi
   if [ "$SPLIT" = 1 ]; then
     evently_runs split
   else

@@ -71,6 +71,7 @@ func (b *Bookings) CommitBatch(ctx context.Context, cmds []evently.Command) (Bat
 		if err != nil {
 			return err
 		}
+		w := &batchWrite{}
 		// Runs of book commands and runs of the other commands, each applied
 		// with a few set-based statements, in partition order.
 		for i := 0; i < len(cmds); {
@@ -87,14 +88,15 @@ func (b *Bookings) CommitBatch(ctx context.Context, cmds []evently.Command) (Bat
 					others = append(others, cmds[i])
 				}
 			}
-			if err := b.book(ctx, tx, now, books, &res); err != nil {
+			if err := b.book(ctx, tx, w, now, books, &res); err != nil {
 				return err
 			}
-			if err := b.applyRun(ctx, tx, now, others, &res); err != nil {
+			if err := b.applyRun(ctx, tx, w, now, others, &res); err != nil {
 				return err
 			}
 		}
-		return insertOutbox(ctx, tx, res.Outbox)
+		insertOutbox(w, res.Outbox)
+		return w.flush(ctx, tx)
 	})
 	if err != nil {
 		return BatchResult{}, err
@@ -161,19 +163,14 @@ type newBooking struct {
 }
 
 // book resolves a run of book commands in order and writes the outcome.
-func (b *Bookings) book(ctx context.Context, tx *sqlx.Tx, now time.Time, run []*evently.BookCommand, res *BatchResult) error {
+func (b *Bookings) book(ctx context.Context, tx *sqlx.Tx, w *batchWrite, now time.Time, run []*evently.BookCommand, res *BatchResult) error {
 	if len(run) == 0 {
 		return nil
 	}
-	existing, err := existingBookings(ctx, tx, run)
-	if err != nil {
+	if err := w.flush(ctx, tx); err != nil { // the reads below must see what came before
 		return err
 	}
-	events, err := loadEvents(ctx, tx, run)
-	if err != nil {
-		return err
-	}
-	seats, err := lockSeats(ctx, tx, run)
+	existing, events, seats, err := readRun(ctx, tx, run)
 	if err != nil {
 		return err
 	}
@@ -254,24 +251,15 @@ func (b *Bookings) book(ctx context.Context, tx *sqlx.Tx, now time.Time, run []*
 		for i, w := range wins {
 			ev[i], seat[i], bk[i], ver[i] = w.event.String(), w.seat, w.booking.String(), w.version
 		}
-		r, err := tx.ExecContext(ctx, `
-			UPDATE event_seats s SET status = 'sold', booking_id = v.booking, version = s.version + 1
-			FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::bigint[]) AS v(event, seat, booking, version)
-			WHERE s.event_id = v.event AND s.seat_id = v.seat AND s.version = v.version AND s.status = 'available'`,
-			pq.Array(ev), pq.Array(seat), pq.Array(bk), pq.Array(ver))
-		if err != nil {
-			return fmt.Errorf("sell seats: %w", err)
-		}
-		if n, _ := r.RowsAffected(); n != int64(len(wins)) {
-			return fmt.Errorf("%w: sold %d of %d", ErrStaleVersion, n, len(wins))
-		}
+		w.sell(`UPDATE event_seats s SET status = 'sold', booking_id = v.booking, version = s.version + 1
+			FROM unnest(`+w.arg(pq.Array(ev))+`::uuid[], `+w.arg(pq.Array(seat))+`::text[], `+w.arg(pq.Array(bk))+`::uuid[], `+w.arg(pq.Array(ver))+`::bigint[])
+			     AS v(event, seat, booking, version)
+			WHERE s.event_id = v.event AND s.seat_id = v.seat AND s.version = v.version AND s.status = 'available'`, len(wins))
 	}
-	if err := insertBookings(ctx, tx, now, rows); err != nil {
-		return err
-	}
-	if err := insertPayments(ctx, tx, payments); err != nil {
-		return err
-	}
+	// Bookings, their seats, history and payments go in the same statement
+	// (flushed with the outbox, or before the next run reads).
+	insertBookings(w, now, rows)
+	insertPayments(w, payments)
 	for _, nb := range rows {
 		c := nb.cmd
 		res.Changes = append(res.Changes, evently.StatusChange{BookingID: c.BookingID, UserID: c.UserID, EventID: c.EventID,
@@ -340,6 +328,9 @@ func (b *Bookings) chargeInCommit(ctx context.Context, now time.Time, rows []new
 				}
 				unsold[c.BookingID] = true
 				res.Sold[c.EventID] = slices.DeleteFunc(res.Sold[c.EventID], func(s string) bool { return slices.Contains(c.SeatIDs, s) })
+				if len(res.Sold[c.EventID]) == 0 {
+					delete(res.Sold, c.EventID)
+				}
 			}
 			for _, kind := range e.Requests {
 				res.Outbox = append(res.Outbox, paymentRequest(kind, &bk))
@@ -366,106 +357,73 @@ type existing struct {
 	keys map[string]bool // user/idempotency key
 }
 
-func existingBookings(ctx context.Context, tx *sqlx.Tx, run []*evently.BookCommand) (existing, error) {
-	ids := make([]string, len(run))
-	var users, keys []string
+// readRun reads what a run of book commands is decided on, in one round
+// trip: the bookings that exist already (by id, or by the user's
+// idempotency key), the events, and the seats, locked in a fixed order (no
+// deadlocks between rival workers).
+func readRun(ctx context.Context, tx *sqlx.Tx, run []*evently.BookCommand) (existing, map[uuid.UUID]eventState, map[string]*seatState, error) {
+	ids, evIDs := make([]string, len(run)), make([]string, len(run))
+	var users, keys, ev, seat []string
+	want := map[uuid.UUID]bool{}
 	for i, c := range run {
-		ids[i] = c.BookingID.String()
+		ids[i], evIDs[i] = c.BookingID.String(), c.EventID.String()
+		want[c.BookingID] = true
 		if c.IdempotencyKey != "" {
 			users, keys = append(users, c.UserID.String()), append(keys, c.IdempotencyKey)
 		}
-	}
-	out := existing{ids: map[uuid.UUID]bool{}, keys: map[string]bool{}}
-	rows, err := tx.QueryContext(ctx, `
-		SELECT b.id, b.user_id, coalesce(b.idempotency_key, '') FROM bookings b
-		WHERE b.id = ANY($1::uuid[])
-		   OR (b.user_id, b.idempotency_key) IN (SELECT * FROM unnest($2::uuid[], $3::text[]))`,
-		pq.Array(ids), pq.Array(users), pq.Array(keys))
-	if err != nil {
-		return out, fmt.Errorf("existing bookings: %w", err)
-	}
-	defer rows.Close()
-	want := map[uuid.UUID]bool{}
-	for _, c := range run {
-		want[c.BookingID] = true
-	}
-	for rows.Next() {
-		var id, user uuid.UUID
-		var key string
-		if err := rows.Scan(&id, &user, &key); err != nil {
-			return out, err
-		}
-		if want[id] {
-			out.ids[id] = true
-		} else if key != "" {
-			out.keys[user.String()+"/"+key] = true
-		}
-	}
-	return out, rows.Err()
-}
-
-func loadEvents(ctx context.Context, tx *sqlx.Tx, run []*evently.BookCommand) (map[uuid.UUID]eventState, error) {
-	var ids []string
-	for _, c := range run {
-		ids = append(ids, c.EventID.String())
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT id, status, currency FROM events WHERE id = ANY($1::uuid[])`, pq.Array(ids))
-	if err != nil {
-		return nil, fmt.Errorf("load events: %w", err)
-	}
-	defer rows.Close()
-	out := map[uuid.UUID]eventState{}
-	for rows.Next() {
-		var id uuid.UUID
-		var st eventState
-		if err := rows.Scan(&id, &st.status, &st.currency); err != nil {
-			return nil, err
-		}
-		out[id] = st
-	}
-	return out, rows.Err()
-}
-
-func seatKey(event uuid.UUID, seat string) string { return event.String() + "/" + seat }
-
-// lockSeats reads and row-locks every seat the run names, in a fixed order
-// so two workers never deadlock.
-func lockSeats(ctx context.Context, tx *sqlx.Tx, run []*evently.BookCommand) (map[string]*seatState, error) {
-	var ev, seat []string
-	for _, c := range run {
 		for _, s := range c.SeatIDs {
 			ev, seat = append(ev, c.EventID.String()), append(seat, s)
 		}
 	}
-	out := map[string]*seatState{}
-	if len(seat) == 0 {
-		return out, nil
-	}
+	ex := existing{ids: map[uuid.UUID]bool{}, keys: map[string]bool{}}
+	events, seats := map[uuid.UUID]eventState{}, map[string]*seatState{}
 	rows, err := tx.QueryContext(ctx, `
-		SELECT s.event_id, s.seat_id, s.status, s.version, s.price_cents FROM event_seats s
-		JOIN (SELECT DISTINCT * FROM unnest($1::uuid[], $2::text[])) AS v(event, seat)
-		  ON s.event_id = v.event AND s.seat_id = v.seat
-		ORDER BY s.event_id, s.seat_id
-		FOR UPDATE OF s`, pq.Array(ev), pq.Array(seat))
+		WITH seats AS (
+			SELECT s.event_id, s.seat_id, s.status, s.version, s.price_cents FROM event_seats s
+			JOIN (SELECT DISTINCT * FROM unnest($4::uuid[], $5::text[])) AS v(event, seat)
+			  ON s.event_id = v.event AND s.seat_id = v.seat
+			ORDER BY s.event_id, s.seat_id
+			FOR UPDATE OF s)
+		SELECT 's', event_id, seat_id::text, status::text, version::bigint, price_cents::bigint FROM seats
+		UNION ALL
+		SELECT 'e', id, status::text, currency::text, 0, 0 FROM events WHERE id = ANY($6::uuid[])
+		UNION ALL
+		SELECT 'b', b.id, b.user_id::text, coalesce(b.idempotency_key, '')::text, 0, 0 FROM bookings b
+		WHERE b.id = ANY($1::uuid[])
+		   OR (b.user_id, b.idempotency_key) IN (SELECT * FROM unnest($2::uuid[], $3::text[]))`,
+		pq.Array(ids), pq.Array(users), pq.Array(keys), pq.Array(ev), pq.Array(seat), pq.Array(evIDs))
 	if err != nil {
-		return nil, fmt.Errorf("lock seats: %w", err)
+		return ex, nil, nil, fmt.Errorf("read run: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var event uuid.UUID
-		var id string
-		st := &seatState{}
-		if err := rows.Scan(&event, &id, &st.status, &st.version, &st.price); err != nil {
-			return nil, err
+		var kind, a, b string
+		var id uuid.UUID
+		var n1, n2 int64
+		if err := rows.Scan(&kind, &id, &a, &b, &n1, &n2); err != nil {
+			return ex, nil, nil, err
 		}
-		out[seatKey(event, id)] = st
+		switch kind {
+		case "s":
+			seats[seatKey(id, a)] = &seatState{status: b, version: n1, price: n2}
+		case "e":
+			events[id] = eventState{status: evently.EventStatus(a), currency: b}
+		case "b":
+			if want[id] {
+				ex.ids[id] = true
+			} else if b != "" {
+				ex.keys[a+"/"+b] = true
+			}
+		}
 	}
-	return out, rows.Err()
+	return ex, events, seats, rows.Err()
 }
 
-func insertBookings(ctx context.Context, tx *sqlx.Tx, now time.Time, rows []newBooking) error {
+func seatKey(event uuid.UUID, seat string) string { return event.String() + "/" + seat }
+
+func insertBookings(w *batchWrite, now time.Time, rows []newBooking) {
 	if len(rows) == 0 {
-		return nil
+		return
 	}
 	n := len(rows)
 	id, user, event, hold, status, reason, key, token, expires := make([]string, n), make([]string, n), make([]string, n),
@@ -498,36 +456,25 @@ func insertBookings(ctx context.Context, tx *sqlx.Tx, now time.Time, rows []newB
 			}
 		}
 	}
-	_, err := tx.ExecContext(ctx, `
-		INSERT INTO bookings (id, user_id, event_id, hold_id, status, reason, amount_cents, currency,
+	w.add(`INSERT INTO bookings (id, user_id, event_id, hold_id, status, reason, amount_cents, currency,
 		                      idempotency_key, payment_token, expires_at, accepted_at, version, created_at, updated_at)
 		SELECT v.id, v.user_id, v.event_id, NULLIF(v.hold, '')::uuid, v.status, NULLIF(v.reason, ''), v.amount,
 		       coalesce(e.currency, 'USD'), NULLIF(v.key, ''), NULLIF(v.token, ''), NULLIF(v.expires, '')::timestamptz,
-		       v.accepted::timestamptz, v.version, $13, $13
-		FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::bigint[],
-		            $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[])
+		       v.accepted::timestamptz, v.version, ` + w.arg(now) + `::timestamptz, ` + w.arg(now) + `::timestamptz
+		FROM unnest(` + w.arg(pq.Array(id)) + `::uuid[], ` + w.arg(pq.Array(user)) + `::uuid[], ` + w.arg(pq.Array(event)) + `::uuid[], ` +
+		w.arg(pq.Array(hold)) + `::text[], ` + w.arg(pq.Array(status)) + `::text[], ` + w.arg(pq.Array(reason)) + `::text[], ` +
+		w.arg(pq.Array(amount)) + `::bigint[], ` + w.arg(pq.Array(key)) + `::text[], ` + w.arg(pq.Array(token)) + `::text[], ` +
+		w.arg(pq.Array(expires)) + `::text[], ` + w.arg(pq.Array(accepted)) + `::text[], ` + w.arg(pq.Array(version)) + `::bigint[])
 		     AS v(id, user_id, event_id, hold, status, reason, amount, key, token, expires, accepted, version)
-		LEFT JOIN events e ON e.id = v.event_id`,
-		pq.Array(id), pq.Array(user), pq.Array(event), pq.Array(hold), pq.Array(status), pq.Array(reason),
-		pq.Array(amount), pq.Array(key), pq.Array(token), pq.Array(expires), pq.Array(accepted), pq.Array(version), now)
-	if err != nil {
-		return fmt.Errorf("insert bookings: %w", err)
-	}
+		LEFT JOIN events e ON e.id = v.event_id`)
 	if len(bsBooking) > 0 {
 		// The second guard: the unique index on active (event, seat) fails
 		// the whole batch rather than let a seat belong to two bookings.
-		_, err = tx.ExecContext(ctx, `
-			INSERT INTO booking_seats (booking_id, event_id, seat_id, price_cents)
-			SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bigint[])`,
-			pq.Array(bsBooking), pq.Array(bsEvent), pq.Array(bsSeat), pq.Array(bsPrice))
-		if err != nil {
-			if isUniqueViolation(err, "booking_seats_one_active") {
-				return fmt.Errorf("%w: a seat already belongs to an active booking", ErrStaleVersion)
-			}
-			return fmt.Errorf("insert booking seats: %w", err)
-		}
+		w.add(`INSERT INTO booking_seats (booking_id, event_id, seat_id, price_cents)
+			SELECT * FROM unnest(` + w.arg(pq.Array(bsBooking)) + `::uuid[], ` + w.arg(pq.Array(bsEvent)) + `::uuid[], ` +
+			w.arg(pq.Array(bsSeat)) + `::text[], ` + w.arg(pq.Array(bsPrice)) + `::bigint[])`)
 	}
-	return insertHistory(ctx, tx, now, history)
+	insertHistory(w, now, history)
 }
 
 func addHistory(ctx context.Context, tx *sqlx.Tx, booking uuid.UUID, status evently.BookingStatus, reason string, at time.Time) error {
@@ -536,22 +483,17 @@ func addHistory(ctx context.Context, tx *sqlx.Tx, booking uuid.UUID, status even
 	return err
 }
 
-func insertOutbox(ctx context.Context, tx *sqlx.Tx, msgs []evently.Outgoing) error {
+func insertOutbox(w *batchWrite, msgs []evently.Outgoing) {
 	if len(msgs) == 0 {
-		return nil
+		return
 	}
 	id, topic, key, typ, payload := make([]string, len(msgs)), make([]string, len(msgs)), make([]string, len(msgs)), make([]string, len(msgs)), make([]string, len(msgs))
 	for i, m := range msgs {
 		id[i], topic[i], key[i], typ[i], payload[i] = m.ID.String(), m.Stream, m.Key, m.Type, string(m.Payload)
 	}
-	_, err := tx.ExecContext(ctx, `
-		INSERT INTO outbox (id, topic, key, type, payload)
-		SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[])`,
-		pq.Array(id), pq.Array(topic), pq.Array(key), pq.Array(typ), pq.Array(payload))
-	if err != nil {
-		return fmt.Errorf("outbox: %w", err)
-	}
-	return nil
+	w.add(`INSERT INTO outbox (id, topic, key, type, payload)
+		SELECT * FROM unnest(` + w.arg(pq.Array(id)) + `::uuid[], ` + w.arg(pq.Array(topic)) + `::text[], ` + w.arg(pq.Array(key)) + `::text[], ` +
+		w.arg(pq.Array(typ)) + `::text[], ` + w.arg(pq.Array(payload)) + `::jsonb[])`)
 }
 
 // DeleteOutbox removes messages that were sent. It does not wait for the
@@ -642,9 +584,12 @@ type paymentRow struct {
 // and loaded with one statement, the domain decides each command against
 // the in-memory booking, and the outcome is written with a few set-based
 // statements whatever the run's length.
-func (b *Bookings) applyRun(ctx context.Context, tx *sqlx.Tx, now time.Time, run []evently.Command, res *BatchResult) error {
+func (b *Bookings) applyRun(ctx context.Context, tx *sqlx.Tx, w *batchWrite, now time.Time, run []evently.Command, res *BatchResult) error {
 	if len(run) == 0 {
 		return nil
+	}
+	if err := w.flush(ctx, tx); err != nil { // the locks below must see what came before
+		return err
 	}
 	run, err := expandEventCancels(ctx, tx, run)
 	if err != nil {
@@ -710,13 +655,9 @@ func (b *Bookings) applyRun(ctx context.Context, tx *sqlx.Tx, now time.Time, run
 	if err := updateBookings(ctx, tx, now, locked); err != nil {
 		return err
 	}
-	if err := insertHistory(ctx, tx, now, history); err != nil {
-		return err
-	}
-	if err := releaseSeats(ctx, tx, released, res); err != nil {
-		return err
-	}
-	return insertPayments(ctx, tx, payments)
+	insertHistory(w, now, history)
+	insertPayments(w, payments)
+	return releaseSeats(ctx, tx, released, res)
 }
 
 // expandEventCancels turns each cancel_event into a cancel of every booking
@@ -835,23 +776,18 @@ func updateBookings(ctx context.Context, tx *sqlx.Tx, now time.Time, locked map[
 	return nil
 }
 
-func insertHistory(ctx context.Context, tx *sqlx.Tx, now time.Time, rows []historyRow) error {
+func insertHistory(w *batchWrite, now time.Time, rows []historyRow) {
 	if len(rows) == 0 {
-		return nil
+		return
 	}
 	id, status, reason := make([]string, len(rows)), make([]string, len(rows)), make([]string, len(rows))
 	for i, h := range rows {
 		id[i], status[i], reason[i] = h.booking.String(), string(h.status), h.reason
 	}
-	_, err := tx.ExecContext(ctx, `
-		INSERT INTO booking_history (booking_id, status, reason, at)
-		SELECT v.id, v.status, NULLIF(v.reason, ''), $4
-		FROM unnest($1::uuid[], $2::text[], $3::text[]) WITH ORDINALITY AS v(id, status, reason, n) ORDER BY v.n`,
-		pq.Array(id), pq.Array(status), pq.Array(reason), now)
-	if err != nil {
-		return fmt.Errorf("insert history: %w", err)
-	}
-	return nil
+	w.add(`INSERT INTO booking_history (booking_id, status, reason, at)
+		SELECT v.id, v.status, NULLIF(v.reason, ''), ` + w.arg(now) + `::timestamptz
+		FROM unnest(` + w.arg(pq.Array(id)) + `::uuid[], ` + w.arg(pq.Array(status)) + `::text[], ` + w.arg(pq.Array(reason)) + `::text[])
+		     WITH ORDINALITY AS v(id, status, reason, n) ORDER BY v.n`)
 }
 
 // releaseSeats puts the seats of the given bookings back on sale (a
@@ -897,9 +833,9 @@ func releaseSeats(ctx context.Context, tx *sqlx.Tx, bookings []string, res *Batc
 	return nil
 }
 
-func insertPayments(ctx context.Context, tx *sqlx.Tx, rows []paymentRow) error {
+func insertPayments(w *batchWrite, rows []paymentRow) {
 	if len(rows) == 0 {
-		return nil
+		return
 	}
 	n := len(rows)
 	id, booking, kind, key, currency, ref := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -907,18 +843,14 @@ func insertPayments(ctx context.Context, tx *sqlx.Tx, rows []paymentRow) error {
 	for i, p := range rows {
 		id[i], booking[i], kind[i], key[i], currency[i], ref[i], amount[i] = evently.NewID().String(), p.booking.String(), p.kind, p.key, p.currency, p.ref, p.amount
 	}
-	_, err := tx.ExecContext(ctx, `
-		INSERT INTO payments (id, booking_id, kind, idempotency_key, status, amount_cents, currency, gateway_ref)
+	w.add(`INSERT INTO payments (id, booking_id, kind, idempotency_key, status, amount_cents, currency, gateway_ref)
 		SELECT v.id, v.booking, v.kind, v.key, 'succeeded', v.amount, v.currency, NULLIF(v.ref, '')
-		FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[])
+		FROM unnest(` + w.arg(pq.Array(id)) + `::uuid[], ` + w.arg(pq.Array(booking)) + `::uuid[], ` + w.arg(pq.Array(kind)) + `::text[], ` +
+		w.arg(pq.Array(key)) + `::text[], ` + w.arg(pq.Array(amount)) + `::bigint[], ` + w.arg(pq.Array(currency)) + `::text[], ` +
+		w.arg(pq.Array(ref)) + `::text[])
 		     WITH ORDINALITY AS v(id, booking, kind, key, amount, currency, ref, n)
 		ORDER BY v.n
-		ON CONFLICT (idempotency_key) DO NOTHING`,
-		pq.Array(id), pq.Array(booking), pq.Array(kind), pq.Array(key), pq.Array(amount), pq.Array(currency), pq.Array(ref))
-	if err != nil {
-		return fmt.Errorf("record payments: %w", err)
-	}
-	return nil
+		ON CONFLICT (idempotency_key) DO NOTHING`)
 }
 
 // FailInvalid records a booking whose command could not be applied (it went

@@ -108,4 +108,14 @@ func TestChargeInsideTheCommit(t *testing.T) {
 	if res.Sold[event] == nil || slices.Contains(res.Sold[event], "s2") {
 		t.Fatalf("sold mirror update %v must not name the declined seat", res.Sold[event])
 	}
+
+	// A batch whose only winner is declined sells nothing, and says so
+	// without an empty entry (Redis refuses an SADD of no members).
+	res, err = b.CommitBatch(ctx, []evently.Command{book("s5", "tok_decline")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Sold) != 0 {
+		t.Fatalf("sold %v after a declined booking alone", res.Sold)
+	}
 }

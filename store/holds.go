@@ -98,7 +98,16 @@ type Holds struct {
 
 	events sync.Map // uuid.UUID -> *eventSeats
 	group  singleflight.Group
+
+	// Lookup keys of refused holds, deleted by the next Take's pipeline
+	// rather than by a round trip of their own (see Take).
+	staleMu sync.Mutex
+	stale   []string
 }
+
+// maxStale bounds the lookup keys waiting for deletion; beyond it they are
+// left to expire with their TTL.
+const maxStale = 4096
 
 // eventSeats is what a hold needs to know of an event, cached briefly.
 type eventSeats struct {
@@ -271,11 +280,18 @@ func (h *Holds) Take(ctx context.Context, eventID, userID uuid.UUID, seats []str
 	lookup := h.Keys.Key("hold", hold.ID.String())
 	for attempt := 0; attempt < 2; attempt++ {
 		// One round trip: the hold and its lookup key (which lives outside
-		// the event's hash slot) go in one pipeline; a refused hold's
-		// lookup key is deleted again.
+		// the event's hash slot) go in one pipeline. A refused hold's lookup
+		// key names a hold that does not exist, so it only costs memory
+		// until its TTL: it is deleted by the next Take's pipeline, which
+		// in a rush of conflicts (most holds refused) saves a round trip
+		// per refusal.
+		stale := h.takeStale()
 		pipe := h.Redis.Pipeline()
 		take := takeScript.Eval(ctx, pipe, keys, args...)
 		pipe.Set(ctx, lookup, eventID.String()+" "+string(seatsJSON), h.TTL)
+		for _, k := range stale {
+			pipe.Unlink(ctx, k) // one key each: the keys are on different slots
+		}
 		if _, err := pipe.Exec(ctx); err != nil {
 			return nil, unavailable(err)
 		}
@@ -283,8 +299,8 @@ func (h *Holds) Take(ctx context.Context, eventID, userID uuid.UUID, seats []str
 		if err != nil {
 			return nil, unavailable(err)
 		}
-		if res[0] != "ok" {
-			_ = h.Redis.Del(ctx, lookup).Err()
+		if res[0] == "cap" || res[0] == "conflict" {
+			h.addStale(lookup) // refused for good (need_sold tries again under the same key)
 		}
 		switch res[0] {
 		case "need_sold":
@@ -304,6 +320,27 @@ func (h *Holds) Take(ctx context.Context, eventID, userID uuid.UUID, seats []str
 		}
 	}
 	return nil, unavailable(errors.New("sold mirror keeps disappearing"))
+}
+
+func (h *Holds) addStale(key string) {
+	h.staleMu.Lock()
+	defer h.staleMu.Unlock()
+	if len(h.stale) < maxStale {
+		h.stale = append(h.stale, key)
+	}
+}
+
+// takeStale hands out a few lookup keys to delete (one pipeline's worth).
+func (h *Holds) takeStale() []string {
+	h.staleMu.Lock()
+	defer h.staleMu.Unlock()
+	n := min(len(h.stale), 32)
+	if n == 0 {
+		return nil
+	}
+	out := append([]string(nil), h.stale[len(h.stale)-n:]...)
+	h.stale = h.stale[:len(h.stale)-n]
+	return out
 }
 
 // RebuildSold copies the event's sold seats from PostgreSQL into Redis.
@@ -494,10 +531,14 @@ func claimed(hold *evently.Hold, res []string) error {
 func (h *Holds) Mirror(ctx context.Context, f *Feed, res BatchResult, done []evently.Hold) error {
 	_, err := h.Redis.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for ev, seats := range res.Sold {
-			p.SAdd(ctx, h.Keys.Event(ev)+":sold", anys(seats)...)
+			if len(seats) > 0 { // SADD needs a member
+				p.SAdd(ctx, h.Keys.Event(ev)+":sold", anys(seats)...)
+			}
 		}
 		for ev, seats := range res.Released {
-			p.SRem(ctx, h.Keys.Event(ev)+":sold", anys(seats)...)
+			if len(seats) > 0 {
+				p.SRem(ctx, h.Keys.Event(ev)+":sold", anys(seats)...)
+			}
 		}
 		for i := range done {
 			keys, args := h.releaseArgs(&done[i])

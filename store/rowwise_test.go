@@ -39,7 +39,11 @@ func (b *Bookings) CommitBatchRowByRow(ctx context.Context, cmds []evently.Comma
 						res.Redelivered++
 					}
 				}
-				if err := b.book(ctx, tx, now, run, &res); err != nil {
+				w := &batchWrite{}
+				if err := b.book(ctx, tx, w, now, run, &res); err != nil {
+					return err
+				}
+				if err := w.flush(ctx, tx); err != nil {
 					return err
 				}
 				continue
@@ -54,7 +58,9 @@ func (b *Bookings) CommitBatchRowByRow(ctx context.Context, cmds []evently.Comma
 				return err
 			}
 		}
-		return insertOutbox(ctx, tx, res.Outbox)
+		w := &batchWrite{}
+		insertOutbox(w, res.Outbox)
+		return w.flush(ctx, tx)
 	})
 	if err != nil {
 		return BatchResult{}, err
