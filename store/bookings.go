@@ -67,7 +67,20 @@ func (b *Bookings) CommitBatch(ctx context.Context, cmds []evently.Command) (Bat
 	res := BatchResult{Sold: map[uuid.UUID][]string{}, Released: map[uuid.UUID][]string{}}
 	now := b.now()
 	err := inTx(ctx, b.DB, func(tx *sqlx.Tx) error {
-		fresh, err := claimMessages(ctx, tx, b.Consumer, cmds)
+		// A batch that starts with book commands (the on-sale's) claims its
+		// messages in the same statement that reads the first run.
+		var first *runRead
+		var fresh map[uuid.UUID]bool
+		var err error
+		if n := leadingBooks(cmds); n > 0 {
+			lead := make([]*evently.BookCommand, n)
+			for i := range lead {
+				lead[i] = cmds[i].Book
+			}
+			first, fresh, err = readRun(ctx, tx, lead, &claim{consumer: b.Consumer, cmds: cmds})
+		} else {
+			fresh, err = claimMessages(ctx, tx, b.Consumer, cmds)
+		}
 		if err != nil {
 			return err
 		}
@@ -88,9 +101,10 @@ func (b *Bookings) CommitBatch(ctx context.Context, cmds []evently.Command) (Bat
 					others = append(others, cmds[i])
 				}
 			}
-			if err := b.book(ctx, tx, w, now, books, &res); err != nil {
+			if err := b.book(ctx, tx, w, now, books, first, &res); err != nil {
 				return err
 			}
+			first = nil
 			if err := b.applyRun(ctx, tx, w, now, others, &res); err != nil {
 				return err
 			}
@@ -163,17 +177,22 @@ type newBooking struct {
 }
 
 // book resolves a run of book commands in order and writes the outcome.
-func (b *Bookings) book(ctx context.Context, tx *sqlx.Tx, w *batchWrite, now time.Time, run []*evently.BookCommand, res *BatchResult) error {
+// read, when set, was read already (for a superset of run: the batch's
+// leading book commands, redelivered ones included).
+func (b *Bookings) book(ctx context.Context, tx *sqlx.Tx, w *batchWrite, now time.Time, run []*evently.BookCommand, read *runRead, res *BatchResult) error {
 	if len(run) == 0 {
 		return nil
 	}
-	if err := w.flush(ctx, tx); err != nil { // the reads below must see what came before
-		return err
+	if read == nil {
+		if err := w.flush(ctx, tx); err != nil { // the reads below must see what came before
+			return err
+		}
+		var err error
+		if read, _, err = readRun(ctx, tx, run, nil); err != nil {
+			return err
+		}
 	}
-	existing, events, seats, err := readRun(ctx, tx, run)
-	if err != nil {
-		return err
-	}
+	existing, events, seats := read.existing, read.events, read.seats
 
 	var rows []newBooking
 	type win struct {
@@ -360,8 +379,9 @@ type existing struct {
 // readRun reads what a run of book commands is decided on, in one round
 // trip: the bookings that exist already (by id, or by the user's
 // idempotency key), the events, and the seats, locked in a fixed order (no
-// deadlocks between rival workers).
-func readRun(ctx context.Context, tx *sqlx.Tx, run []*evently.BookCommand) (existing, map[uuid.UUID]eventState, map[string]*seatState, error) {
+// deadlocks between rival workers). With cl it also claims the batch's
+// message ids (see claimMessages) and returns those not seen before.
+func readRun(ctx context.Context, tx *sqlx.Tx, run []*evently.BookCommand, cl *claim) (*runRead, map[uuid.UUID]bool, error) {
 	ids, evIDs := make([]string, len(run)), make([]string, len(run))
 	var users, keys, ev, seat []string
 	want := map[uuid.UUID]bool{}
@@ -377,8 +397,21 @@ func readRun(ctx context.Context, tx *sqlx.Tx, run []*evently.BookCommand) (exis
 	}
 	ex := existing{ids: map[uuid.UUID]bool{}, keys: map[string]bool{}}
 	events, seats := map[uuid.UUID]eventState{}, map[string]*seatState{}
+	args := []any{pq.Array(ids), pq.Array(users), pq.Array(keys), pq.Array(ev), pq.Array(seat), pq.Array(evIDs)}
+	claimed, fromClaim := "", ""
+	if cl != nil {
+		// claimMessages' insert, as a part of this statement.
+		msgs := make([]string, len(cl.cmds))
+		for i, c := range cl.cmds {
+			msgs[i] = c.MessageID.String()
+		}
+		args = append(args, cl.consumer, pq.Array(msgs))
+		claimed = `claimed AS (INSERT INTO processed_messages (consumer, message_id)
+			SELECT $7, id FROM unnest($8::uuid[]) AS id ON CONFLICT DO NOTHING RETURNING message_id),`
+		fromClaim = `UNION ALL SELECT 'm', message_id, '', '', 0, 0 FROM claimed`
+	}
 	rows, err := tx.QueryContext(ctx, `
-		WITH seats AS (
+		WITH `+claimed+` seats AS (
 			SELECT s.event_id, s.seat_id, s.status, s.version, s.price_cents FROM event_seats s
 			JOIN (SELECT DISTINCT * FROM unnest($4::uuid[], $5::text[])) AS v(event, seat)
 			  ON s.event_id = v.event AND s.seat_id = v.seat
@@ -390,20 +423,23 @@ func readRun(ctx context.Context, tx *sqlx.Tx, run []*evently.BookCommand) (exis
 		UNION ALL
 		SELECT 'b', b.id, b.user_id::text, coalesce(b.idempotency_key, '')::text, 0, 0 FROM bookings b
 		WHERE b.id = ANY($1::uuid[])
-		   OR (b.user_id, b.idempotency_key) IN (SELECT * FROM unnest($2::uuid[], $3::text[]))`,
-		pq.Array(ids), pq.Array(users), pq.Array(keys), pq.Array(ev), pq.Array(seat), pq.Array(evIDs))
+		   OR (b.user_id, b.idempotency_key) IN (SELECT * FROM unnest($2::uuid[], $3::text[]))
+		`+fromClaim, args...)
 	if err != nil {
-		return ex, nil, nil, fmt.Errorf("read run: %w", err)
+		return nil, nil, fmt.Errorf("read run: %w", err)
 	}
+	fresh := map[uuid.UUID]bool{}
 	defer rows.Close()
 	for rows.Next() {
 		var kind, a, b string
 		var id uuid.UUID
 		var n1, n2 int64
 		if err := rows.Scan(&kind, &id, &a, &b, &n1, &n2); err != nil {
-			return ex, nil, nil, err
+			return nil, nil, err
 		}
 		switch kind {
+		case "m":
+			fresh[id] = true
 		case "s":
 			seats[seatKey(id, a)] = &seatState{status: b, version: n1, price: n2}
 		case "e":
@@ -416,7 +452,29 @@ func readRun(ctx context.Context, tx *sqlx.Tx, run []*evently.BookCommand) (exis
 			}
 		}
 	}
-	return ex, events, seats, rows.Err()
+	return &runRead{existing: ex, events: events, seats: seats}, fresh, rows.Err()
+}
+
+// runRead is what a run of book commands is decided on.
+type runRead struct {
+	existing existing
+	events   map[uuid.UUID]eventState
+	seats    map[string]*seatState
+}
+
+// claim asks readRun to claim the batch's message ids as well.
+type claim struct {
+	consumer string
+	cmds     []evently.Command
+}
+
+// leadingBooks counts the book commands a batch starts with.
+func leadingBooks(cmds []evently.Command) int {
+	n := 0
+	for n < len(cmds) && cmds[n].Type == evently.CmdBook && cmds[n].Book != nil {
+		n++
+	}
+	return n
 }
 
 func seatKey(event uuid.UUID, seat string) string { return event.String() + "/" + seat }
