@@ -69,6 +69,28 @@ func translate(err error, what string) error {
 	return err
 }
 
+// Unappliable reports whether PostgreSQL refused a statement for its data,
+// so that applying the same commands again can only fail again: a data
+// exception (SQLSTATE class 22: a NUL byte in text, a number out of range)
+// or a not-null, foreign-key or check violation. The booking worker treats
+// such a batch as poison at once, so the command at fault is isolated and
+// dead-lettered without the partition retrying the whole batch first. A
+// unique violation is not among them: the booking engine's guards raise it
+// for a stale batch, which a retry fixes.
+func Unappliable(err error) bool {
+	var pe *pq.Error
+	if !errors.As(err, &pe) {
+		return false
+	}
+	switch {
+	case pe.Code.Class() == "22":
+		return true
+	case pe.Code == "23502", pe.Code == pqForeignKeyViolation, pe.Code == pqCheckViolation:
+		return true
+	}
+	return false
+}
+
 // isUniqueViolation reports whether err is a unique-key violation, optionally
 // on the named constraint or index.
 func isUniqueViolation(err error, constraint string) bool {

@@ -166,6 +166,9 @@ func (c *Committer) handle(ctx context.Context, b topics.Batch) error {
 	}
 	start := time.Now()
 	res, err := c.bookings.CommitBatch(ctx, cmds)
+	if store.Unappliable(err) {
+		return topics.Poison(err) // retrying cannot help: isolate the command at once
+	}
 	if err != nil {
 		return err
 	}
@@ -344,11 +347,24 @@ func (c *Committer) afterCommit(ctx context.Context, cmds []evently.Command, res
 	}
 }
 
-// deadLettered fails the booking a poison book command carried, so its
-// 202 still reaches a terminal state.
+// deadLettered gives the command behind a dead-lettered message its honest
+// outcome, so what a user was told was accepted still happens or ends:
+//   - book: the booking is written failed/invalid, so its 202 ends;
+//   - cancel: applied again without its reason (the only free text a cancel
+//     carries, so the only thing in it PostgreSQL can refuse);
+//   - confirm: nothing to do: the booking stays reserved until its payment
+//     deadline, when the reaper expires it;
+//   - expire, retry_payment and payment replies: the reaper asks again.
 func (c *Committer) deadLettered(ctx context.Context, topic string, m kafka.Message, cause error) {
 	env, err := topics.Decode(m.Value)
-	if err != nil || env.Type != evently.CmdBook {
+	if err != nil {
+		return
+	}
+	if env.Type == evently.CmdCancel {
+		c.cancelWithoutReason(ctx, env)
+		return
+	}
+	if env.Type != evently.CmdBook {
 		return
 	}
 	var cmd evently.BookCommand
@@ -368,4 +384,21 @@ func (c *Committer) deadLettered(ctx context.Context, topic string, m kafka.Mess
 	if err := c.holds.Mirror(ctx, c.feed, store.BatchResult{Changes: []evently.StatusChange{change}}, done); err != nil {
 		c.log.Warn("redis mirror update failed", "err", err)
 	}
+}
+
+// cancelWithoutReason applies a dead-lettered cancel once more, with the
+// reason dropped.
+func (c *Committer) cancelWithoutReason(ctx context.Context, env topics.Envelope) {
+	var ref evently.BookingRef
+	if env.Unpack(&ref) != nil || ref.BookingID == uuid.Nil {
+		return
+	}
+	ref.Reason = ""
+	cmd := evently.Command{MessageID: evently.NewID(), Type: evently.CmdCancel, Ref: &ref}
+	res, err := c.bookings.CommitBatch(ctx, []evently.Command{cmd})
+	if err != nil {
+		c.log.Error("could not cancel the booking of a dead-lettered cancel", "booking", ref.BookingID, "err", err)
+		return
+	}
+	c.afterCommit(ctx, []evently.Command{cmd}, res)
 }

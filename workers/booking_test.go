@@ -350,3 +350,41 @@ func TestPoisonThenReplay(t *testing.T) {
 		t.Fatalf("%d bookings after replay", n)
 	}
 }
+
+// A command PostgreSQL refuses for its data (a NUL in a cancel's reason,
+// sent past the API) is isolated at once, not after the batch's retries:
+// the rest of its batch commits, it is dead-lettered, and the cancel still
+// happens, without its reason.
+func TestUnappliableCommandIsIsolatedAtOnce(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, apptest.Options{Workers: []string{"booking"}, Partitions: 1})
+	event := a.Event(10)
+	user := newUser(t, a.DB)
+	first := bookCmd(user, event, seats(1))
+	publish(t, a.Deps.Producer, first)
+	waitBookings(t, a.DB, 1, 30*time.Second)
+
+	cancel, err := topics.NewEnvelope(evently.CmdCancel, evently.BookingRef{BookingID: first.BookingID, EventID: event, Reason: "bad\x00reason"})
+	must(t, err)
+	second := bookCmd(user, event, seats(2))
+	book, err := topics.NewEnvelope(evently.CmdBook, second)
+	must(t, err)
+	must(t, a.Deps.Producer.Publish(context.Background(),
+		topics.Message{Topic: topics.BookingCommands, Key: event.String(), Envelope: cancel},
+		topics.Message{Topic: topics.BookingCommands, Key: event.String(), Envelope: book}))
+	waitBookings(t, a.DB, 2, 30*time.Second)
+	apptest.Eventually(t, "the cancel applied without its reason", func() bool {
+		var status string
+		var reason *string
+		must(t, a.DB.QueryRow(`SELECT status, reason FROM bookings WHERE id = $1`, first.BookingID).Scan(&status, &reason))
+		return status == "cancelled" && reason == nil
+	})
+	group := a.Config.GroupPrefix + "booking"
+	if n := counterValue(t, "evently_consumer_dead_lettered_total", "group", group); n != 1 {
+		t.Fatalf("%v messages dead-lettered, want 1", n)
+	}
+	// The batch failed once, then the cancel alone once: no retries.
+	if n := counterValue(t, "evently_consumer_handle_errors_total", "group", group); n > 2 {
+		t.Fatalf("%v failed attempts: the batch was retried before the command was isolated", n)
+	}
+}
