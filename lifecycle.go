@@ -231,7 +231,7 @@ func DecideBook(c *BookCommand, event EventStatus, now time.Time, seat func(id s
 		return fail(ReasonInvalid)
 	case event == EventCancelled:
 		return fail(ReasonEventCancelled)
-	case !c.HoldExpiresAt.IsZero() && now.After(c.HoldExpiresAt):
+	case !c.HoldExpiresAt.IsZero() && heldAt(c, now).After(c.HoldExpiresAt):
 		return fail(ReasonHoldExpired)
 	}
 	out := BookOutcome{Status: BookingReserved, Prices: make([]int64, 0, len(c.SeatIDs))}
@@ -252,6 +252,17 @@ func DecideBook(c *BookCommand, event EventStatus, now time.Time, seat func(id s
 		out.Status = BookingPaying // reserved then paying, in one commit
 	}
 	return out
+}
+
+// heldAt is the moment a book command's hold had to be live: when the
+// API accepted it (it claimed the hold then, and a claimed hold keeps its
+// seats until the booking is written, however late the worker gets to it),
+// else now.
+func heldAt(c *BookCommand, now time.Time) time.Time {
+	if !c.AcceptedAt.IsZero() {
+		return c.AcceptedAt
+	}
+	return now
 }
 
 // BookPath lists the statuses a new booking passes through on its way to

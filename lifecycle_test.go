@@ -203,6 +203,7 @@ func TestDecideBook(t *testing.T) {
 	book := func(seatIDs []string, token string, holdExp time.Time) *BookCommand {
 		return &BookCommand{SeatIDs: seatIDs, PaymentToken: token, HoldExpiresAt: holdExp}
 	}
+	accepted := func(c *BookCommand, at time.Time) *BookCommand { c.AcceptedAt = at; return c }
 	soon := t0.Add(time.Minute)
 	cases := []struct {
 		name   string
@@ -224,6 +225,12 @@ func TestDecideBook(t *testing.T) {
 		{"draft", book([]string{"a1"}, "", soon), EventDraft, BookingFailed, ReasonInvalid, 0, nil},
 		{"cancelled event", book([]string{"a1"}, "", soon), EventCancelled, BookingFailed, ReasonEventCancelled, 0, nil},
 		{"hold expired", book([]string{"a1"}, "", t0.Add(-time.Second)), EventPublished, BookingFailed, ReasonHoldExpired, 0, nil},
+		// Accepted (and its hold claimed) while the hold was live: the hold's
+		// expiry after that does not fail it, however late it is committed.
+		{"hold expired after acceptance", accepted(book([]string{"a1"}, "", t0.Add(-time.Second)), t0.Add(-2*time.Second)),
+			EventPublished, BookingReserved, "", 1000, []BookingStatus{BookingReserved}},
+		{"accepted after the hold expired", accepted(book([]string{"a1"}, "", t0.Add(-2*time.Second)), t0.Add(-time.Second)),
+			EventPublished, BookingFailed, ReasonHoldExpired, 0, nil},
 	}
 	for _, tc := range cases {
 		got := DecideBook(tc.cmd, tc.event, t0, offer)

@@ -459,14 +459,35 @@ func unavailable(err error) error {
 // booking then counts until it is paid or ends (Mirror): the cap stops
 // hoarding seats without paying. It returns the hold's user, seats and
 // expiry.
+//
+// A claimed hold cannot expire from under its booking: its keys (the hold,
+// and each seat key it still owns, with its place in the held set) live at
+// least claimGrace more, however late the booking worker writes the
+// booking (Mirror releases them then). The seat keys share the event's
+// hash tag, so they are on the hold's slot.
 var claimScript = redis.NewScript(`
 local h = redis.call('HMGET', KEYS[1], 'user', 'seats', 'expires', 'booking')
 if not h[1] or tonumber(h[3]) <= tonumber(ARGV[4]) then return {'not_found'} end
 if h[1] ~= ARGV[1] and ARGV[3] ~= '1' then return {'forbidden'} end
 if h[4] then return {'claimed', h[4]} end
 redis.call('HSET', KEYS[1], 'booking', ARGV[2])
+local keep = tonumber(ARGV[4]) + tonumber(ARGV[5])
+if keep > tonumber(h[3]) then
+  redis.call('PEXPIREAT', KEYS[1], keep)
+  for _, seat in ipairs(cjson.decode(h[2])) do
+    local k = ARGV[6] .. ':seat:' .. seat
+    if redis.call('GET', k) == ARGV[7] then
+      redis.call('PEXPIREAT', k, keep)
+      redis.call('ZADD', ARGV[6] .. ':held', 'XX', keep, seat)
+    end
+  end
+end
 return {'ok', h[1], h[2], h[3]}
 `)
+
+// claimGrace is how long a claimed hold's seats stay held at least, for
+// its booking to be written.
+const claimGrace = 2 * time.Minute
 
 // ClaimID claims the hold holdID for a booking of userID (asForOthers: an
 // admin booking someone else's hold) and returns the hold: 404 when it is
@@ -504,7 +525,8 @@ func (h *Holds) claimArgs(hold *evently.Hold, userID uuid.UUID, asForOthers bool
 	if asForOthers {
 		others = "1"
 	}
-	return []string{base + ":hold:" + hold.ID.String()}, []any{userID.String(), bookingID.String(), others, h.now().UnixMilli()}
+	return []string{base + ":hold:" + hold.ID.String()}, []any{userID.String(), bookingID.String(), others, h.now().UnixMilli(),
+		claimGrace.Milliseconds(), base, hold.ID.String()}
 }
 
 // claimed reads the claim script's answer into hold.

@@ -54,3 +54,43 @@ func TestRefusedHoldLookupIsDeletedByTheNextHold(t *testing.T) {
 		t.Fatalf("%d lookup keys after the next hold, want 2 (the refused one deleted)", n)
 	}
 }
+
+// A claimed hold's seats stay held past the hold's expiry, until its
+// booking is written: nobody else can hold them meanwhile.
+func TestClaimedHoldOutlivesItsExpiry(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := evtest.DB(t)
+	rdb, prefix := evtest.Redis(t)
+	user, venue, event := evently.NewID(), evently.NewID(), evently.NewID()
+	mustExec(t, db, `INSERT INTO users (id, email, password_hash) VALUES ($1, 'g@example.test', 'x')`, user)
+	mustExec(t, db, `INSERT INTO venues (id, owner_id, name) VALUES ($1, $2, 'Hall')`, venue, user)
+	mustExec(t, db, `INSERT INTO events (id, venue_id, organizer_id, title, status, starts_at, ends_at)
+		VALUES ($1, $2, $3, 'Show', 'published', now() + interval '30 days', now() + interval '31 days')`, event, venue, user)
+	mustExec(t, db, `INSERT INTO event_seats (event_id, seat_id, price_cents) VALUES ($1, 's1', 1000), ($1, 's2', 1000)`, event)
+	h := &store.Holds{Redis: rdb, Keys: store.Keys{Prefix: prefix}, DB: db, TTL: 300 * time.Millisecond}
+	claimed, err := h.Take(ctx, event, user, []string{"s1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Claim(ctx, claimed, evently.NewID()); err != nil {
+		t.Fatal(err)
+	}
+	unclaimed, err := h.Take(ctx, event, user, []string{"s2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wait for both holds' expiry to pass (a moment in time, not an event).
+	for time.Now().Before(unclaimed.ExpiresAt.Add(100 * time.Millisecond)) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	other := evently.NewID()
+	if _, err := h.Take(ctx, event, other, []string{"s2"}); err != nil {
+		t.Fatalf("the unclaimed hold expired, its seat should be free: %v", err)
+	}
+	_, err = h.Take(ctx, event, other, []string{"s1"})
+	var e *evently.Error
+	if !errors.As(err, &e) || e.Code != evently.ECONFLICT {
+		t.Fatalf("hold of a claimed seat after its hold's expiry: %v, want a conflict", err)
+	}
+}
