@@ -48,6 +48,9 @@ type StatusFeed interface {
 	Forget(ctx context.Context, id uuid.UUID) error
 	Current(ctx context.Context, id uuid.UUID) (*evently.StatusChange, error)
 	Watch(ctx context.Context, id uuid.UUID) (<-chan evently.StatusChange, func())
+	// MayHaveForgotten says whether the record of a booking with this id
+	// may have been lost (Redis restarted empty since the id was made).
+	MayHaveForgotten(ctx context.Context, id uuid.UUID) (bool, error)
 }
 
 // CommandQueue puts a message on a stream and returns once it is durable.
@@ -549,6 +552,14 @@ func (s *Server) loadBooking(w http.ResponseWriter, r *http.Request) (committed 
 	}
 	c, ferr := s.Bookings.Feed.Current(r.Context(), id)
 	if ferr != nil || c == nil {
+		// In neither store: unknown, unless Redis lost the pending record
+		// of a booking accepted and not committed yet, which must never be
+		// called "not found".
+		if lost, lerr := s.Bookings.Feed.MayHaveForgotten(r.Context(), id); lost || lerr != nil {
+			Error(w, r, &evently.Error{Code: evently.EUNAVAILABLE, RetryAfter: 2,
+				Message: "This booking's status is not known right now (its status store restarted); try again shortly."})
+			return nil, nil, false
+		}
 		Error(w, r, err)
 		return nil, nil, false
 	}

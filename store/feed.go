@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -214,4 +216,35 @@ func (i *Idempotency) earlier(ctx context.Context, user uuid.UUID, key string) (
 // Forget releases a key whose request was not accepted after all.
 func (i *Idempotency) Forget(ctx context.Context, user uuid.UUID, key string) error {
 	return i.Redis.Del(ctx, i.key(user, key)).Err()
+}
+
+// MayHaveForgotten reports whether the record of a booking made at the id's
+// time (a UUIDv7) may have been lost: Redis started after the id was made,
+// and the id is younger than a record lives. A booking accepted before a
+// restart that emptied Redis, and not committed yet, is then in neither
+// Redis nor PostgreSQL; the API must not call it "not found". Redis tells
+// its uptime in whole seconds, so within a second of the restart the
+// answer errs on the side of "may have".
+func (f *Feed) MayHaveForgotten(ctx context.Context, id uuid.UUID) (bool, error) {
+	if id.Version() != 7 {
+		return false, nil
+	}
+	made := time.Unix(id.Time().UnixTime())
+	if time.Since(made) > f.ttl() {
+		return false, nil
+	}
+	info, err := f.Redis.Info(ctx, "server").Result()
+	if err != nil {
+		return false, err
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "uptime_in_seconds:"); ok {
+			up, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return false, err
+			}
+			return made.Before(time.Now().Add(-time.Duration(up) * time.Second)), nil
+		}
+	}
+	return false, nil
 }
