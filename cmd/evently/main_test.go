@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -48,7 +49,7 @@ func TestBadConfigurationFailsWithOneLine(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			var stderr bytes.Buffer
-			code := run(tt.args, &stderr)
+			code := run(tt.args, io.Discard, &stderr)
 			out := strings.TrimSpace(stderr.String())
 			if code != tt.code {
 				t.Errorf("exit code %d, want %d (%s)", code, tt.code, out)
