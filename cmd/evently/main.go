@@ -62,6 +62,7 @@ func commands() []command {
 			summary: "create an admin account", about: adminAbout, setup: adminCommand},
 		{name: "reconcile", args: "[flags]", summary: "compare the payment gateway's ledger with the bookings (exit 1 on a mismatch)", setup: reconcileCommand},
 		{name: "audit", args: "[flags]", summary: "check seats, bookings and payments agree (exit 1 on a violation)", about: auditAbout, setup: auditCommand},
+		{name: "version", summary: "print the version, VCS revision and Go version", noConfig: true, setup: versionCommand},
 	}
 }
 
