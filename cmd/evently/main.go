@@ -62,6 +62,7 @@ func commands() []command {
 			summary: "create an admin account", about: adminAbout, setup: adminCommand},
 		{name: "reconcile", args: "[flags]", summary: "compare the payment gateway's ledger with the bookings (exit 1 on a mismatch)", setup: reconcileCommand},
 		{name: "audit", args: "[flags]", summary: "check seats, bookings and payments agree (exit 1 on a violation)", about: auditAbout, setup: auditCommand},
+		{name: "config", args: "[-json]", summary: "print the effective configuration, secrets redacted", about: configAbout, setup: configCommand},
 		{name: "version", summary: "print the version, VCS revision and Go version", noConfig: true, setup: versionCommand},
 	}
 }
@@ -87,7 +88,7 @@ func usage() string {
 	}
 	fmt.Fprintf(&b, "  %-19s %s\n", "help [command]", "this text, or a command's flags")
 	b.WriteString("\nEvery command takes -h (or --help) for its flags. Configuration comes from\n" +
-		"environment variables; README.md explains them.\n")
+		"environment variables: evently config prints them, README.md explains them.\n")
 	return b.String()
 }
 
@@ -232,9 +233,9 @@ func printHelp(w io.Writer, cmd command) {
 	}
 	switch {
 	case !cmd.noConfig && n > 0:
-		fmt.Fprintln(w, "\nConfiguration comes from environment variables;\nthe flag defaults above are the built-in ones.")
+		fmt.Fprintln(w, "\nConfiguration comes from environment variables (evently config prints them);\nthe flag defaults above are the built-in ones.")
 	case !cmd.noConfig:
-		fmt.Fprintln(w, "\nConfiguration comes from environment variables.")
+		fmt.Fprintln(w, "\nConfiguration comes from environment variables (evently config prints them).")
 	}
 }
 
