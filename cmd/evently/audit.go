@@ -53,7 +53,7 @@ func auditDB(ctx context.Context, c app.Config, f auditFlags, stdout io.Writer) 
 	if f.accepted != "" {
 		ids, err := readIDs(f.accepted)
 		if err != nil {
-			return usageError{fmt.Errorf("%w", err)}
+			return usageError{err}
 		}
 		o.Accepted = ids
 	}

@@ -88,7 +88,7 @@ func TestHelpForEveryCommand(t *testing.T) {
 
 func TestTopLevelHelpAndUsage(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}, {"-help"}} {
+	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}, {"-help"}, {"help", "help"}} {
 		code, out, errOut := runCLI(t, args...)
 		if code != exitOK || errOut != "" {
 			t.Errorf("%v: exit %d, stderr %q", args, code, errOut)

@@ -103,7 +103,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "help", "-h", "-help", "--help":
-		if len(args) > 1 {
+		if len(args) > 1 && args[1] != "help" {
 			cmd, ok := lookup(args[1])
 			if !ok {
 				fmt.Fprintf(stderr, "evently help: unknown command %q (evently help lists them)\n", args[1])
