@@ -130,14 +130,34 @@ func describeParseErrors(err error) error {
 	for _, e := range agg.Errors {
 		var pe env.ParseError
 		if errors.As(e, &pe) {
-			if f, ok := reflect.TypeFor[Config]().FieldByName(pe.Name); ok {
-				msgs = append(msgs, fmt.Sprintf("%s is not a valid %s", f.Tag.Get("env"), pe.Type))
+			// The error names the Go field; nested structs (AuthConfig, ...)
+			// hold most fields, so look there too, and only trust a unique
+			// name.
+			if names := envNames(reflect.TypeFor[Config](), pe.Name, ""); len(names) == 1 {
+				msgs = append(msgs, fmt.Sprintf("%s is not a valid %s", names[0], pe.Type))
 				continue
 			}
 		}
 		msgs = append(msgs, e.Error())
 	}
 	return errors.New(strings.Join(msgs, "; "))
+}
+
+// envNames returns the variables of the fields named field in t and the
+// structs it nests.
+func envNames(t reflect.Type, field, prefix string) []string {
+	var names []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+		switch {
+		case name != "" && f.Name == field:
+			names = append(names, prefix+name)
+		case name == "" && f.Type.Kind() == reflect.Struct:
+			names = append(names, envNames(f.Type, field, prefix+f.Tag.Get("envPrefix"))...)
+		}
+	}
+	return names
 }
 
 func parseLevel(s string) (slog.Level, error) {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"strings"
 	"testing"
 
@@ -44,7 +45,7 @@ func TestAdminCreateBadInput(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var stderr bytes.Buffer
-			code := run(tt.args, &stderr)
+			code := run(tt.args, io.Discard, &stderr)
 			out := strings.TrimSpace(stderr.String())
 			if code != exitUsage {
 				t.Fatalf("exit %d, want %d: %s", code, exitUsage, out)
@@ -63,8 +64,8 @@ func TestAdminCreate(t *testing.T) {
 	t.Parallel()
 	db, url := evtest.DBWithURL(t)
 	c := app.Config{DatabaseURL: url, Auth: app.AuthConfig{BcryptCost: 4}}
-	args := []string{"create", "--email", "Root@Example.com", "--password", "Admin-pass-123", "--name", "Root"}
-	if err := runAdmin(context.Background(), c, args); err != nil {
+	ctx := context.Background()
+	if err := createAdmin(ctx, c, io.Discard, "Root@Example.com", "Admin-pass-123", "Root"); err != nil {
 		t.Fatal(err)
 	}
 	var u struct {
@@ -77,8 +78,7 @@ func TestAdminCreate(t *testing.T) {
 	if u.Role != "admin" || bcrypt.CompareHashAndPassword(u.Hash, []byte("Admin-pass-123")) != nil {
 		t.Fatalf("admin row %+v", u)
 	}
-	args[2] = "root@EXAMPLE.com"
-	err := runAdmin(context.Background(), c, args)
+	err := createAdmin(ctx, c, io.Discard, "root@EXAMPLE.com", "Admin-pass-123", "Root")
 	if err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Fatalf("duplicate: %v", err)
 	}

@@ -2,12 +2,18 @@ package main
 
 import (
 	"context"
+	"flag"
+	"io"
 
 	"github.com/evently/evently/api"
 	"github.com/evently/evently/app"
 )
 
-func runAPI(ctx context.Context, c app.Config, _ []string) error {
+func apiCommand(_ *flag.FlagSet, c *app.Config) action {
+	return func(ctx context.Context, _ io.Writer, _ []string) error { return runAPI(ctx, *c) }
+}
+
+func runAPI(ctx context.Context, c app.Config) error {
 	d, err := app.Connect(ctx, c)
 	if err != nil {
 		return err

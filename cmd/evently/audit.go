@@ -17,40 +17,43 @@ import (
 	"github.com/evently/evently/store"
 )
 
-// runAudit checks the database's integrity (store.CheckIntegrity): no seat
-// sold twice, sold seats and seat-holding bookings agree, every accepted
-// booking exists and settled, the payment ledger reconciles. It prints
-// every violation and fails (exit 1) when there is one.
-func runAudit(ctx context.Context, c app.Config, args []string) error {
-	return auditDB(ctx, c, args, os.Stdout)
+const auditAbout = `No seat sold twice, sold seats and seat-holding bookings agree, every
+accepted booking exists and settled and, with -gateway, the payment ledger
+reconciles. Prints every violation.`
+
+func auditCommand(fs *flag.FlagSet, c *app.Config) action {
+	var f auditFlags
+	fs.StringVar(&f.accepted, "accepted", "", "file of booking ids a client was given 202 for, one per line (evently-bench writes PREFIX.accepted)")
+	fs.StringVar(&f.events, "events", "", "comma-separated event ids to check (default all)")
+	fs.DurationVar(&f.settleWait, "settle-wait", 0, "wait this long for accepted bookings to settle")
+	fs.StringVar(&f.gateway, "gateway", "", "payment gateway base URL: also reconcile its ledger (e.g. $EVENTLY_PAYMENT_URL)")
+	return func(ctx context.Context, out io.Writer, _ []string) error { return auditDB(ctx, *c, f, out) }
 }
 
-func auditDB(ctx context.Context, c app.Config, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	acceptedFile := fs.String("accepted", "", "file of booking ids a client was given 202 for, one per line (evently-bench writes PREFIX.accepted)")
-	events := fs.String("events", "", "comma-separated event ids to check (default all)")
-	settle := fs.Duration("settle-wait", 0, "wait this long for accepted bookings to settle")
-	gatewayURL := fs.String("gateway", "", "payment gateway base URL: also reconcile its ledger (e.g. $EVENTLY_PAYMENT_URL)")
-	if err := fs.Parse(args); err != nil {
-		return usageError{fmt.Errorf("audit: %w (flags: -accepted FILE -events IDS -settle-wait D -gateway URL)", err)}
-	}
+type auditFlags struct {
+	accepted, events, gateway string
+	settleWait                time.Duration
+}
+
+// auditDB checks the database's integrity (store.CheckIntegrity) and fails
+// (exit 1) on a violation.
+func auditDB(ctx context.Context, c app.Config, f auditFlags, stdout io.Writer) error {
 	var o store.IntegrityOptions
-	o.SettleWait = *settle
-	for _, s := range strings.Split(*events, ",") {
+	o.SettleWait = f.settleWait
+	for _, s := range strings.Split(f.events, ",") {
 		if s = strings.TrimSpace(s); s == "" {
 			continue
 		}
 		id, err := uuid.Parse(s)
 		if err != nil {
-			return usageError{fmt.Errorf("audit: event id %q: %w", s, err)}
+			return usageError{fmt.Errorf("event id %q: %w", s, err)}
 		}
 		o.EventIDs = append(o.EventIDs, id)
 	}
-	if *acceptedFile != "" {
-		ids, err := readIDs(*acceptedFile)
+	if f.accepted != "" {
+		ids, err := readIDs(f.accepted)
 		if err != nil {
-			return usageError{fmt.Errorf("audit: %w", err)}
+			return usageError{err}
 		}
 		o.Accepted = ids
 	}
@@ -59,15 +62,15 @@ func auditDB(ctx context.Context, c app.Config, args []string, stdout io.Writer)
 		return err
 	}
 	defer db.Close()
-	if *gatewayURL != "" {
-		gw, err := gateway.New(*gatewayURL, gateway.Options{Name: "audit"})
+	if f.gateway != "" {
+		gw, err := gateway.New(f.gateway, gateway.Options{Name: "audit"})
 		if err != nil {
 			return usageError{err}
 		}
 		o.Reconcile = func(ctx context.Context) ([]string, error) {
 			ledger, err := gw.Ledger(ctx)
 			if err != nil {
-				return nil, fmt.Errorf("ledger from %s: %w", *gatewayURL, err)
+				return nil, fmt.Errorf("ledger from %s: %w", f.gateway, err)
 			}
 			ms, err := gateway.Reconcile(ctx, db, ledger)
 			out := make([]string, len(ms))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -28,6 +29,7 @@ func TestBadConfigurationFailsWithOneLine(t *testing.T) {
 		code int
 	}{
 		{"malformed duration", map[string]string{"EVENTLY_HOLD_TTL": "soon"}, []string{"api"}, "EVENTLY_HOLD_TTL", exitUsage},
+		{"malformed nested duration", map[string]string{"EVENTLY_BOOKING_WAIT": "soon"}, []string{"api"}, "EVENTLY_BOOKING_WAIT is not a valid time.Duration", exitUsage},
 		{"malformed number", map[string]string{"EVENTLY_PARTITIONS": "many"}, []string{"api"}, "EVENTLY_PARTITIONS", exitUsage},
 		{"out of range", map[string]string{"EVENTLY_PARTITIONS": "0"}, []string{"api"}, "EVENTLY_PARTITIONS must be between", exitUsage},
 		{"bad database url", map[string]string{"DATABASE_URL": "mysql://x"}, []string{"migrate"}, "DATABASE_URL must be a postgres:// URL", exitUsage},
@@ -48,7 +50,7 @@ func TestBadConfigurationFailsWithOneLine(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			var stderr bytes.Buffer
-			code := run(tt.args, &stderr)
+			code := run(tt.args, io.Discard, &stderr)
 			out := strings.TrimSpace(stderr.String())
 			if code != tt.code {
 				t.Errorf("exit code %d, want %d (%s)", code, tt.code, out)

@@ -5,28 +5,24 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/evently/evently/app"
 	"github.com/evently/evently/gateway"
 	"github.com/evently/evently/store"
 )
 
-// runReconcile compares the payment gateway's ledger (at
+// reconcile compares the payment gateway's ledger (at
 // EVENTLY_PAYMENT_URL) with the bookings table, prints every mismatch and
 // fails (exit 1) when there is one.
-func runReconcile(ctx context.Context, c app.Config, args []string) error {
-	return reconcile(ctx, c, args, os.Stdout)
+func reconcileCommand(fs *flag.FlagSet, c *app.Config) action {
+	gatewayURL := fs.String("gateway", c.Payments.GatewayURL, "payment gateway base URL (env EVENTLY_PAYMENT_URL)")
+	return func(ctx context.Context, out io.Writer, _ []string) error {
+		return reconcile(ctx, *c, *gatewayURL, out)
+	}
 }
 
-func reconcile(ctx context.Context, c app.Config, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	gatewayURL := fs.String("gateway", c.Payments.GatewayURL, "payment gateway base URL (default $EVENTLY_PAYMENT_URL)")
-	if err := fs.Parse(args); err != nil {
-		return usageError{fmt.Errorf("%w (flags: -gateway URL)", err)}
-	}
-	gw, err := gateway.New(*gatewayURL, gateway.Options{Name: "reconcile"})
+func reconcile(ctx context.Context, c app.Config, gatewayURL string, stdout io.Writer) error {
+	gw, err := gateway.New(gatewayURL, gateway.Options{Name: "reconcile"})
 	if err != nil {
 		return usageError{err}
 	}
@@ -37,7 +33,7 @@ func reconcile(ctx context.Context, c app.Config, args []string, stdout io.Write
 	defer db.Close()
 	ledger, err := gw.Ledger(ctx)
 	if err != nil {
-		return fmt.Errorf("ledger from %s: %w", *gatewayURL, err)
+		return fmt.Errorf("ledger from %s: %w", gatewayURL, err)
 	}
 	mismatches, err := gateway.Reconcile(ctx, db, ledger)
 	if err != nil {

@@ -12,13 +12,13 @@ import (
 	"github.com/evently/evently/store"
 )
 
-// runSeed loads the demo data (idempotent) and prints the demo accounts.
-func runSeed(ctx context.Context, c app.Config, args []string) error {
-	fs := flag.NewFlagSet("seed", flag.ContinueOnError)
+func seedCommand(fs *flag.FlagSet, c *app.Config) action {
 	large := fs.Bool("large", false, "also load 1,000 events with 1,000,000 event seats for benchmarks")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
-	}
+	return func(ctx context.Context, out io.Writer, _ []string) error { return runSeed(ctx, *c, out, *large) }
+}
+
+// runSeed loads the demo data (idempotent) and prints the demo accounts.
+func runSeed(ctx context.Context, c app.Config, out io.Writer, large bool) error {
 	db, err := store.OpenPostgres(ctx, c.DatabaseURL, 4)
 	if err != nil {
 		return err
@@ -32,21 +32,21 @@ func runSeed(ctx context.Context, c app.Config, args []string) error {
 		return fmt.Errorf("migrations pending (at %d of %d): run evently migrate first", st.Current, st.Latest)
 	}
 	start := time.Now()
-	p := newProgress(os.Stdout)
-	rep, err := store.Seed(ctx, db, store.SeedOptions{Large: *large, Progress: p.report})
+	p := newProgress(out)
+	rep, err := store.Seed(ctx, db, store.SeedOptions{Large: large, Progress: p.report})
 	p.done()
 	if err != nil {
 		return err
 	}
 	if rep.Changed() {
-		fmt.Printf("seed: added %d users, %d venues, %d events, %d event seats in %.1fs\n",
+		fmt.Fprintf(out, "seed: added %d users, %d venues, %d events, %d event seats in %.1fs\n",
 			rep.Users, rep.Venues, rep.Events, rep.EventSeats, time.Since(start).Seconds())
 	} else {
-		fmt.Printf("seed: nothing to do, the demo data is already there (%.1fs)\n", time.Since(start).Seconds())
+		fmt.Fprintf(out, "seed: nothing to do, the demo data is already there (%.1fs)\n", time.Since(start).Seconds())
 	}
-	fmt.Println("demo accounts (email / password / role):")
+	fmt.Fprintln(out, "demo accounts (email / password / role):")
 	for _, cr := range rep.Credentials {
-		fmt.Printf("  %-26s %-24s %s\n", cr.Email, cr.Password, cr.Role)
+		fmt.Fprintf(out, "  %-26s %-24s %s\n", cr.Email, cr.Password, cr.Role)
 	}
 	return nil
 }
@@ -60,7 +60,11 @@ type progress struct {
 	lastTick int
 }
 
-func newProgress(f *os.File) *progress {
+func newProgress(w io.Writer) *progress {
+	f, ok := w.(*os.File)
+	if !ok {
+		return &progress{w: w}
+	}
 	fi, err := f.Stat()
 	return &progress{w: f, tty: err == nil && fi.Mode()&os.ModeCharDevice != 0}
 }
