@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -123,5 +124,45 @@ func TestDocsNeedNoCDN(t *testing.T) {
 	js := a.Do("GET", "/docs/redoc.standalone.js", "", nil)
 	if js.Status != 200 || len(js.Body) < 500_000 || !strings.HasPrefix(js.Header.Get("Content-Type"), "text/javascript") {
 		t.Fatalf("renderer: %d, %d bytes, %q", js.Status, len(js.Body), js.Header.Get("Content-Type"))
+	}
+}
+
+// Statuses every operation of a kind can answer are documented on each:
+// 503 on every /api/v1 operation (each area answers it when unwired or its
+// dependency is down), 401 on every one that needs a token.
+func TestOpenAPIDocumentsCommonStatuses(t *testing.T) {
+	t.Parallel()
+	var d struct {
+		// Nodes: a path item's parameters are a list, its operations maps.
+		Paths map[string]map[string]yaml.Node `yaml:"paths"`
+	}
+	doc, err := os.ReadFile("openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(doc, &d); err != nil {
+		t.Fatal(err)
+	}
+	for path, item := range d.Paths {
+		for method, node := range item {
+			if method == "parameters" || !strings.HasPrefix(path, "/api/v1/") {
+				continue
+			}
+			var op struct {
+				Security  []any          `yaml:"security"`
+				Responses map[string]any `yaml:"responses"`
+			}
+			if err := node.Decode(&op); err != nil {
+				t.Fatalf("%s %s: %v", method, path, err)
+			}
+			for _, want := range []struct {
+				status string
+				when   bool
+			}{{"503", true}, {"401", len(op.Security) > 0}} {
+				if _, ok := op.Responses[want.status]; want.when && !ok {
+					t.Errorf("%s %s does not document %s", strings.ToUpper(method), path, want.status)
+				}
+			}
+		}
 	}
 }
