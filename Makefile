@@ -13,7 +13,7 @@ STATICCHECK_VERSION := v0.8.2
 
 .PHONY: help
 help: ## list targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 .PHONY: stack
 stack: ## start PostgreSQL, Redis and Kafka on 127.0.0.1 (idempotent)
@@ -54,12 +54,17 @@ fuzz: ## fuzz the HTTP handlers for FUZZTIME each (default 15s): no input may ca
 		$(GO) test ./api/ -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -parallel 2 || exit 1; done
 
 .PHONY: check
-check: ## gofmt, go vet and staticcheck
+check: ## gofmt, go vet, staticcheck and the OpenAPI validator
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.stack/*')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	@command -v staticcheck >/dev/null 2>&1 || GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	@PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck ./...
+	@$(MAKE) --no-print-directory openapi-check
+
+.PHONY: openapi-check
+openapi-check: ## validate api/openapi.yaml with openapi-spec-validator (venv in .tools/, built once)
+	@bash deploy/openapi-check.sh
 
 .PHONY: bench
 bench: stack build ## the on-sale benchmark suite; rewrites BENCHMARKS.md results

@@ -347,14 +347,18 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 		name string
 		dst  **time.Time
 	}{{"from", &f.From}, {"to", &f.To}} {
-		if v := qs.Get(t.name); v != "" {
-			tm, err := time.Parse(time.RFC3339, v)
-			if err != nil {
-				bad[t.name] = "must be an RFC 3339 time"
-				continue
-			}
-			*t.dst = &tm
+		// Present but empty (?to=) is refused, not read as no bound: a
+		// client that sent the filter meant one, and a silent 200 with
+		// every event hides its bug.
+		if !qs.Has(t.name) {
+			continue
 		}
+		tm, err := time.Parse(time.RFC3339, qs.Get(t.name))
+		if err != nil {
+			bad[t.name] = "must be an RFC 3339 time with a zone, such as 2026-06-01T19:00:00Z or 2026-06-01T21:00:00%2B02:00 (a + in a query string reads as a space); leave it out for no bound"
+			continue
+		}
+		*t.dst = &tm
 	}
 	if len(bad) > 0 {
 		Error(w, r, evently.Invalid(bad))

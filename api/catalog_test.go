@@ -794,3 +794,46 @@ func TestPopularEvents(t *testing.T) {
 		return fmt.Sprint(popular()) == fmt.Sprint([]uuid.UUID{second.ID, first.ID})
 	})
 }
+
+// The date filters of GET /events take RFC 3339 times with a zone; present
+// but empty or unreadable is 422 naming the parameter, never a silent
+// unfiltered 200.
+func TestEventsDateFilters(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, apptest.Options{})
+	tests := []struct {
+		name, query string
+		status      int
+		field       string
+	}{
+		{"empty to", "to=", http.StatusUnprocessableEntity, "to"},
+		{"empty from", "from=", http.StatusUnprocessableEntity, "from"},
+		{"empty from with a good to", "from=&to=2030-01-01T00:00:00Z", http.StatusUnprocessableEntity, "from"},
+		{"words", "to=tomorrow", http.StatusUnprocessableEntity, "to"},
+		{"a date without a time", "from=2030-01-01", http.StatusUnprocessableEntity, "from"},
+		{"no zone", "to=2030-01-01T20:00:00", http.StatusUnprocessableEntity, "to"},
+		{"month 13", "from=2030-13-01T00:00:00Z", http.StatusUnprocessableEntity, "from"},
+		{"an unescaped + reads as a space", "to=2030-01-01T20:00:00+02:00", http.StatusUnprocessableEntity, "to"},
+		{"UTC", "from=2030-01-01T00:00:00Z&to=2030-02-01T00:00:00Z", http.StatusOK, ""},
+		{"an offset", "to=2030-01-01T20:00:00%2B02:00", http.StatusOK, ""},
+		{"absent", "", http.StatusOK, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			res := a.Do("GET", "/api/v1/events?"+tt.query, "", nil)
+			if res.Status != tt.status {
+				t.Fatalf("status %d, want %d: %s", res.Status, tt.status, res.Body)
+			}
+			if tt.field == "" {
+				return
+			}
+			if ct := res.Header.Get("Content-Type"); ct != "application/problem+json" {
+				t.Fatalf("content type %q", ct)
+			}
+			if msg := problemFields(t, res)[tt.field]; !strings.Contains(msg, "RFC 3339") {
+				t.Fatalf("errors[%s] = %q: %s", tt.field, msg, res.Body)
+			}
+		})
+	}
+}

@@ -2,6 +2,8 @@ package api_test
 
 import (
 	"net/http"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -48,6 +50,63 @@ func TestProbes(t *testing.T) {
 	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/openapi.yaml"} {
 		if res := a.Do("GET", path, "", nil); res.Status != http.StatusOK {
 			t.Errorf("%s: %d %s", path, res.Status, res.Body)
+		}
+	}
+}
+
+// A 405 names the methods the path does answer (RFC 9110 Allow), in the
+// same problem+json as every other failure.
+func TestMethodNotAllowedListsAllow(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, apptest.Options{})
+	id := "0b6f3c2e-6a8f-4b7e-9d51-3f4f1f7c2a10"
+	tests := []struct {
+		method, path, allow string
+	}{
+		{"DELETE", "/healthz", "GET"},
+		{"POST", "/metrics", "GET"},
+		{"GET", "/api/v1/auth/login", "POST"},
+		{"PUT", "/api/v1/me", "GET, PATCH"},
+		{"POST", "/api/v1/venues/" + id, "GET, PATCH, DELETE"},
+		{"DELETE", "/api/v1/bookings", "GET, POST"},
+		{"GET", "/api/v1/events/" + id + "/holds", "POST"},
+		{"PUT", "/api/v1/holds/" + id, "GET, DELETE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			res := a.Do(tt.method, tt.path, "", nil)
+			if res.Status != http.StatusMethodNotAllowed {
+				t.Fatalf("status %d: %s", res.Status, res.Body)
+			}
+			if got := res.Header.Get("Allow"); got != tt.allow {
+				t.Errorf("Allow %q, want %q", got, tt.allow)
+			}
+			var p api.Problem
+			res.JSON(t, &p)
+			if ct := res.Header.Get("Content-Type"); ct != "application/problem+json" || p.Code != "method_not_allowed" || !strings.Contains(p.Detail, tt.allow) {
+				t.Errorf("%s %+v", ct, p)
+			}
+		})
+	}
+
+	// Every route: TRACE is served nowhere, so it answers 405 with an Allow
+	// that lists at least every method the router registered for the route
+	// (a concrete path may match more: PATCH /events/popular reaches
+	// /events/{id}).
+	byRoute := map[string][]string{}
+	for op := range servedOperations(t, a.Server.Handler()) {
+		method, route, _ := strings.Cut(op, " ")
+		byRoute[route] = append(byRoute[route], method)
+	}
+	param := regexp.MustCompile(`\{[^}]+\}`)
+	for route, methods := range byRoute {
+		path := param.ReplaceAllString(route, id)
+		res := a.Do("TRACE", path, "", nil)
+		allow := strings.Split(res.Header.Get("Allow"), ", ")
+		for _, m := range methods {
+			if res.Status != http.StatusMethodNotAllowed || !slices.Contains(allow, m) {
+				t.Errorf("TRACE %s: %d, Allow %q lacks %s", path, res.Status, allow, m)
+			}
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -80,9 +81,7 @@ func (s *Server) Handler() http.Handler {
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, evently.Errorf(evently.ENOTFOUND, "No such resource: %s.", r.URL.Path))
 	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		httpError(w, r, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed here.")
-	})
+	r.MethodNotAllowed(methodNotAllowed(r))
 	mountProbes(r, s.Checks, s.Profiling)
 	r.Get("/openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
@@ -143,7 +142,36 @@ func mountProbes(r chi.Router, checks []Check, profiling bool) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) { ready(w, r, checks) })
-	r.Handle("/metrics", promhttp.Handler())
+	// GET only, like every other probe: Handle would answer any method, and
+	// the contract (and the route test that holds it to the router) says GET.
+	r.Get("/metrics", promhttp.Handler().ServeHTTP)
+}
+
+// routeMethods are the methods a 405 may list in Allow: the ones chi routes.
+var routeMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+	http.MethodPatch, http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace}
+
+// methodNotAllowed answers 405 as problem+json with the Allow header RFC 9110
+// asks for. chi's own 405 handler sets Allow, but a custom one is not told
+// the methods (chi keeps them unexported), so it asks the root router which
+// methods match the path.
+func methodNotAllowed(root chi.Routes) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		// The path chi routed on: the escaped form when the URL has one.
+		path := r.URL.RawPath
+		if path == "" {
+			path = r.URL.Path
+		}
+		var allowed []string
+		for _, m := range routeMethods {
+			if root.Match(chi.NewRouteContext(), m, path) {
+				allowed = append(allowed, m)
+			}
+		}
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		httpError(w, r, http.StatusMethodNotAllowed, "method_not_allowed",
+			r.Method+" is not allowed here; allowed: "+strings.Join(allowed, ", ")+".")
+	}
 }
 
 // ready answers 200 when every dependency answers, else 503 naming the ones
