@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -21,14 +20,7 @@ func TestChargeInsideTheCommit(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := evtest.DB(t)
-	user, venue, event := evently.NewID(), evently.NewID(), evently.NewID()
-	mustExec(t, db, `INSERT INTO users (id, email, password_hash) VALUES ($1, 'n@example.test', 'x')`, user)
-	mustExec(t, db, `INSERT INTO venues (id, owner_id, name) VALUES ($1, $2, 'Hall')`, venue, user)
-	mustExec(t, db, `INSERT INTO events (id, venue_id, organizer_id, title, status, starts_at, ends_at)
-		VALUES ($1, $2, $3, 'Show', 'published', now() + interval '30 days', now() + interval '31 days')`, event, venue, user)
-	for s := 1; s <= 6; s++ {
-		mustExec(t, db, `INSERT INTO event_seats (event_id, seat_id, price_cents) VALUES ($1, $2, 1000)`, event, fmt.Sprintf("s%d", s))
-	}
+	user, event := publishedEvent(t, db, 6)
 	// The gateway's answers by token; "" is no final answer.
 	answers := map[string]string{"tok_visa": evently.ReplyCharged, "tok_decline": evently.ReplyDeclined, "tok_slow": ""}
 	var asked []string

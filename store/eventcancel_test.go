@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -19,14 +18,7 @@ func TestCancelEventCancelsEveryBooking(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := evtest.DB(t)
-	user, venue, event := evently.NewID(), evently.NewID(), evently.NewID()
-	mustExec(t, db, `INSERT INTO users (id, email, password_hash) VALUES ($1, 'c@example.test', 'x')`, user)
-	mustExec(t, db, `INSERT INTO venues (id, owner_id, name) VALUES ($1, $2, 'Hall')`, venue, user)
-	mustExec(t, db, `INSERT INTO events (id, venue_id, organizer_id, title, status, starts_at, ends_at)
-		VALUES ($1, $2, $3, 'Show', 'published', now() + interval '30 days', now() + interval '31 days')`, event, venue, user)
-	for s := 1; s <= 6; s++ {
-		mustExec(t, db, `INSERT INTO event_seats (event_id, seat_id, price_cents) VALUES ($1, $2, 1000)`, event, fmt.Sprintf("s%d", s))
-	}
+	user, event := publishedEvent(t, db, 6)
 	b := &store.Bookings{DB: db, Consumer: "booking", PaymentWindow: 10 * time.Minute}
 	book := func(seat, token string) evently.Command {
 		return evently.Command{MessageID: evently.NewID(), Type: evently.CmdBook, Book: &evently.BookCommand{

@@ -3,7 +3,6 @@ package store_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"testing"
 	"time"
 
@@ -19,14 +18,7 @@ func TestRefusedHoldLookupIsDeletedByTheNextHold(t *testing.T) {
 	ctx := context.Background()
 	db := evtest.DB(t)
 	rdb, prefix := evtest.Redis(t)
-	user, venue, event := evently.NewID(), evently.NewID(), evently.NewID()
-	mustExec(t, db, `INSERT INTO users (id, email, password_hash) VALUES ($1, 'h@example.test', 'x')`, user)
-	mustExec(t, db, `INSERT INTO venues (id, owner_id, name) VALUES ($1, $2, 'Hall')`, venue, user)
-	mustExec(t, db, `INSERT INTO events (id, venue_id, organizer_id, title, status, starts_at, ends_at)
-		VALUES ($1, $2, $3, 'Show', 'published', now() + interval '30 days', now() + interval '31 days')`, event, venue, user)
-	for s := 1; s <= 3; s++ {
-		mustExec(t, db, `INSERT INTO event_seats (event_id, seat_id, price_cents) VALUES ($1, $2, 1000)`, event, fmt.Sprintf("s%d", s))
-	}
+	user, event := publishedEvent(t, db, 3)
 	keys := store.Keys{Prefix: prefix}
 	h := &store.Holds{Redis: rdb, Keys: keys, DB: db, TTL: time.Minute}
 	if _, err := h.Take(ctx, event, user, []string{"s1"}); err != nil {
@@ -62,12 +54,7 @@ func TestClaimedHoldOutlivesItsExpiry(t *testing.T) {
 	ctx := context.Background()
 	db := evtest.DB(t)
 	rdb, prefix := evtest.Redis(t)
-	user, venue, event := evently.NewID(), evently.NewID(), evently.NewID()
-	mustExec(t, db, `INSERT INTO users (id, email, password_hash) VALUES ($1, 'g@example.test', 'x')`, user)
-	mustExec(t, db, `INSERT INTO venues (id, owner_id, name) VALUES ($1, $2, 'Hall')`, venue, user)
-	mustExec(t, db, `INSERT INTO events (id, venue_id, organizer_id, title, status, starts_at, ends_at)
-		VALUES ($1, $2, $3, 'Show', 'published', now() + interval '30 days', now() + interval '31 days')`, event, venue, user)
-	mustExec(t, db, `INSERT INTO event_seats (event_id, seat_id, price_cents) VALUES ($1, 's1', 1000), ($1, 's2', 1000)`, event)
+	user, event := publishedEvent(t, db, 2)
 	h := &store.Holds{Redis: rdb, Keys: store.Keys{Prefix: prefix}, DB: db, TTL: 300 * time.Millisecond}
 	claimed, err := h.Take(ctx, event, user, []string{"s1"})
 	if err != nil {

@@ -200,3 +200,18 @@ func mustExec(t *testing.T, db *sqlx.DB, q string, args ...any) {
 		t.Fatalf("%s: %v", q, err)
 	}
 }
+
+// publishedEvent makes a user, a venue and a published event with seats
+// s1…sN at 1000 cents, for tests of the booking engine.
+func publishedEvent(t *testing.T, db *sqlx.DB, seats int) (user, event uuid.UUID) {
+	t.Helper()
+	user, venue, event := evently.NewID(), evently.NewID(), evently.NewID()
+	mustExec(t, db, `INSERT INTO users (id, email, password_hash) VALUES ($1, $2, 'x')`, user, user.String()+"@example.test")
+	mustExec(t, db, `INSERT INTO venues (id, owner_id, name) VALUES ($1, $2, 'Hall')`, venue, user)
+	mustExec(t, db, `INSERT INTO events (id, venue_id, organizer_id, title, status, starts_at, ends_at)
+		VALUES ($1, $2, $3, 'Show', 'published', now() + interval '30 days', now() + interval '31 days')`, event, venue, user)
+	for s := 1; s <= seats; s++ {
+		mustExec(t, db, `INSERT INTO event_seats (event_id, seat_id, price_cents) VALUES ($1, $2, 1000)`, event, fmt.Sprintf("s%d", s))
+	}
+	return user, event
+}
