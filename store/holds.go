@@ -344,24 +344,49 @@ func (h *Holds) takeStale() []string {
 }
 
 // RebuildSold copies the event's sold seats from PostgreSQL into Redis.
+// The booking worker keeps changing the set meanwhile (Mirror), so the copy
+// is optimistic: the set is WATCHed before PostgreSQL is read, and a change
+// in between aborts the replacement, which starts again from a fresh read.
+// Replacing it anyway would drop seats sold after the read, and buyers would
+// get holds on them and then seats_taken. After a few aborted tries (a
+// rush), the seats read are added to the set instead of replacing it: a
+// seat released meanwhile may then show sold until the next rebuild, which
+// never sells anything twice.
 func (h *Holds) RebuildSold(ctx context.Context, eventID uuid.UUID) error {
-	var sold []string
-	if err := h.DB.SelectContext(ctx, &sold, `SELECT seat_id FROM event_seats WHERE event_id = $1 AND status = 'sold'`, eventID); err != nil {
-		return err
-	}
 	base := h.Keys.Event(eventID)
-	_, err := h.Redis.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, base+":sold")
+	key := base + ":sold"
+	read := func() ([]string, error) {
+		var sold []string
+		err := h.DB.SelectContext(ctx, &sold, `SELECT seat_id FROM event_seats WHERE event_id = $1 AND status = 'sold'`, eventID)
+		return sold, err
+	}
+	write := func(p redis.Pipeliner, sold []string, replace bool) {
+		if replace {
+			p.Del(ctx, key)
+		}
 		if len(sold) > 0 {
-			members := make([]any, len(sold))
-			for i, s := range sold {
-				members[i] = s
-			}
-			p.SAdd(ctx, base+":sold", members...)
+			p.SAdd(ctx, key, anys(sold)...)
 		}
 		p.Set(ctx, base+":sold:loaded", "1", soldMirrorTTL)
-		return nil
-	})
+	}
+	for range 3 {
+		err := h.Redis.Watch(ctx, func(tx *redis.Tx) error {
+			sold, err := read()
+			if err != nil {
+				return err
+			}
+			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error { write(p, sold, true); return nil })
+			return err
+		}, key)
+		if !errors.Is(err, redis.TxFailedErr) {
+			return err
+		}
+	}
+	sold, err := read()
+	if err != nil {
+		return err
+	}
+	_, err = h.Redis.TxPipelined(ctx, func(p redis.Pipeliner) error { write(p, sold, false); return nil })
 	return err
 }
 

@@ -3,6 +3,8 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -79,5 +81,66 @@ func TestClaimedHoldOutlivesItsExpiry(t *testing.T) {
 	var e *evently.Error
 	if !errors.As(err, &e) || e.Code != evently.ECONFLICT {
 		t.Fatalf("hold of a claimed seat after its hold's expiry: %v, want a conflict", err)
+	}
+}
+
+// Rebuilding the sold mirror while the booking worker adds to it never
+// drops a seat sold meanwhile: after each sale (committed, then mirrored),
+// the next rebuild to finish still has it.
+func TestSoldMirrorRebuildKeepsConcurrentSales(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := evtest.DB(t)
+	rdb, prefix := evtest.Redis(t)
+	user, event := publishedEvent(t, db, 60)
+	booking := evently.NewID()
+	mustExec(t, db, `INSERT INTO bookings (id, user_id, event_id, status) VALUES ($1, $2, $3, 'confirmed')`, booking, user, event)
+	keys := store.Keys{Prefix: prefix}
+	h := &store.Holds{Redis: rdb, Keys: keys, DB: db, TTL: time.Minute}
+	sold := keys.Event(event) + ":sold"
+
+	var rebuilt atomic.Int64
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			if err := h.RebuildSold(ctx, event); err != nil {
+				done <- err
+				return
+			}
+			rebuilt.Add(1)
+		}
+	}()
+	defer func() {
+		close(stop)
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	for s := 1; s <= 60; s++ {
+		seat := fmt.Sprintf("s%d", s)
+		mustExec(t, db, `UPDATE event_seats SET status = 'sold', booking_id = $3 WHERE event_id = $1 AND seat_id = $2`, event, seat, booking)
+		if err := rdb.SAdd(ctx, sold, seat).Err(); err != nil {
+			t.Fatal(err)
+		}
+		// The next rebuild to finish may have read PostgreSQL before the sale.
+		from := rebuilt.Load()
+		deadline := time.Now().Add(10 * time.Second)
+		for rebuilt.Load() < from+1 {
+			if time.Now().After(deadline) {
+				t.Fatal("rebuilds stopped")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		ok, err := rdb.SIsMember(ctx, sold, seat).Result()
+		if err != nil || !ok {
+			t.Fatalf("seat %s sold and mirrored, then lost by a rebuild (%v)", seat, err)
+		}
 	}
 }
