@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/evently/evently"
 	"github.com/evently/evently/evtest"
@@ -386,5 +387,66 @@ func TestUnappliableCommandIsIsolatedAtOnce(t *testing.T) {
 	// The batch failed once, then the cancel alone once: no retries.
 	if n := counterValue(t, "evently_consumer_handle_errors_total", "group", group); n > 2 {
 		t.Fatalf("%v failed attempts: the batch was retried before the command was isolated", n)
+	}
+}
+
+// Poison in the pipeline: during a load on one event, 20 cancels carrying
+// text PostgreSQL cannot store (sent past the API, which refuses them)
+// are each isolated at once; every booking of the load is committed, every
+// cancel still happens without its reason, and the audit passes.
+func TestPoisonCancelsDuringALoad(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, apptest.Options{Workers: []string{"booking"}, Partitions: 1})
+	event := a.Event(200)
+	user := newUser(t, a.DB)
+	var victims []evently.BookCommand
+	for i := range 20 {
+		victims = append(victims, bookCmd(user, event, seats(i+1)))
+	}
+	publish(t, a.Deps.Producer, victims...)
+	waitBookings(t, a.DB, len(victims), 30*time.Second)
+
+	bad := []string{"\x00", "a\x00b", "\x00\x00\x00", "cancel\x00"}
+	var msgs []topics.Message
+	var load []uuid.UUID
+	for i := range 100 {
+		c := bookCmd(user, event, seats(21+i))
+		load = append(load, c.BookingID)
+		env, err := topics.NewEnvelope(evently.CmdBook, c)
+		must(t, err)
+		msgs = append(msgs, topics.Message{Topic: topics.BookingCommands, Key: event.String(), Envelope: env})
+		if i%5 == 0 {
+			v := victims[i/5]
+			env, err := topics.NewEnvelope(evently.CmdCancel, evently.BookingRef{BookingID: v.BookingID, EventID: event, Reason: bad[i%len(bad)]})
+			must(t, err)
+			msgs = append(msgs, topics.Message{Topic: topics.BookingCommands, Key: event.String(), Envelope: env})
+		}
+	}
+	for i := 0; i < len(msgs); i += 10 { // in several produces, so batches mix them
+		must(t, a.Deps.Producer.Publish(context.Background(), msgs[i:min(i+10, len(msgs))]...))
+	}
+	waitBookings(t, a.DB, len(victims)+len(load), 60*time.Second)
+	apptest.Eventually(t, "every poison cancel applied without its reason", func() bool {
+		var n int
+		must(t, a.DB.Get(&n, `SELECT count(*) FROM bookings WHERE user_id = $1 AND status = 'cancelled' AND reason IS NULL`, user))
+		return n == len(victims)
+	})
+	group := a.Config.GroupPrefix + "booking"
+	if n := counterValue(t, "evently_consumer_dead_lettered_total", "group", group); n != float64(len(victims)) {
+		t.Fatalf("%v dead-lettered, want %d", n, len(victims))
+	}
+	// Each poison failed its batch once and itself once: no batch retried.
+	if n := counterValue(t, "evently_consumer_handle_errors_total", "group", group); n > float64(2*len(victims)) {
+		t.Fatalf("%v failed attempts for %d poison commands: batches were retried", n, len(victims))
+	}
+	var reserved int
+	must(t, a.DB.Get(&reserved, `SELECT count(*) FROM bookings WHERE id = ANY($1::uuid[]) AND status = 'reserved'`, pq.Array(load)))
+	if reserved != len(load) {
+		t.Fatalf("%d of the load's %d bookings reserved", reserved, len(load))
+	}
+	vs, err := store.CheckIntegrity(context.Background(), a.DB, store.IntegrityOptions{EventIDs: []uuid.UUID{event}})
+	must(t, err)
+	for _, v := range vs {
+		t.Error(v)
 	}
 }
