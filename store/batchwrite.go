@@ -29,7 +29,10 @@ func (w *batchWrite) arg(v any) string {
 	return "$" + strconv.Itoa(len(w.args))
 }
 
-func (w *batchWrite) add(stmt string) { w.parts = append(w.parts, stmt) }
+// add adds a statement as a CTE of its own.
+func (w *batchWrite) add(stmt string) {
+	w.parts = append(w.parts, "w"+strconv.Itoa(len(w.parts))+" AS ("+stmt+")")
+}
 
 // sell adds the version-checked seat update, which must touch want rows.
 func (w *batchWrite) sell(stmt string, want int) {
@@ -42,25 +45,13 @@ func (w *batchWrite) flush(ctx context.Context, tx *sqlx.Tx) error {
 	if len(w.parts) == 0 {
 		return nil
 	}
-	var q strings.Builder
-	q.WriteString("WITH ")
-	for i, p := range w.parts {
-		if i > 0 {
-			q.WriteString(",\n")
-		}
-		if strings.HasPrefix(p, "sold AS (") {
-			q.WriteString(p)
-			continue
-		}
-		q.WriteString("w" + strconv.Itoa(i) + " AS (" + p + ")")
-	}
+	result := "SELECT 0"
 	if w.sold {
-		q.WriteString("\nSELECT count(*) FROM sold")
-	} else {
-		q.WriteString("\nSELECT 0")
+		result = "SELECT count(*) FROM sold"
 	}
+	q := "WITH " + strings.Join(w.parts, ",\n") + "\n" + result
 	sold, want, checked := 0, w.wantSold, w.sold
-	err := tx.QueryRowContext(ctx, q.String(), w.args...).Scan(&sold)
+	err := tx.QueryRowContext(ctx, q, w.args...).Scan(&sold)
 	*w = batchWrite{}
 	switch {
 	case isUniqueViolation(err, "booking_seats_one_active"):

@@ -329,13 +329,7 @@ func (b *Bookings) chargeInCommit(ctx context.Context, now time.Time, rows []new
 			}
 			nb.charge = nil // answered: nothing left for the saga
 			if e.Record != "" {
-				r := replies[j].Reply
-				amount := r.AmountCents
-				if amount == 0 {
-					amount = nb.amount
-				}
-				payments = append(payments, paymentRow{booking: c.BookingID, kind: e.Record, amount: amount, currency: bk.Currency,
-					ref: r.ChargeID, key: e.Record + ":" + c.BookingID.String() + ":" + r.ChargeID})
+				payments = append(payments, recordedPayment(e.Record, &bk, replies[j].Reply))
 			}
 			if e.To != "" {
 				nb.status, nb.reason = e.To, e.Reason
@@ -637,6 +631,19 @@ type paymentRow struct {
 	ref      string
 }
 
+// recordedPayment is the payment row a reply reports for a booking: a
+// charge or refund of the reply's amount (the booking's when the reply has
+// none), keyed by booking and gateway reference so a second reply for the
+// same money records nothing.
+func recordedPayment(kind string, bk *evently.Booking, r *evently.PaymentReply) paymentRow {
+	amount := r.AmountCents
+	if amount == 0 {
+		amount = bk.AmountCents
+	}
+	return paymentRow{booking: bk.ID, kind: kind, amount: amount, currency: bk.Currency,
+		ref: r.ChargeID, key: kind + ":" + bk.ID.String() + ":" + r.ChargeID}
+}
+
 // applyRun applies a run of non-book commands (confirm, cancel, expire,
 // retry and payment replies) in order: the bookings they name are locked
 // and loaded with one statement, the domain decides each command against
@@ -686,12 +693,7 @@ func (b *Bookings) applyRun(ctx context.Context, tx *sqlx.Tx, w *batchWrite, now
 			continue
 		}
 		if e.Record != "" {
-			amount := c.Reply.AmountCents
-			if amount == 0 {
-				amount = bk.AmountCents
-			}
-			payments = append(payments, paymentRow{booking: bk.ID, kind: e.Record, amount: amount, currency: bk.Currency,
-				ref: c.Reply.ChargeID, key: e.Record + ":" + bk.ID.String() + ":" + c.Reply.ChargeID})
+			payments = append(payments, recordedPayment(e.Record, &bk.Booking, c.Reply))
 		}
 		bk.Apply(e, now)
 		bk.tokenChanged = bk.tokenChanged || e.Token != ""

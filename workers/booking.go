@@ -53,8 +53,8 @@ type Committer struct {
 	holds    *store.Holds
 	feed     *store.Feed
 	group    *topics.Group
-	// payments, when set, charges each batch's new bookings right after
-	// their commit (see chargeNow); nil sends every charge through
+	// payments, when set, charges each batch's new bookings inside their
+	// commit (see chargeNow); nil sends every charge through
 	// payment.requests.
 	payments *gateway.Client
 
@@ -266,19 +266,11 @@ func (c *Committer) chargeNow(ctx context.Context, reqs []evently.PaymentRequest
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			r, _ := c.payments.Charge(ctx, gateway.ChargeRequest{BookingID: req.BookingID,
+			res, _ := c.payments.Charge(ctx, gateway.ChargeRequest{BookingID: req.BookingID,
 				AmountCents: req.AmountCents, Currency: req.Currency, Token: req.Token})
-			reply := &evently.PaymentReply{BookingID: req.BookingID, EventID: req.EventID, ChargeID: r.ChargeID}
-			switch r.Outcome {
-			case gateway.Charged:
-				reply.AmountCents = r.AmountCents
-				out[i] = evently.Command{Type: evently.ReplyCharged, Reply: reply}
-			case gateway.Declined, gateway.Rejected:
-				reply.DeclineCode = r.DeclineCode
-				if reply.DeclineCode == "" {
-					reply.DeclineCode = r.Code
-				}
-				out[i] = evently.Command{Type: evently.ReplyDeclined, Reply: reply}
+			if typ, r, ok := finalCharge(res); ok {
+				r.BookingID, r.EventID = req.BookingID, req.EventID
+				out[i] = evently.Command{Type: typ, Reply: &r}
 			}
 		}()
 	}

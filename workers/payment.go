@@ -175,15 +175,10 @@ func (p *Payer) process(ctx context.Context, j paymentJob) (*topics.Message, err
 			return p.reply(evently.ReplyUnavailable, req, evently.PaymentReply{Detail: "no charge was made"}), nil
 		}
 	}
+	if typ, r, ok := finalCharge(res); ok {
+		return p.reply(typ, req, r), nil
+	}
 	switch res.Outcome {
-	case gateway.Charged:
-		return p.reply(evently.ReplyCharged, req, evently.PaymentReply{ChargeID: res.ChargeID, AmountCents: res.AmountCents}), nil
-	case gateway.Declined, gateway.Rejected:
-		code := res.DeclineCode
-		if code == "" {
-			code = res.Code
-		}
-		return p.reply(evently.ReplyDeclined, req, evently.PaymentReply{ChargeID: res.ChargeID, DeclineCode: code}), nil
 	case gateway.Unavailable, gateway.Unknown:
 		// Nothing known to be charged; the same key makes a later try safe.
 		detail := "gateway unavailable"
@@ -193,6 +188,23 @@ func (p *Payer) process(ctx context.Context, j paymentJob) (*topics.Message, err
 		return p.reply(evently.ReplyUnavailable, req, evently.PaymentReply{Detail: detail}), nil
 	}
 	return nil, fmt.Errorf("charge %s: unexpected outcome %s: %v", req.BookingID, res.Outcome, err)
+}
+
+// finalCharge is the reply a final charge outcome makes: charged, or
+// declined (a gateway rejection of the token counts as a decline); ok is
+// false for anything else.
+func finalCharge(res gateway.Result) (typ string, r evently.PaymentReply, ok bool) {
+	switch res.Outcome {
+	case gateway.Charged:
+		return evently.ReplyCharged, evently.PaymentReply{ChargeID: res.ChargeID, AmountCents: res.AmountCents}, true
+	case gateway.Declined, gateway.Rejected:
+		code := res.DeclineCode
+		if code == "" {
+			code = res.Code
+		}
+		return evently.ReplyDeclined, evently.PaymentReply{ChargeID: res.ChargeID, DeclineCode: code}, true
+	}
+	return "", evently.PaymentReply{}, false
 }
 
 // giveBack refunds whatever was charged for a booking that did not confirm
