@@ -27,7 +27,7 @@ type Audit struct{ DB *sqlx.DB }
 func (a *Audit) Record(ctx context.Context, e AuditEntry) error {
 	detail := "{}"
 	if len(e.Detail) > 0 {
-		detail = string(e.Detail) // as text: lib/pq would send []byte as bytea
+		detail = string(e.Detail) // as text: lib/pq sends []byte in binary format
 	}
 	_, err := a.DB.ExecContext(ctx,
 		`INSERT INTO audit_log (actor_id, action, target, ip, detail) VALUES ($1, $2, $3, $4, $5::jsonb)`,

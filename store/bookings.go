@@ -32,6 +32,20 @@ type Bookings struct {
 	// are committed confirmed (or failed, declined) with no charge request;
 	// the others stay paying and go to the saga. See docs/booking.md.
 	ChargeNow func(ctx context.Context, reqs []evently.PaymentRequest) []evently.Command
+	// Phase, when set, is told how long the parts of a batch's transaction
+	// took: "read" (begin, claim and the first run's reads), "write" (the
+	// last data-modifying statement) and "end" (the commit).
+	Phase func(name string, d time.Duration)
+}
+
+// lap tells Phase how long name took since *t, and restarts *t.
+func (b *Bookings) lap(name string, t *time.Time) {
+	if b.Phase == nil {
+		return
+	}
+	now := time.Now()
+	b.Phase(name, now.Sub(*t))
+	*t = now
 }
 
 func (b *Bookings) now() time.Time {
@@ -66,6 +80,7 @@ var ErrStaleVersion = errors.New("stale version: seats changed underneath the ba
 func (b *Bookings) CommitBatch(ctx context.Context, cmds []evently.Command) (BatchResult, error) {
 	res := BatchResult{Sold: map[uuid.UUID][]string{}, Released: map[uuid.UUID][]string{}}
 	now := b.now()
+	t := time.Now()
 	err := inTx(ctx, b.DB, func(tx *sqlx.Tx) error {
 		// A batch that starts with book commands (the on-sale's) claims its
 		// messages in the same statement that reads the first run.
@@ -84,6 +99,7 @@ func (b *Bookings) CommitBatch(ctx context.Context, cmds []evently.Command) (Bat
 		if err != nil {
 			return err
 		}
+		b.lap("read", &t)
 		w := &batchWrite{}
 		// Runs of book commands and runs of the other commands, each applied
 		// with a few set-based statements, in partition order.
@@ -110,11 +126,17 @@ func (b *Bookings) CommitBatch(ctx context.Context, cmds []evently.Command) (Bat
 			}
 		}
 		insertOutbox(w, res.Outbox)
-		return w.flush(ctx, tx)
+		t = time.Now()
+		if err := w.flush(ctx, tx); err != nil {
+			return err
+		}
+		b.lap("write", &t)
+		return nil
 	})
 	if err != nil {
 		return BatchResult{}, err
 	}
+	b.lap("end", &t)
 	return res, nil
 }
 

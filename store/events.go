@@ -138,7 +138,7 @@ func (s *Events) CreateEvent(ctx context.Context, a evently.Actor, in evently.Ev
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
 				(SELECT capacity FROM venues WHERE id = $2))`,
 			id, in.VenueID, a.UserID, in.Title, in.Description, in.Category, in.City, in.StartsAt, in.EndsAt,
-			in.SalesStartAt, in.SalesEndAt, in.Currency, tiers); err != nil {
+			in.SalesStartAt, in.SalesEndAt, in.Currency, string(tiers)); err != nil {
 			return err
 		}
 		out, err = getEvent(ctx, tx, id, false)
@@ -213,7 +213,7 @@ func (s *Events) UpdateEvent(ctx context.Context, a evently.Actor, id uuid.UUID,
 				version = version + 1, updated_at = now()
 			WHERE id = $1`,
 			id, in.VenueID, in.Title, in.Description, in.Category, in.City, in.StartsAt, in.EndsAt,
-			in.SalesStartAt, in.SalesEndAt, in.Currency, tiers); err != nil {
+			in.SalesStartAt, in.SalesEndAt, in.Currency, string(tiers)); err != nil {
 			return err
 		}
 		out, err = getEvent(ctx, tx, id, false)
@@ -278,7 +278,7 @@ func publishSeats(ctx context.Context, tx *sqlx.Tx, e *evently.Event) (int64, er
 		JOIN (SELECT t->>'name' AS name, (t->>'price_cents')::bigint AS price_cents, sec
 		      FROM jsonb_array_elements($3::jsonb) t, jsonb_array_elements_text(t->'sections') sec) t
 		  ON t.sec = s.section
-		WHERE s.venue_id = $2`, e.ID, e.VenueID, tiers)
+		WHERE s.venue_id = $2`, e.ID, e.VenueID, string(tiers))
 	if err != nil {
 		return 0, err
 	}

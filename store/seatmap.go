@@ -66,7 +66,7 @@ func (s *SeatMaps) SeatMap(ctx context.Context, eventID uuid.UUID) (*evently.Sea
 			LEFT JOIN (SELECT t->>'name' AS name, (t->>'price_cents')::bigint AS price_cents, sec
 			           FROM jsonb_array_elements($2::jsonb) t, jsonb_array_elements_text(t->'sections') sec) t
 			  ON t.sec = s.section
-			WHERE s.venue_id = $1 ORDER BY s.ordinal`, ev.VenueID, ev.Tiers)
+			WHERE s.venue_id = $1 ORDER BY s.ordinal`, ev.VenueID, string(ev.Tiers))
 	} else {
 		m.Seats, err = s.publishedSeats(ctx, eventID, ev.VenueID)
 	}

@@ -327,7 +327,7 @@ func seedEventRow(ctx context.Context, db *sqlx.DB, ev seedEvent, venueID, owner
 			INSERT INTO events (id, venue_id, organizer_id, title, description, category, city, starts_at, ends_at, currency, tiers)
 			SELECT $1, $2, $3, $4, $5, $6, v.city, $7, $8, $9, $10 FROM venues v WHERE v.id = $2
 			ON CONFLICT (id) DO NOTHING`,
-			e.ID, e.VenueID, e.OrganizerID, e.Title, e.Description, e.Category, e.StartsAt, e.EndsAt, e.Currency, tj)
+			e.ID, e.VenueID, e.OrganizerID, e.Title, e.Description, e.Category, e.StartsAt, e.EndsAt, e.Currency, string(tj))
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -19,7 +20,7 @@ import (
 
 // OpenPostgres connects to PostgreSQL and checks that it answers.
 func OpenPostgres(ctx context.Context, url string, maxConns int) (*sqlx.DB, error) {
-	db, err := sqlx.Open("postgres", url)
+	db, err := sqlx.Open("postgres", oneRoundTrip(url))
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
@@ -36,6 +37,23 @@ func OpenPostgres(ctx context.Context, url string, maxConns int) (*sqlx.DB, erro
 		return nil, fmt.Errorf("postgres unreachable: %w", err)
 	}
 	return db, nil
+}
+
+// oneRoundTrip turns on lib/pq's binary_parameters unless the URL decides:
+// a statement with parameters is then parsed, bound and run in one round
+// trip, where lib/pq otherwise prepares it first and waits (two). Under an
+// on-sale every round trip waits for a CPU, so this halves the booking
+// batch's waits. The cost: a []byte parameter is sent in binary format, so
+// JSON goes to PostgreSQL as a string, never as []byte.
+func oneRoundTrip(url string) string {
+	if strings.Contains(url, "binary_parameters=") {
+		return url
+	}
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	return url + sep + "binary_parameters=yes"
 }
 
 // SQLSTATE codes that mean something in the domain.

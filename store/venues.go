@@ -53,7 +53,7 @@ func insertVenue(ctx context.Context, tx *sqlx.Tx, v *evently.Venue, layout even
 		INSERT INTO venues (id, owner_id, name, city, address, time_zone, capacity, layout)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		RETURNING created_at, updated_at`,
-		v.ID, v.OwnerID, v.Name, v.City, v.Address, v.TimeZone, v.Capacity, desc).Scan(&v.CreatedAt, &v.UpdatedAt)
+		v.ID, v.OwnerID, v.Name, v.City, v.Address, v.TimeZone, v.Capacity, string(desc)).Scan(&v.CreatedAt, &v.UpdatedAt)
 	if err != nil {
 		return err
 	}
@@ -152,7 +152,7 @@ func (s *Venues) UpdateVenue(ctx context.Context, a evently.Actor, id uuid.UUID,
 			UPDATE venues SET name = $2, city = $3, address = $4, time_zone = $5, capacity = $6, layout = $7,
 				updated_at = now()
 			WHERE id = $1 RETURNING updated_at`,
-			id, v.Name, v.City, v.Address, v.TimeZone, v.Capacity, desc).Scan(&v.UpdatedAt); err != nil {
+			id, v.Name, v.City, v.Address, v.TimeZone, v.Capacity, string(desc)).Scan(&v.UpdatedAt); err != nil {
 			return err
 		}
 		if p.Layout != nil {

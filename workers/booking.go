@@ -34,7 +34,7 @@ var (
 		Name: "evently_booking_charged_at_commit_total", Help: "Charges the booking worker made and settled inside a batch's commit.",
 	})
 	mPhase = promauto.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "evently_booking_batch_phase_seconds", Help: "Time of each phase of a booking batch: commit (the whole transaction), charge (its gateway calls), mirror (Redis).",
+		Name: "evently_booking_batch_phase_seconds", Help: "Time of each phase of a booking batch: commit (the whole transaction), and in it read (begin, claim, reads), charge (gateway calls), write (the last statement) and end (the commit); mirror (Redis, after).",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 	}, []string{"phase"})
 	mToReserved = promauto.NewHistogram(prometheus.HistogramOpts{
@@ -99,6 +99,7 @@ func newCommitter(cfg Config) (Runner, error) {
 	if c.payments != nil {
 		c.bookings.ChargeNow = c.chargeNow
 	}
+	c.bookings.Phase = func(name string, d time.Duration) { mPhase.WithLabelValues(name).Observe(d.Seconds()) }
 	return c, nil
 }
 
