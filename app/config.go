@@ -30,7 +30,6 @@ type Config struct {
 	TopicPrefix  string        `env:"EVENTLY_TOPIC_PREFIX" envDefault:""`
 	Partitions   int           `env:"EVENTLY_PARTITIONS" envDefault:"6"`
 	Replication  int           `env:"EVENTLY_REPLICATION" envDefault:"1"`
-	ProduceWait  time.Duration `env:"EVENTLY_PRODUCE_BATCH_TIMEOUT" envDefault:"2ms"`
 	HTTPAddr     string        `env:"EVENTLY_HTTP_ADDR" envDefault:"127.0.0.1:8080"`
 	WorkerAddr   string        `env:"EVENTLY_WORKER_ADDR" envDefault:"127.0.0.1:8081"`
 	LogLevel     string        `env:"EVENTLY_LOG_LEVEL" envDefault:"info"`

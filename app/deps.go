@@ -46,7 +46,7 @@ func Connect(ctx context.Context, c Config) (*Deps, error) {
 		d.Close()
 		return nil, fmt.Errorf("kafka at %v: %w", c.KafkaBrokers, err)
 	}
-	d.Producer = topics.NewProducer(c.KafkaBrokers, d.Names, c.ProduceWait)
+	d.Producer = topics.NewProducer(c.KafkaBrokers, d.Names)
 	return d, nil
 }
 

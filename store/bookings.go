@@ -36,6 +36,8 @@ type Bookings struct {
 	// took: "read" (begin, claim and the first run's reads), "write" (the
 	// last data-modifying statement) and "end" (the commit).
 	Phase func(name string, d time.Duration)
+
+	prices priceBook // for chargeEarly
 }
 
 // lap tells Phase how long name took since *t, and restarts *t.
@@ -85,6 +87,7 @@ func (b *Bookings) CommitBatch(ctx context.Context, cmds []evently.Command) (Bat
 		// A batch that starts with book commands (the on-sale's) claims its
 		// messages in the same statement that reads the first run.
 		var first *runRead
+		var early *earlyCharges
 		var fresh map[uuid.UUID]bool
 		var err error
 		if n := leadingBooks(cmds); n > 0 {
@@ -92,6 +95,8 @@ func (b *Bookings) CommitBatch(ctx context.Context, cmds []evently.Command) (Bat
 			for i := range lead {
 				lead[i] = cmds[i].Book
 			}
+			early = b.chargeEarly(ctx, now, lead)
+			defer early.wait()
 			first, fresh, err = readRun(ctx, tx, lead, &claim{consumer: b.Consumer, cmds: cmds})
 		} else {
 			fresh, err = claimMessages(ctx, tx, b.Consumer, cmds)
@@ -117,10 +122,10 @@ func (b *Bookings) CommitBatch(ctx context.Context, cmds []evently.Command) (Bat
 					others = append(others, cmds[i])
 				}
 			}
-			if err := b.book(ctx, tx, w, now, books, first, &res); err != nil {
+			if err := b.book(ctx, tx, w, now, books, first, early, &res); err != nil {
 				return err
 			}
-			first = nil
+			first, early = nil, nil
 			if err := b.applyRun(ctx, tx, w, now, others, &res); err != nil {
 				return err
 			}
@@ -201,7 +206,8 @@ type newBooking struct {
 // book resolves a run of book commands in order and writes the outcome.
 // read, when set, was read already (for a superset of run: the batch's
 // leading book commands, redelivered ones included).
-func (b *Bookings) book(ctx context.Context, tx *sqlx.Tx, w *batchWrite, now time.Time, run []*evently.BookCommand, read *runRead, res *BatchResult) error {
+func (b *Bookings) book(ctx context.Context, tx *sqlx.Tx, w *batchWrite, now time.Time, run []*evently.BookCommand, read *runRead,
+	early *earlyCharges, res *BatchResult) error {
 	if len(run) == 0 {
 		return nil
 	}
@@ -214,6 +220,7 @@ func (b *Bookings) book(ctx context.Context, tx *sqlx.Tx, w *batchWrite, now tim
 			return err
 		}
 	}
+	b.prices.learn(read)
 	existing, events, seats := read.existing, read.events, read.seats
 
 	var rows []newBooking
@@ -272,7 +279,7 @@ func (b *Bookings) book(ctx context.Context, tx *sqlx.Tx, w *batchWrite, now tim
 		existing.ids[c.BookingID] = true
 	}
 
-	payments, unsold, err := b.chargeInCommit(ctx, now, rows, events, res)
+	payments, unsold, err := b.chargeInCommit(ctx, now, rows, events, early, res)
 	if err != nil {
 		return err
 	}
@@ -311,47 +318,67 @@ func (b *Bookings) book(ctx context.Context, tx *sqlx.Tx, w *batchWrite, now tim
 }
 
 // chargeInCommit charges the run's new paying bookings through ChargeNow
-// and lets the domain decide what each answer does, as for a reply from the
-// payment worker. It returns the payments to record and the bookings whose
-// seats are not sold after all (declined), and queues the charge requests
-// left to the saga.
+// (those chargeEarly did not charge already) and lets the domain decide
+// what each answer does, as for a reply from the payment worker. It
+// returns the payments to record and the bookings whose seats are not sold
+// after all (declined), and queues the charge requests left to the saga.
 //
 // The transaction may still fail after a charge: the batch is then applied
 // again, and charging again under the same key returns the same charge.
-// A booking that fails this time although it may have been charged by an
-// earlier attempt (its seats gone, its hold or event over meanwhile) is
+// A booking that fails although it may have been charged (early, or by an
+// earlier attempt: its seats gone, its hold or event over meanwhile) is
 // given a resolve request, which refunds whatever the gateway charged.
 func (b *Bookings) chargeInCommit(ctx context.Context, now time.Time, rows []newBooking, events map[uuid.UUID]eventState,
-	res *BatchResult) ([]paymentRow, map[uuid.UUID]bool, error) {
+	early *earlyCharges, res *BatchResult) ([]paymentRow, map[uuid.UUID]bool, error) {
 	var payments []paymentRow
 	var unsold map[uuid.UUID]bool
 	if b.ChargeNow != nil {
+		early.wait()
+		answers := make([]*evently.Command, len(rows))
 		var reqs []evently.PaymentRequest
 		var at []int
 		for i := range rows {
-			if rows[i].charge != nil {
-				reqs, at = append(reqs, *rows[i].charge), append(at, i)
+			ch := rows[i].charge
+			if ch == nil {
+				continue
+			}
+			if cents, ok := early.charged(ch.BookingID); ok {
+				if cents != ch.AmountCents {
+					// Cannot happen to a published event; should it, the
+					// saga takes the booking over and the event's bookings
+					// are charged after their reads from now on.
+					b.prices.forget(ch.EventID)
+					continue
+				}
+				if a, ok := early.answer(ch.BookingID); ok {
+					answers[i] = &a
+				}
+				continue
+			}
+			reqs, at = append(reqs, *ch), append(at, i)
+		}
+		if len(reqs) > 0 {
+			for j, a := range b.ChargeNow(ctx, reqs) {
+				if a.Type != "" && a.Reply != nil {
+					answers[at[j]] = &a
+				}
 			}
 		}
-		var replies []evently.Command
-		if len(reqs) > 0 {
-			replies = b.ChargeNow(ctx, reqs)
-		}
-		for j, i := range at {
-			if j >= len(replies) || replies[j].Type == "" || replies[j].Reply == nil {
+		for i, a := range answers {
+			if a == nil {
 				continue
 			}
 			nb, c := &rows[i], rows[i].cmd
 			bk := evently.Booking{ID: c.BookingID, UserID: c.UserID, EventID: c.EventID, HoldID: c.HoldID,
 				Status: evently.BookingPaying, AmountCents: nb.amount, Currency: events[c.EventID].currencyOr(),
 				ExpiresAt: nb.expires, SeatIDs: c.SeatIDs}
-			e, err := evently.Decide(&bk, replies[j], now, events[c.EventID].status == evently.EventCancelled)
+			e, err := evently.Decide(&bk, *a, now, events[c.EventID].status == evently.EventCancelled)
 			if err != nil {
 				return nil, nil, err
 			}
 			nb.charge = nil // answered: nothing left for the saga
 			if e.Record != "" {
-				payments = append(payments, recordedPayment(e.Record, &bk, replies[j].Reply))
+				payments = append(payments, recordedPayment(e.Record, &bk, a.Reply))
 			}
 			if e.To != "" {
 				nb.status, nb.reason = e.To, e.Reason
@@ -377,14 +404,24 @@ func (b *Bookings) chargeInCommit(ctx context.Context, now time.Time, rows []new
 		switch {
 		case nb.charge != nil:
 			res.Outbox = append(res.Outbox, evently.NewOutgoing(evently.StreamPaymentRequests, nb.charge.BookingID.String(), evently.PayCharge, *nb.charge))
-		case b.ChargeNow != nil && nb.cmd.PaymentToken != "" && nb.status == evently.BookingFailed &&
-			(nb.reason == evently.ReasonSeatsTaken || nb.reason == evently.ReasonHoldExpired || nb.reason == evently.ReasonEventCancelled):
+		case b.ChargeNow != nil && nb.cmd.PaymentToken != "" && nb.status == evently.BookingFailed && mayBeCharged(nb, early):
 			c := nb.cmd
 			res.Outbox = append(res.Outbox, paymentRequest(evently.PayResolve, &evently.Booking{ID: c.BookingID, UserID: c.UserID,
 				EventID: c.EventID, AmountCents: nb.amount, Currency: events[c.EventID].currencyOr()}))
 		}
 	}
 	return payments, unsold, nil
+}
+
+// mayBeCharged reports whether a failed paying booking may hold a charge:
+// it was charged early and not declined, or it failed for a reason that
+// can follow an earlier attempt's charge.
+func mayBeCharged(nb *newBooking, early *earlyCharges) bool {
+	if _, ok := early.charged(nb.cmd.BookingID); ok {
+		a, answered := early.answer(nb.cmd.BookingID)
+		return !answered || a.Type != evently.ReplyDeclined
+	}
+	return nb.reason == evently.ReasonSeatsTaken || nb.reason == evently.ReasonHoldExpired || nb.reason == evently.ReasonEventCancelled
 }
 
 type existing struct {
@@ -969,11 +1006,24 @@ func (b *Bookings) failUnwritten(ctx context.Context, c *evently.BookCommand, re
 		if err != nil {
 			return err
 		}
-		if n, _ := r.RowsAffected(); n == 1 {
-			wrote = true
-			return addHistory(ctx, tx, c.BookingID, evently.BookingFailed, reason, now)
+		if n, _ := r.RowsAffected(); n != 1 {
+			return nil
 		}
-		return nil
+		wrote = true
+		if err := addHistory(ctx, tx, c.BookingID, evently.BookingFailed, reason, now); err != nil {
+			return err
+		}
+		if c.PaymentToken == "" {
+			return nil
+		}
+		// The booking worker charges inside its batch, before the batch's
+		// write: an attempt that failed after it may have charged this
+		// booking. The payment worker refunds whatever the gateway holds
+		// under the booking's key (nothing, as a rule).
+		w := &batchWrite{}
+		insertOutbox(w, []evently.Outgoing{paymentRequest(evently.PayResolve,
+			&evently.Booking{ID: c.BookingID, UserID: c.UserID, EventID: c.EventID})})
+		return w.flush(ctx, tx)
 	})
 	return wrote, err
 }

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -109,5 +110,92 @@ func TestChargeInsideTheCommit(t *testing.T) {
 	}
 	if len(res.Sold) != 0 {
 		t.Fatalf("sold %v after a declined booking alone", res.Sold)
+	}
+}
+
+// Once a batch has read an event's prices, the next batch charges its paying
+// bookings before its reads come back: the amounts are the seats' prices,
+// each booking is charged once, and one that then loses its seats gets a
+// resolve for the charge made early.
+func TestChargeEarlyOnceThePricesAreKnown(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := evtest.DB(t)
+	user, event := publishedEvent(t, db, 4)
+	mustExec(t, db, `UPDATE event_seats SET price_cents = 2500 WHERE seat_id = 's2'`)
+	var mu sync.Mutex
+	asked := map[string]int64{} // token -> amount
+	b := &store.Bookings{DB: db, Consumer: "booking", PaymentWindow: 10 * time.Minute,
+		ChargeNow: func(_ context.Context, reqs []evently.PaymentRequest) []evently.Command {
+			out := make([]evently.Command, len(reqs))
+			mu.Lock()
+			defer mu.Unlock()
+			for i, r := range reqs {
+				asked[r.Token] += r.AmountCents
+				out[i] = evently.Command{Type: evently.ReplyCharged, Reply: &evently.PaymentReply{BookingID: r.BookingID, EventID: r.EventID,
+					ChargeID: "ch_" + r.BookingID.String(), AmountCents: r.AmountCents}}
+			}
+			return out
+		}}
+	book := func(token string, seats ...string) evently.Command {
+		return evently.Command{MessageID: evently.NewID(), Type: evently.CmdBook, Book: &evently.BookCommand{
+			BookingID: evently.NewID(), UserID: user, EventID: event, SeatIDs: seats, PaymentToken: token,
+			AcceptedAt: time.Now(), HoldExpiresAt: time.Now().Add(time.Minute)}}
+	}
+	// The first batch reads every seat's price: the probe fails (s4 is
+	// taken), unpaid, but its seats were read.
+	if _, err := b.CommitBatch(ctx, []evently.Command{book("", "s4"), book("tok_probe", "s1", "s2", "s3", "s4")}); err != nil {
+		t.Fatal(err)
+	}
+	winner, loser := book("tok_winner", "s1", "s2"), book("tok_loser", "s2")
+	res, err := b.CommitBatch(ctx, []evently.Command{winner, loser})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if asked["tok_winner"] != 3500 || asked["tok_loser"] != 2500 {
+		t.Fatalf("charged %v, want the winner 3500 and the loser 2500, once each", asked)
+	}
+	var status string
+	if err := db.Get(&status, `SELECT status || ' ' || coalesce(reason, '-') FROM bookings WHERE id = $1`, winner.Book.BookingID); err != nil {
+		t.Fatal(err)
+	}
+	if status != "confirmed -" {
+		t.Errorf("winner %s, want confirmed", status)
+	}
+	if err := db.Get(&status, `SELECT status || ' ' || coalesce(reason, '-') FROM bookings WHERE id = $1`, loser.Book.BookingID); err != nil {
+		t.Fatal(err)
+	}
+	if status != "failed seats_taken" {
+		t.Errorf("loser %s, want failed seats_taken", status)
+	}
+	var sent []string
+	for _, m := range res.Outbox {
+		sent = append(sent, m.Type+" "+m.Key)
+	}
+	if want := []string{evently.PayResolve + " " + loser.Book.BookingID.String()}; !slices.Equal(sent, want) {
+		t.Fatalf("outbox %v, want %v (the loser's early charge refunded)", sent, want)
+	}
+}
+
+// A book command that fails without being applied (dead-lettered) may have
+// been charged by a batch attempt that failed after its charges: failing it
+// asks for a resolve, which refunds whatever the gateway holds.
+func TestFailInvalidResolvesAPayingBooking(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := evtest.DB(t)
+	user, event := publishedEvent(t, db, 2)
+	b := &store.Bookings{DB: db, Consumer: "booking"}
+	paying := &evently.BookCommand{BookingID: evently.NewID(), UserID: user, EventID: event, SeatIDs: []string{"s1"},
+		PaymentToken: "tok_visa", AcceptedAt: time.Now()}
+	free := &evently.BookCommand{BookingID: evently.NewID(), UserID: user, EventID: event, SeatIDs: []string{"s2"}, AcceptedAt: time.Now()}
+	for _, c := range []*evently.BookCommand{paying, free, paying} {
+		if err := b.FailInvalid(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := snapshot(t, db, `SELECT type || ' ' || key FROM outbox ORDER BY key`)
+	if want := []string{evently.PayResolve + " " + paying.BookingID.String()}; !slices.Equal(got, want) {
+		t.Fatalf("outbox %v, want one resolve for the paying booking", got)
 	}
 }

@@ -587,6 +587,9 @@ func (h *Holds) Mirror(ctx context.Context, f *Feed, res BatchResult, done []eve
 				p.SRem(ctx, h.Keys.Event(ev)+":sold", anys(seats)...)
 			}
 		}
+		// The news goes out as soon as the sold mirror has it; the holds'
+		// clean-up behind it does not delay the buyers.
+		f.publish(ctx, p, res.Changes)
 		for i := range done {
 			keys, args := h.releaseArgs(&done[i])
 			releaseScript.Eval(ctx, p, keys, args...)
@@ -603,7 +606,6 @@ func (h *Holds) Mirror(ctx context.Context, f *Feed, res BatchResult, done []eve
 				p.ZRem(ctx, key, member)
 			}
 		}
-		f.publish(ctx, p, res.Changes)
 		return nil
 	})
 	return err

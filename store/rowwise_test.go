@@ -40,7 +40,7 @@ func (b *Bookings) CommitBatchRowByRow(ctx context.Context, cmds []evently.Comma
 					}
 				}
 				w := &batchWrite{}
-				if err := b.book(ctx, tx, w, now, run, nil, &res); err != nil {
+				if err := b.book(ctx, tx, w, now, run, nil, nil, &res); err != nil {
 					return err
 				}
 				if err := w.flush(ctx, tx); err != nil {

@@ -103,6 +103,10 @@ var (
 		Name: "evently_produce_seconds", Help: "Time for a produce to be acknowledged by every in-sync replica, by the first message's topic.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 	}, []string{"topic"})
+	mProduceGroup = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name: "evently_produce_group_messages", Help: "Messages per group write of the producer (what queued while the previous write was in flight).",
+		Buckets: []float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000},
+	})
 	mBatchSize = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "evently_consumer_batch_size", Help: "Messages per handled batch.",
 		Buckets: []float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000},

@@ -81,7 +81,7 @@ func publish(t *testing.T, p *topics.Producer, from, to int) {
 func TestGroupRoundTripSurvivesRestart(t *testing.T) {
 	t.Parallel()
 	names := evtest.Topics(t, 3)
-	p := topics.NewProducer(evtest.Brokers(), names, 0)
+	p := topics.NewProducer(evtest.Brokers(), names)
 	defer p.Close()
 	rec := &recorder{seen: map[string]int{}}
 	cfg := topics.GroupConfig{Brokers: evtest.Brokers(), Names: names, GroupID: names.Prefix + "g",
@@ -109,7 +109,7 @@ func TestGroupRoundTripSurvivesRestart(t *testing.T) {
 func TestGroupDeadLettersPoison(t *testing.T) {
 	t.Parallel()
 	names := evtest.Topics(t, 1)
-	p := topics.NewProducer(evtest.Brokers(), names, 0)
+	p := topics.NewProducer(evtest.Brokers(), names)
 	defer p.Close()
 	rec := &recorder{seen: map[string]int{}, fail: func(b topics.Batch) error {
 		for _, m := range b.Messages {
@@ -147,7 +147,7 @@ func TestGroupDeadLettersPoison(t *testing.T) {
 func TestReplayDLQ(t *testing.T) {
 	t.Parallel()
 	names := evtest.Topics(t, 2)
-	p := topics.NewProducer(evtest.Brokers(), names, 0)
+	p := topics.NewProducer(evtest.Brokers(), names)
 	defer p.Close()
 	var dead []kafkaMessage
 	for i := range 3 {
@@ -172,4 +172,67 @@ func TestReplayDLQ(t *testing.T) {
 		Topics: []string{topics.BookingCommands}, Handle: rec.handle, SessionTimeout: 6 * time.Second})
 	defer stop()
 	apptest.Eventually(t, "the three replayed messages", func() bool { return rec.count() == 3 })
+}
+
+// Publishers at once share writes: what is produced while a write is in
+// flight goes in the next one, and every publisher is answered on its own
+// message's acknowledgement.
+func TestProducerCommitsInGroups(t *testing.T) {
+	t.Parallel()
+	names := evtest.Topics(t, 1)
+	p := topics.NewProducer(evtest.Brokers(), names)
+	defer p.Close()
+	const n = 200
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			env, _ := topics.NewEnvelope("test", map[string]int{"n": i})
+			errs <- p.Publish(context.Background(), topics.Message{Topic: topics.BookingCommands, Key: "k", Envelope: env})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w := p.Writes(); w >= n/2 {
+		t.Errorf("%d publishers at once took %d writes, want them grouped", n, w)
+	}
+	rec := &recorder{seen: map[string]int{}}
+	stop := startGroup(t, context.Background(), topics.GroupConfig{Brokers: evtest.Brokers(), Names: names,
+		GroupID: names.Prefix + "g", Topics: []string{topics.BookingCommands}, Handle: rec.handle})
+	defer stop()
+	apptest.Eventually(t, "every message stored", func() bool { return rec.count() == n })
+}
+
+// A group whose write fails fails every publisher in it: none is told its
+// message is stored.
+func TestProducerGroupFailureReachesEveryPublisher(t *testing.T) {
+	t.Parallel()
+	names := evtest.Topics(t, 1)
+	names.Prefix += "missing." // topics that were never created
+	p := topics.NewProducer(evtest.Brokers(), names)
+	defer p.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			env, _ := topics.NewEnvelope("test", map[string]int{"n": i})
+			errs <- p.Publish(context.Background(), topics.Message{Topic: topics.BookingCommands, Key: "k", Envelope: env})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err == nil {
+			t.Fatal("a publish to a missing topic was reported stored")
+		}
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -15,23 +17,44 @@ import (
 // Producer writes envelopes synchronously: WriteMessages returns only when
 // every in-sync replica has the message, so "accepted" means durable.
 // One Producer is shared by a whole process.
+//
+// It commits in groups: per topic, one write is in flight at a time, and
+// everything published meanwhile goes in the next one, as one acks=all
+// request per partition. There is no timer: a lone message goes at once,
+// and under an on-sale a request carries whatever queued during the last
+// round trip, so the broker sees a few large requests instead of many
+// small ones (kafka-go's own batching waits for a timer, then writes a
+// partition's batches one after the other).
 type Producer struct {
 	w     *kafka.Writer
 	names Names
+
+	mu      sync.Mutex
+	flights map[string]*flight
+	wg      sync.WaitGroup // the flights' writers
+	writes  atomic.Int64
 }
 
-// NewProducer returns a Producer for the given brokers. batchTimeout bounds
-// how long a message waits for companions; the kafka-go default of one
-// second would be added to every booking.
-func NewProducer(brokers []string, names Names, batchTimeout time.Duration) *Producer {
-	if batchTimeout <= 0 {
-		batchTimeout = 2 * time.Millisecond
-	}
-	return &Producer{names: names, w: &kafka.Writer{
+// flight is one topic's group commit.
+type flight struct {
+	writing bool
+	queue   []*publishCall
+}
+
+type publishCall struct {
+	msgs []kafka.Message
+	done chan error // buffered: the writer never waits for the caller
+}
+
+// NewProducer returns a Producer for the given brokers.
+func NewProducer(brokers []string, names Names) *Producer {
+	return &Producer{names: names, flights: map[string]*flight{}, w: &kafka.Writer{
 		Addr:         kafka.TCP(brokers...),
 		Balancer:     kafka.Murmur2Balancer{}, // same partition as Java clients for a key
 		RequiredAcks: kafka.RequireAll,
-		BatchTimeout: batchTimeout,
+		// Each write is a whole group already: kafka-go must not hold it
+		// back waiting for companions (its default waits a second).
+		BatchTimeout: time.Nanosecond,
 		BatchSize:    1000,
 		MaxAttempts:  3,
 		WriteTimeout: 5 * time.Second,
@@ -71,15 +94,86 @@ func (p *Producer) Publish(ctx context.Context, msgs ...Message) error {
 func (p *Producer) PublishRaw(ctx context.Context, msgs ...kafka.Message) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := p.w.WriteMessages(ctx, msgs...); err != nil {
-		return &evently.Error{Code: evently.EUNAVAILABLE, RetryAfter: 2,
-			Message: "The booking queue is not available; nothing was accepted. Try again shortly."}
+	byTopic := map[string][]kafka.Message{}
+	for _, m := range msgs {
+		byTopic[m.Topic] = append(byTopic[m.Topic], m)
+	}
+	calls := make([]*publishCall, 0, len(byTopic))
+	for topic, ms := range byTopic {
+		calls = append(calls, p.enqueue(topic, ms))
+	}
+	for _, c := range calls {
+		var err error
+		select {
+		case err = <-c.done:
+		case <-ctx.Done():
+			err = ctx.Err() // not known to be stored; the write goes on
+		}
+		if err != nil {
+			return &evently.Error{Code: evently.EUNAVAILABLE, RetryAfter: 2,
+				Message: "The booking queue is not available; nothing was accepted. Try again shortly."}
+		}
 	}
 	return nil
 }
 
-// Close flushes and closes the writer.
-func (p *Producer) Close() error { return p.w.Close() }
+// enqueue adds msgs to topic's next write, starting a writer when none is
+// running.
+func (p *Producer) enqueue(topic string, msgs []kafka.Message) *publishCall {
+	c := &publishCall{msgs: msgs, done: make(chan error, 1)}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f := p.flights[topic]
+	if f == nil {
+		f = &flight{}
+		p.flights[topic] = f
+	}
+	f.queue = append(f.queue, c)
+	if !f.writing {
+		f.writing = true
+		p.wg.Add(1)
+		go p.write(f)
+	}
+	return c
+}
+
+// write sends what queued, one group at a time, until nothing is left. It
+// runs under its own deadline, not a caller's: the group is shared.
+func (p *Producer) write(f *flight) {
+	defer p.wg.Done()
+	for {
+		p.mu.Lock()
+		group := f.queue
+		f.queue = nil
+		if len(group) == 0 {
+			f.writing = false
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+		var msgs []kafka.Message
+		for _, c := range group {
+			msgs = append(msgs, c.msgs...)
+		}
+		p.writes.Add(1)
+		mProduceGroup.Observe(float64(len(msgs)))
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := p.w.WriteMessages(ctx, msgs...)
+		cancel()
+		for _, c := range group {
+			c.done <- err
+		}
+	}
+}
+
+// Writes counts the group writes made so far (one per topic per group).
+func (p *Producer) Writes() int64 { return p.writes.Load() }
+
+// Close waits for the writes in flight, then closes the writer.
+func (p *Producer) Close() error {
+	p.wg.Wait()
+	return p.w.Close()
+}
 
 // Names returns the topic names this producer writes to.
 func (p *Producer) Names() Names { return p.names }

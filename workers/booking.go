@@ -293,14 +293,6 @@ func (c *Committer) chargeNow(ctx context.Context, reqs []evently.PaymentRequest
 func (c *Committer) afterCommit(ctx context.Context, cmds []evently.Command, res store.BatchResult) {
 	mRedelivered.Add(float64(res.Redelivered))
 	mConflicts.Add(float64(res.Conflicts))
-	sent := false
-	if len(res.Outbox) > 0 {
-		if err := c.cfg.Producer.Send(ctx, res.Outbox); err != nil {
-			c.log.Warn("outbox send failed; the relay will resend", "err", err)
-		} else {
-			sent = true
-		}
-	}
 	// The holds of bookings this batch decided have done their job: sold
 	// seats are in the mirror, and a failed booking's seats are free again.
 	books := map[uuid.UUID]*evently.BookCommand{}
@@ -323,11 +315,22 @@ func (c *Committer) afterCommit(ctx context.Context, cmds []evently.Command, res
 			done = append(done, evently.Hold{ID: *b.HoldID, EventID: b.EventID, UserID: b.UserID, SeatIDs: b.SeatIDs})
 		}
 	}
+	// Redis first: it is what tells the buyers, who wait for it. The outbox
+	// (payment requests, released seats) goes next; a crash in between
+	// leaves it to the relay.
 	start := time.Now()
 	if err := c.holds.Mirror(ctx, c.feed, res, done); err != nil {
 		c.log.Warn("redis mirror update failed", "err", err)
 	}
 	mPhase.WithLabelValues("mirror").Observe(time.Since(start).Seconds())
+	sent := false
+	if len(res.Outbox) > 0 {
+		if err := c.cfg.Producer.Send(ctx, res.Outbox); err != nil {
+			c.log.Warn("outbox send failed; the relay will resend", "err", err)
+		} else {
+			sent = true
+		}
+	}
 	// Last, off the buyers' path: the sent messages leave the outbox.
 	if sent {
 		ids := make([]uuid.UUID, len(res.Outbox))

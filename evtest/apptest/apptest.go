@@ -108,7 +108,7 @@ func Start(t testing.TB, o Options) *App {
 	}
 	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: level}))
 	d := &app.Deps{Log: log, DB: db, Redis: rdb, Names: names, Keys: storeKeys(prefix),
-		Producer: topics.NewProducer(brokers, names, c.ProduceWait)}
+		Producer: topics.NewProducer(brokers, names)}
 	t.Cleanup(func() { d.Producer.Close() })
 	s, err := app.API(d, c)
 	if err != nil {
