@@ -234,7 +234,14 @@ func (b *Bookings) book(ctx context.Context, tx *sqlx.Tx, w *batchWrite, now tim
 	seenKey := map[string]bool{}
 	for _, c := range run {
 		if existing.ids[c.BookingID] {
-			continue // applied before under another message id
+			// Applied before under another message id, or failed unapplied
+			// (dead-lettered, withdrawn): an early charge of a failed one
+			// made money move for nothing, so it is refunded.
+			if _, charged := early.charged(c.BookingID); charged && existing.failed[c.BookingID] {
+				res.Outbox = append(res.Outbox, paymentRequest(evently.PayResolve,
+					&evently.Booking{ID: c.BookingID, UserID: c.UserID, EventID: c.EventID}))
+			}
+			continue
 		}
 		nb := newBooking{cmd: c, idemKey: c.IdempotencyKey}
 		if nb.idemKey != "" {
@@ -425,8 +432,9 @@ func mayBeCharged(nb *newBooking, early *earlyCharges) bool {
 }
 
 type existing struct {
-	ids  map[uuid.UUID]bool
-	keys map[string]bool // user/idempotency key
+	ids    map[uuid.UUID]bool
+	failed map[uuid.UUID]bool // of ids: the booking failed
+	keys   map[string]bool    // user/idempotency key
 }
 
 // readRun reads what a run of book commands is decided on, in one round
@@ -448,7 +456,7 @@ func readRun(ctx context.Context, tx *sqlx.Tx, run []*evently.BookCommand, cl *c
 			ev, seat = append(ev, c.EventID.String()), append(seat, s)
 		}
 	}
-	ex := existing{ids: map[uuid.UUID]bool{}, keys: map[string]bool{}}
+	ex := existing{ids: map[uuid.UUID]bool{}, failed: map[uuid.UUID]bool{}, keys: map[string]bool{}}
 	events, seats := map[uuid.UUID]eventState{}, map[string]*seatState{}
 	args := []any{pq.Array(ids), pq.Array(users), pq.Array(keys), pq.Array(ev), pq.Array(seat), pq.Array(evIDs)}
 	claimed, fromClaim := "", ""
@@ -474,7 +482,7 @@ func readRun(ctx context.Context, tx *sqlx.Tx, run []*evently.BookCommand, cl *c
 		UNION ALL
 		SELECT 'e', id, status::text, currency::text, 0, 0 FROM events WHERE id = ANY($6::uuid[])
 		UNION ALL
-		SELECT 'b', b.id, b.user_id::text, coalesce(b.idempotency_key, '')::text, 0, 0 FROM bookings b
+		SELECT 'b', b.id, b.user_id::text, coalesce(b.idempotency_key, '')::text, (b.status = 'failed')::int, 0 FROM bookings b
 		WHERE b.id = ANY($1::uuid[])
 		   OR (b.user_id, b.idempotency_key) IN (SELECT * FROM unnest($2::uuid[], $3::text[]))
 		`+fromClaim, args...)
@@ -500,6 +508,7 @@ func readRun(ctx context.Context, tx *sqlx.Tx, run []*evently.BookCommand, cl *c
 		case "b":
 			if want[id] {
 				ex.ids[id] = true
+				ex.failed[id] = n1 == 1
 			} else if b != "" {
 				ex.keys[a+"/"+b] = true
 			}

@@ -147,13 +147,16 @@ func TestChargeEarlyOnceThePricesAreKnown(t *testing.T) {
 	if _, err := b.CommitBatch(ctx, []evently.Command{book("", "s4"), book("tok_probe", "s1", "s2", "s3", "s4")}); err != nil {
 		t.Fatal(err)
 	}
-	winner, loser := book("tok_winner", "s1", "s2"), book("tok_loser", "s2")
-	res, err := b.CommitBatch(ctx, []evently.Command{winner, loser})
+	winner, loser, withdrawn := book("tok_winner", "s1", "s2"), book("tok_loser", "s2"), book("tok_withdrawn", "s3")
+	if err := b.FailInvalid(ctx, withdrawn.Book); err != nil { // failed unapplied before its command comes in
+		t.Fatal(err)
+	}
+	res, err := b.CommitBatch(ctx, []evently.Command{winner, loser, withdrawn})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if asked["tok_winner"] != 3500 || asked["tok_loser"] != 2500 {
-		t.Fatalf("charged %v, want the winner 3500 and the loser 2500, once each", asked)
+	if asked["tok_winner"] != 3500 || asked["tok_loser"] != 2500 || asked["tok_withdrawn"] != 1000 {
+		t.Fatalf("charged %v, want the winner 3500, the loser 2500 and the withdrawn 1000, once each", asked)
 	}
 	var status string
 	if err := db.Get(&status, `SELECT status || ' ' || coalesce(reason, '-') FROM bookings WHERE id = $1`, winner.Book.BookingID); err != nil {
@@ -172,8 +175,11 @@ func TestChargeEarlyOnceThePricesAreKnown(t *testing.T) {
 	for _, m := range res.Outbox {
 		sent = append(sent, m.Type+" "+m.Key)
 	}
-	if want := []string{evently.PayResolve + " " + loser.Book.BookingID.String()}; !slices.Equal(sent, want) {
-		t.Fatalf("outbox %v, want %v (the loser's early charge refunded)", sent, want)
+	slices.Sort(sent)
+	want := []string{evently.PayResolve + " " + loser.Book.BookingID.String(), evently.PayResolve + " " + withdrawn.Book.BookingID.String()}
+	slices.Sort(want)
+	if !slices.Equal(sent, want) {
+		t.Fatalf("outbox %v, want %v (the early charges of the loser and of the failed booking refunded)", sent, want)
 	}
 }
 
