@@ -2,11 +2,13 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
-	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 )
 
 // batchWrite gathers a batch's writes into one statement of data-modifying
@@ -40,27 +42,37 @@ func (w *batchWrite) sell(stmt string, want int) {
 	w.parts = append(w.parts, "sold AS ("+stmt+" RETURNING 1)")
 }
 
-// flush runs what was gathered, if anything, and starts afresh.
-func (w *batchWrite) flush(ctx context.Context, tx *sqlx.Tx) error {
+// flush runs what was gathered, if anything, and starts afresh. The seat
+// check is made by the statement itself (evently_check_sold), so a stale
+// version aborts every part of it, inside a transaction or not.
+func (w *batchWrite) flush(ctx context.Context, q querier) error {
 	if len(w.parts) == 0 {
 		return nil
 	}
 	result := "SELECT 0"
 	if w.sold {
-		result = "SELECT count(*) FROM sold"
+		result = "SELECT evently_check_sold(count(*), " + w.arg(w.wantSold) + ") FROM sold"
 	}
-	q := "WITH " + strings.Join(w.parts, ",\n") + "\n" + result
-	sold, want, checked := 0, w.wantSold, w.sold
-	err := tx.QueryRowContext(ctx, q, w.args...).Scan(&sold)
+	q2 := "WITH " + strings.Join(w.parts, ",\n") + "\n" + result
+	var sold int
+	err := q.QueryRowContext(ctx, q2, w.args...).Scan(&sold)
 	*w = batchWrite{}
+	var pe *pq.Error
 	switch {
 	case isUniqueViolation(err, "booking_seats_one_active"):
 		// The second guard: a seat in two active bookings fails the batch.
 		return fmt.Errorf("%w: a seat already belongs to an active booking", ErrStaleVersion)
+	case errors.As(err, &pe) && pe.Code == pqSerializationFailure:
+		return fmt.Errorf("%w: %s", ErrStaleVersion, pe.Message)
 	case err != nil:
 		return fmt.Errorf("write batch: %w", err)
-	case checked && sold != want:
-		return fmt.Errorf("%w: sold %d of %d", ErrStaleVersion, sold, want)
 	}
 	return nil
+}
+
+// querier runs statements: a transaction, or the pool (one statement, one
+// transaction).
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }

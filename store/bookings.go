@@ -80,6 +80,9 @@ var ErrStaleVersion = errors.New("stale version: seats changed underneath the ba
 // set-based, version-checked statements, and every downstream message goes
 // to the outbox in the same transaction.
 func (b *Bookings) CommitBatch(ctx context.Context, cmds []evently.Command) (BatchResult, error) {
+	if len(cmds) > 0 && leadingBooks(cmds) == len(cmds) {
+		return b.commitBooks(ctx, cmds)
+	}
 	res := BatchResult{Sold: map[uuid.UUID][]string{}, Released: map[uuid.UUID][]string{}}
 	now := b.now()
 	t := time.Now()
@@ -97,7 +100,7 @@ func (b *Bookings) CommitBatch(ctx context.Context, cmds []evently.Command) (Bat
 			}
 			early = b.chargeEarly(ctx, now, lead)
 			defer early.wait()
-			first, fresh, err = readRun(ctx, tx, lead, &claim{consumer: b.Consumer, cmds: cmds})
+			first, fresh, err = readRun(ctx, tx, lead, &claim{consumer: b.Consumer, cmds: cmds, lock: true})
 		} else {
 			fresh, err = claimMessages(ctx, tx, b.Consumer, cmds)
 		}
@@ -142,6 +145,55 @@ func (b *Bookings) CommitBatch(ctx context.Context, cmds []evently.Command) (Bat
 		return BatchResult{}, err
 	}
 	b.lap("end", &t)
+	return res, nil
+}
+
+// commitBooks commits a batch of book commands alone, the on-sale's, in two
+// statements with no transaction around them (two round trips fewer than
+// BEGIN … COMMIT). The read takes no locks: only this partition sells this
+// event's seats, and the write, one statement and so one transaction,
+// checks it all: the seats' versions (evently_check_sold), one active
+// booking per seat, and the message ids, claimed there with a plain insert
+// so that a rival worker that applied them meanwhile fails it. A failed
+// write changed nothing, and the batch is decided again from a new read.
+func (b *Bookings) commitBooks(ctx context.Context, cmds []evently.Command) (BatchResult, error) {
+	res := BatchResult{Sold: map[uuid.UUID][]string{}, Released: map[uuid.UUID][]string{}}
+	now := b.now()
+	t := time.Now()
+	run := make([]*evently.BookCommand, len(cmds))
+	for i := range cmds {
+		run[i] = cmds[i].Book
+	}
+	early := b.chargeEarly(ctx, now, run)
+	defer early.wait()
+	read, fresh, err := readRun(ctx, b.DB, run, &claim{consumer: b.Consumer, cmds: cmds})
+	if err != nil {
+		return BatchResult{}, err
+	}
+	b.lap("read", &t)
+	var books []*evently.BookCommand
+	var ids []string
+	for _, c := range cmds {
+		if !fresh[c.MessageID] {
+			res.Redelivered++
+			continue
+		}
+		books = append(books, c.Book)
+		ids = append(ids, c.MessageID.String())
+	}
+	w := &batchWrite{}
+	if len(ids) > 0 {
+		w.add(`INSERT INTO processed_messages (consumer, message_id) SELECT ` + w.arg(b.Consumer) + `, unnest(` + w.arg(pq.Array(ids)) + `::uuid[])`)
+	}
+	if err := b.book(ctx, b.DB, w, now, books, read, early, &res); err != nil {
+		return BatchResult{}, err
+	}
+	insertOutbox(w, res.Outbox)
+	t = time.Now()
+	if err := w.flush(ctx, b.DB); err != nil {
+		return BatchResult{}, err
+	}
+	b.lap("write", &t)
 	return res, nil
 }
 
@@ -206,7 +258,7 @@ type newBooking struct {
 // book resolves a run of book commands in order and writes the outcome.
 // read, when set, was read already (for a superset of run: the batch's
 // leading book commands, redelivered ones included).
-func (b *Bookings) book(ctx context.Context, tx *sqlx.Tx, w *batchWrite, now time.Time, run []*evently.BookCommand, read *runRead,
+func (b *Bookings) book(ctx context.Context, tx querier, w *batchWrite, now time.Time, run []*evently.BookCommand, read *runRead,
 	early *earlyCharges, res *BatchResult) error {
 	if len(run) == 0 {
 		return nil
@@ -440,9 +492,10 @@ type existing struct {
 // readRun reads what a run of book commands is decided on, in one round
 // trip: the bookings that exist already (by id, or by the user's
 // idempotency key), the events, and the seats, locked in a fixed order (no
-// deadlocks between rival workers). With cl it also claims the batch's
-// message ids (see claimMessages) and returns those not seen before.
-func readRun(ctx context.Context, tx *sqlx.Tx, run []*evently.BookCommand, cl *claim) (*runRead, map[uuid.UUID]bool, error) {
+// deadlocks between rival workers) unless cl says not to. With cl it also
+// returns the batch's message ids not applied before (claiming them when
+// it locks; see claimMessages).
+func readRun(ctx context.Context, tx querier, run []*evently.BookCommand, cl *claim) (*runRead, map[uuid.UUID]bool, error) {
 	ids, evIDs := make([]string, len(run)), make([]string, len(run))
 	var users, keys, ev, seat []string
 	want := map[uuid.UUID]bool{}
@@ -459,25 +512,30 @@ func readRun(ctx context.Context, tx *sqlx.Tx, run []*evently.BookCommand, cl *c
 	ex := existing{ids: map[uuid.UUID]bool{}, failed: map[uuid.UUID]bool{}, keys: map[string]bool{}}
 	events, seats := map[uuid.UUID]eventState{}, map[string]*seatState{}
 	args := []any{pq.Array(ids), pq.Array(users), pq.Array(keys), pq.Array(ev), pq.Array(seat), pq.Array(evIDs)}
-	claimed, fromClaim := "", ""
+	claimed, fromClaim, lock := "", "", "ORDER BY s.event_id, s.seat_id FOR UPDATE OF s"
 	if cl != nil {
-		// claimMessages' insert, as a part of this statement.
 		msgs := make([]string, len(cl.cmds))
 		for i, c := range cl.cmds {
 			msgs[i] = c.MessageID.String()
 		}
 		args = append(args, cl.consumer, pq.Array(msgs))
-		claimed = `claimed AS (INSERT INTO processed_messages (consumer, message_id)
-			SELECT $7, id FROM unnest($8::uuid[]) AS id ON CONFLICT DO NOTHING RETURNING message_id),`
-		fromClaim = `UNION ALL SELECT 'm', message_id, '', '', 0, 0 FROM claimed`
+		if cl.lock {
+			// claimMessages' insert, as a part of this statement.
+			claimed = `claimed AS (INSERT INTO processed_messages (consumer, message_id)
+				SELECT $7, id FROM unnest($8::uuid[]) AS id ON CONFLICT DO NOTHING RETURNING message_id),`
+			fromClaim = `UNION ALL SELECT 'm', message_id, '', '', 0, 0 FROM claimed`
+		} else {
+			fromClaim = `UNION ALL SELECT 'p', message_id, '', '', 0, 0 FROM processed_messages
+				WHERE consumer = $7 AND message_id = ANY($8::uuid[])`
+			lock = ""
+		}
 	}
 	rows, err := tx.QueryContext(ctx, `
 		WITH `+claimed+` seats AS (
 			SELECT s.event_id, s.seat_id, s.status, s.version, s.price_cents FROM event_seats s
 			JOIN (SELECT DISTINCT * FROM unnest($4::uuid[], $5::text[])) AS v(event, seat)
 			  ON s.event_id = v.event AND s.seat_id = v.seat
-			ORDER BY s.event_id, s.seat_id
-			FOR UPDATE OF s)
+			`+lock+`)
 		SELECT 's', event_id, seat_id::text, status::text, version::bigint, price_cents::bigint FROM seats
 		UNION ALL
 		SELECT 'e', id, status::text, currency::text, 0, 0 FROM events WHERE id = ANY($6::uuid[])
@@ -489,7 +547,7 @@ func readRun(ctx context.Context, tx *sqlx.Tx, run []*evently.BookCommand, cl *c
 	if err != nil {
 		return nil, nil, fmt.Errorf("read run: %w", err)
 	}
-	fresh := map[uuid.UUID]bool{}
+	fresh, seen := map[uuid.UUID]bool{}, map[uuid.UUID]bool{}
 	defer rows.Close()
 	for rows.Next() {
 		var kind, a, b string
@@ -501,6 +559,8 @@ func readRun(ctx context.Context, tx *sqlx.Tx, run []*evently.BookCommand, cl *c
 		switch kind {
 		case "m":
 			fresh[id] = true
+		case "p":
+			seen[id] = true
 		case "s":
 			seats[seatKey(id, a)] = &seatState{status: b, version: n1, price: n2}
 		case "e":
@@ -514,6 +574,13 @@ func readRun(ctx context.Context, tx *sqlx.Tx, run []*evently.BookCommand, cl *c
 			}
 		}
 	}
+	if cl != nil && !cl.lock {
+		for _, c := range cl.cmds {
+			if !seen[c.MessageID] {
+				fresh[c.MessageID] = true
+			}
+		}
+	}
 	return &runRead{existing: ex, events: events, seats: seats}, fresh, rows.Err()
 }
 
@@ -524,10 +591,14 @@ type runRead struct {
 	seats    map[string]*seatState
 }
 
-// claim asks readRun to claim the batch's message ids as well.
+// claim asks readRun to claim the batch's message ids as well (lock: in
+// the transaction, with claimMessages' insert, locking the seats), or to
+// find which of them were applied before (no lock: commitBooks claims
+// them in its write).
 type claim struct {
 	consumer string
 	cmds     []evently.Command
+	lock     bool
 }
 
 // leadingBooks counts the book commands a batch starts with.

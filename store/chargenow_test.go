@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"testing"
@@ -203,5 +204,68 @@ func TestFailInvalidResolvesAPayingBooking(t *testing.T) {
 	got := snapshot(t, db, `SELECT type || ' ' || key FROM outbox ORDER BY key`)
 	if want := []string{evently.PayResolve + " " + paying.BookingID.String()}; !slices.Equal(got, want) {
 		t.Fatalf("outbox %v, want one resolve for the paying booking", got)
+	}
+}
+
+// A batch of book commands is written with no transaction around its read
+// and its write: a seat changed in between (which only a rival worker on
+// the same partition could do) makes the write fail whole, as a stale
+// version, and nothing of it stays; applied again, it is decided on the
+// seats as they are now. A message a rival applied meanwhile fails the
+// write the same way, and is then skipped as redelivered.
+func TestBookBatchWriteChecksWhatItRead(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := evtest.DB(t)
+	user, event := publishedEvent(t, db, 3)
+	var between func()
+	b := &store.Bookings{DB: db, Consumer: "booking", PaymentWindow: 10 * time.Minute,
+		ChargeNow: func(_ context.Context, reqs []evently.PaymentRequest) []evently.Command {
+			if between != nil {
+				between() // after the read, before the write
+				between = nil
+			}
+			return make([]evently.Command, len(reqs))
+		}}
+	book := func(seat string) evently.Command {
+		return evently.Command{MessageID: evently.NewID(), Type: evently.CmdBook, Book: &evently.BookCommand{
+			BookingID: evently.NewID(), UserID: user, EventID: event, SeatIDs: []string{seat}, PaymentToken: "tok_visa",
+			AcceptedAt: time.Now(), HoldExpiresAt: time.Now().Add(time.Minute)}}
+	}
+	count := func(q string) int {
+		var n int
+		if err := db.Get(&n, q); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	first, second := book("s1"), book("s2")
+	between = func() { mustExec(t, db, `UPDATE event_seats SET version = version + 1 WHERE seat_id = 's1'`) }
+	_, err := b.CommitBatch(ctx, []evently.Command{first, second})
+	if !errors.Is(err, store.ErrStaleVersion) {
+		t.Fatalf("a seat changed between read and write: %v, want a stale version", err)
+	}
+	if n := count(`SELECT count(*) FROM bookings`) + count(`SELECT count(*) FROM processed_messages`) +
+		count(`SELECT count(*) FROM event_seats WHERE status <> 'available'`); n != 0 {
+		t.Fatalf("%d rows written by a failed write, want none", n)
+	}
+	if _, err := b.CommitBatch(ctx, []evently.Command{first, second}); err != nil {
+		t.Fatalf("applied again: %v", err)
+	}
+	if n := count(`SELECT count(*) FROM bookings WHERE status = 'paying'`); n != 2 {
+		t.Fatalf("%d paying bookings after the retry, want 2", n)
+	}
+
+	third := book("s3")
+	between = func() {
+		mustExec(t, db, `INSERT INTO processed_messages (consumer, message_id) VALUES ('booking', $1)`, third.MessageID)
+	}
+	if _, err := b.CommitBatch(ctx, []evently.Command{third}); err == nil {
+		t.Fatal("a message claimed by a rival between read and write was written again")
+	}
+	res, err := b.CommitBatch(ctx, []evently.Command{third})
+	if err != nil || res.Redelivered != 1 {
+		t.Fatalf("applied again: redelivered %d, %v; want it skipped", res.Redelivered, err)
 	}
 }

@@ -58,10 +58,11 @@ func oneRoundTrip(url string) string {
 
 // SQLSTATE codes that mean something in the domain.
 const (
-	pqUniqueViolation     = "23505"
-	pqForeignKeyViolation = "23503"
-	pqCheckViolation      = "23514"
-	pqInvalidText         = "22P02"
+	pqUniqueViolation      = "23505"
+	pqForeignKeyViolation  = "23503"
+	pqCheckViolation       = "23514"
+	pqInvalidText          = "22P02"
+	pqSerializationFailure = "40001"
 )
 
 // translate turns driver errors into domain errors. what names the thing
