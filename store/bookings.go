@@ -227,7 +227,16 @@ func (b *Bookings) book(ctx context.Context, tx *sqlx.Tx, w *batchWrite, now tim
 	seenKey := map[string]bool{}
 	for _, c := range run {
 		if existing.ids[c.BookingID] {
-			continue // applied before under another message id
+			// Applied before under another message id, or withdrawn by the
+			// API when its produce failed. A withdrawal can land between an
+			// attempt of this batch that charged the booking and its commit
+			// (which the withdrawal's row then fails): whatever was charged
+			// is given back.
+			if existing.withdrawn[c.BookingID] && b.ChargeNow != nil && c.PaymentToken != "" {
+				res.Outbox = append(res.Outbox, paymentRequest(evently.PayResolve, &evently.Booking{ID: c.BookingID,
+					UserID: c.UserID, EventID: c.EventID, Currency: events[c.EventID].currencyOr()}))
+			}
+			continue
 		}
 		nb := newBooking{cmd: c, idemKey: c.IdempotencyKey}
 		if nb.idemKey != "" {
@@ -390,6 +399,8 @@ func (b *Bookings) chargeInCommit(ctx context.Context, now time.Time, rows []new
 type existing struct {
 	ids  map[uuid.UUID]bool
 	keys map[string]bool // user/idempotency key
+	// withdrawn are bookings the API recorded as not accepted (Withdraw).
+	withdrawn map[uuid.UUID]bool
 }
 
 // readRun reads what a run of book commands is decided on, in one round
@@ -411,7 +422,7 @@ func readRun(ctx context.Context, tx *sqlx.Tx, run []*evently.BookCommand, cl *c
 			ev, seat = append(ev, c.EventID.String()), append(seat, s)
 		}
 	}
-	ex := existing{ids: map[uuid.UUID]bool{}, keys: map[string]bool{}}
+	ex := existing{ids: map[uuid.UUID]bool{}, keys: map[string]bool{}, withdrawn: map[uuid.UUID]bool{}}
 	events, seats := map[uuid.UUID]eventState{}, map[string]*seatState{}
 	args := []any{pq.Array(ids), pq.Array(users), pq.Array(keys), pq.Array(ev), pq.Array(seat), pq.Array(evIDs)}
 	claimed, fromClaim := "", ""
@@ -437,7 +448,8 @@ func readRun(ctx context.Context, tx *sqlx.Tx, run []*evently.BookCommand, cl *c
 		UNION ALL
 		SELECT 'e', id, status::text, currency::text, 0, 0 FROM events WHERE id = ANY($6::uuid[])
 		UNION ALL
-		SELECT 'b', b.id, b.user_id::text, coalesce(b.idempotency_key, '')::text, 0, 0 FROM bookings b
+		SELECT 'b', b.id, b.user_id::text, coalesce(b.idempotency_key, '')::text,
+		       CASE WHEN b.reason = 'not_accepted' THEN 1 ELSE 0 END, 0 FROM bookings b
 		WHERE b.id = ANY($1::uuid[])
 		   OR (b.user_id, b.idempotency_key) IN (SELECT * FROM unnest($2::uuid[], $3::text[]))
 		`+fromClaim, args...)
@@ -463,6 +475,7 @@ func readRun(ctx context.Context, tx *sqlx.Tx, run []*evently.BookCommand, cl *c
 		case "b":
 			if want[id] {
 				ex.ids[id] = true
+				ex.withdrawn[id] = n1 == 1
 			} else if b != "" {
 				ex.keys[a+"/"+b] = true
 			}
@@ -716,6 +729,13 @@ func (b *Bookings) applyRun(ctx context.Context, tx *sqlx.Tx, w *batchWrite, now
 		}
 		if e.Record != "" {
 			payments = append(payments, recordedPayment(e.Record, &bk.Booking, c.Reply))
+		}
+		if e.Record == "refund" && c.Reply.ChargeID != "" {
+			// A refund proves the charge it gives back, whose own record is
+			// missing when that charge was made inside a batch that then
+			// rolled back (see chargeInCommit); under the charge's key, so
+			// a recorded one is not recorded twice.
+			payments = append(payments, recordedPayment("charge", &bk.Booking, c.Reply))
 		}
 		bk.Apply(e, now)
 		bk.tokenChanged = bk.tokenChanged || e.Token != ""
