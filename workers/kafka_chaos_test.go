@@ -78,9 +78,10 @@ func TestKafkaKilledMidProduce(t *testing.T) {
 
 	// The load: a few buyers at a time submit their booking. The broker is
 	// killed once a quarter of them were answered while others wait for
-	// theirs, and started again once some were refused.
+	// theirs; the second half comes after the kill, so some are refused;
+	// the broker is started again once some were.
 	var answered, refused, inFlight atomic.Int32
-	next := make(chan *chaosBuyer)
+	next, killed := make(chan *chaosBuyer), make(chan struct{})
 	var wg sync.WaitGroup
 	for range 12 {
 		wg.Add(1)
@@ -109,20 +110,24 @@ func TestKafkaKilledMidProduce(t *testing.T) {
 		}()
 	}
 	go func() {
-		for _, b := range buyers {
+		defer close(next)
+		for i, b := range buyers {
+			if i == n/2 {
+				<-killed
+			}
 			next <- b
 		}
-		close(next)
 	}()
 	apptest.Eventually(t, "a quarter of the load answered with submissions in flight", func() bool {
-		return answered.Load() >= n/4 && inFlight.Load() > 0
+		return answered.Load() >= n/4 && inFlight.Load() > 0 || answered.Load() == n/2
 	})
-	caught, killed := inFlight.Load(), time.Now()
+	caught, killedAt := inFlight.Load(), time.Now()
 	broker.Kill()
+	close(killed)
 	t.Logf("broker killed with %d submissions in flight, %d answered", caught, answered.Load())
 	apptest.Eventually(t, "submissions refused", func() bool { return refused.Load() >= 8 || answered.Load() == n })
 	broker.Start()
-	t.Logf("broker back %s after the kill", time.Since(killed).Round(time.Millisecond))
+	t.Logf("broker back %s after the kill", time.Since(killedAt).Round(time.Millisecond))
 	wg.Wait()
 
 	// The refused buyers retry with the same key (the same request), then,
