@@ -17,8 +17,9 @@ import (
 	"github.com/evently/evently/topics"
 )
 
-// Broker is a throwaway Kafka broker of one test, for tests that stop and
-// restart Kafka without disturbing the shared one.
+// Broker is a throwaway Kafka broker of one test (its own folder and
+// ports), for tests that stop, kill and restart Kafka without disturbing
+// the shared one.
 type Broker struct {
 	Addr  string
 	t     testing.TB
@@ -73,14 +74,23 @@ func (b *Broker) Start() {
 }
 
 // Stop stops the broker (SIGTERM, then SIGKILL after 20 s) and waits.
-func (b *Broker) Stop() {
+func (b *Broker) Stop() { b.stop(syscall.SIGTERM) }
+
+// Kill kills the broker with SIGKILL, as a crash would: no controlled
+// shutdown, produces in flight get no answer. Start brings it back on the
+// same folder and ports, recovering its log as after a crash.
+func (b *Broker) Kill() { b.stop(syscall.SIGKILL) }
+
+func (b *Broker) stop(sig syscall.Signal) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.cmd == nil {
 		return
 	}
+	// kafka-node.sh execs java: the group is the broker (and, before the
+	// exec, the script).
 	pgid := b.cmd.Process.Pid
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	_ = syscall.Kill(-pgid, sig)
 	done := make(chan struct{})
 	go func() { _ = b.cmd.Wait(); close(done) }()
 	select {

@@ -1,8 +1,8 @@
 // Package evtest gives integration tests isolated pieces of the real stack
 // that `make stack` runs: a fresh PostgreSQL database per test (cloned from
 // a migrated template), a Redis key prefix, unique Kafka topic names, and
-// throwaway Kafka brokers for tests that stop one. Tests fail, never skip,
-// when the stack is missing: `make test` starts it.
+// throwaway Kafka brokers for tests that stop or kill one. Tests fail,
+// never skip, when the stack is missing: `make test` starts it.
 package evtest
 
 import (

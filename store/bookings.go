@@ -286,12 +286,16 @@ func (b *Bookings) book(ctx context.Context, tx querier, w *batchWrite, now time
 	seenKey := map[string]bool{}
 	for _, c := range run {
 		if existing.ids[c.BookingID] {
-			// Applied before under another message id, or failed unapplied
-			// (dead-lettered, withdrawn): an early charge of a failed one
-			// made money move for nothing, so it is refunded.
-			if _, charged := early.charged(c.BookingID); charged && existing.failed[c.BookingID] {
-				res.Outbox = append(res.Outbox, paymentRequest(evently.PayResolve,
-					&evently.Booking{ID: c.BookingID, UserID: c.UserID, EventID: c.EventID}))
+			// Applied before under another message id, or failed unapplied:
+			// withdrawn by the API when its produce failed, which can land
+			// between an attempt of this batch that charged the booking and
+			// its write (which the withdrawal's row then fails), or failed
+			// meanwhile after this attempt charged it early. Whatever was
+			// charged is given back.
+			_, early := early.charged(c.BookingID)
+			if b.ChargeNow != nil && c.PaymentToken != "" && (existing.withdrawn[c.BookingID] || early && existing.failed[c.BookingID]) {
+				res.Outbox = append(res.Outbox, paymentRequest(evently.PayResolve, &evently.Booking{ID: c.BookingID,
+					UserID: c.UserID, EventID: c.EventID, Currency: events[c.EventID].currencyOr()}))
 			}
 			continue
 		}
@@ -487,6 +491,8 @@ type existing struct {
 	ids    map[uuid.UUID]bool
 	failed map[uuid.UUID]bool // of ids: the booking failed
 	keys   map[string]bool    // user/idempotency key
+	// withdrawn are bookings the API recorded as not accepted (Withdraw).
+	withdrawn map[uuid.UUID]bool
 }
 
 // readRun reads what a run of book commands is decided on, in one round
@@ -509,7 +515,7 @@ func readRun(ctx context.Context, tx querier, run []*evently.BookCommand, cl *cl
 			ev, seat = append(ev, c.EventID.String()), append(seat, s)
 		}
 	}
-	ex := existing{ids: map[uuid.UUID]bool{}, failed: map[uuid.UUID]bool{}, keys: map[string]bool{}}
+	ex := existing{ids: map[uuid.UUID]bool{}, failed: map[uuid.UUID]bool{}, keys: map[string]bool{}, withdrawn: map[uuid.UUID]bool{}}
 	events, seats := map[uuid.UUID]eventState{}, map[string]*seatState{}
 	args := []any{pq.Array(ids), pq.Array(users), pq.Array(keys), pq.Array(ev), pq.Array(seat), pq.Array(evIDs)}
 	claimed, fromClaim, lock := "", "", "ORDER BY s.event_id, s.seat_id FOR UPDATE OF s"
@@ -540,7 +546,8 @@ func readRun(ctx context.Context, tx querier, run []*evently.BookCommand, cl *cl
 		UNION ALL
 		SELECT 'e', id, status::text, currency::text, 0, 0 FROM events WHERE id = ANY($6::uuid[])
 		UNION ALL
-		SELECT 'b', b.id, b.user_id::text, coalesce(b.idempotency_key, '')::text, (b.status = 'failed')::int, 0 FROM bookings b
+		SELECT 'b', b.id, b.user_id::text, coalesce(b.idempotency_key, '')::text,
+		       CASE WHEN b.reason = 'not_accepted' THEN 2 WHEN b.status = 'failed' THEN 1 ELSE 0 END, 0 FROM bookings b
 		WHERE b.id = ANY($1::uuid[])
 		   OR (b.user_id, b.idempotency_key) IN (SELECT * FROM unnest($2::uuid[], $3::text[]))
 		`+fromClaim, args...)
@@ -568,7 +575,8 @@ func readRun(ctx context.Context, tx querier, run []*evently.BookCommand, cl *cl
 		case "b":
 			if want[id] {
 				ex.ids[id] = true
-				ex.failed[id] = n1 == 1
+				ex.failed[id] = n1 >= 1
+				ex.withdrawn[id] = n1 == 2
 			} else if b != "" {
 				ex.keys[a+"/"+b] = true
 			}
@@ -833,6 +841,13 @@ func (b *Bookings) applyRun(ctx context.Context, tx *sqlx.Tx, w *batchWrite, now
 		}
 		if e.Record != "" {
 			payments = append(payments, recordedPayment(e.Record, &bk.Booking, c.Reply))
+		}
+		if e.Record == "refund" && c.Reply.ChargeID != "" {
+			// A refund proves the charge it gives back, whose own record is
+			// missing when that charge was made inside a batch that then
+			// rolled back (see chargeInCommit); under the charge's key, so
+			// a recorded one is not recorded twice.
+			payments = append(payments, recordedPayment("charge", &bk.Booking, c.Reply))
 		}
 		bk.Apply(e, now)
 		bk.tokenChanged = bk.tokenChanged || e.Token != ""

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/evently/evently"
 	"github.com/evently/evently/evtest"
 	"github.com/evently/evently/store"
@@ -267,5 +269,72 @@ func TestBookBatchWriteChecksWhatItRead(t *testing.T) {
 	res, err := b.CommitBatch(ctx, []evently.Command{third})
 	if err != nil || res.Redelivered != 1 {
 		t.Fatalf("applied again: redelivered %d, %v; want it skipped", res.Redelivered, err)
+	}
+}
+
+// The API withdraws a booking (its produce failed, yet the command reached
+// Kafka) while the booking worker is charging it inside its commit: the
+// withdrawal's row fails that commit, and the batch applied again finds the
+// booking withdrawn. The charge must be given back, and once it is, the
+// audit finds the books straight: the refund and the charge it proves.
+func TestWithdrawnWhileChargedInTheCommitIsRefunded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := evtest.DB(t)
+	user, event := publishedEvent(t, db, 1)
+	cmd := &evently.BookCommand{BookingID: evently.NewID(), UserID: user, EventID: event, SeatIDs: []string{"s1"},
+		PaymentToken: "tok_visa", AcceptedAt: time.Now(), HoldExpiresAt: time.Now().Add(time.Minute)}
+	api := &store.Bookings{DB: db}
+	charges := 0
+	b := &store.Bookings{DB: db, Consumer: "booking", PaymentWindow: 10 * time.Minute,
+		ChargeNow: func(_ context.Context, reqs []evently.PaymentRequest) []evently.Command {
+			if charges == 0 {
+				// The API's Withdraw, between the charge and the commit.
+				if accepted, err := api.Withdraw(ctx, cmd); err != nil || accepted {
+					t.Fatalf("withdraw: accepted %v, %v", accepted, err)
+				}
+			}
+			out := make([]evently.Command, len(reqs))
+			for i, r := range reqs {
+				charges++
+				out[i] = evently.Command{Type: evently.ReplyCharged, Reply: &evently.PaymentReply{BookingID: r.BookingID,
+					EventID: r.EventID, ChargeID: "ch_1", AmountCents: r.AmountCents}}
+			}
+			return out
+		}}
+	cmds := []evently.Command{{MessageID: evently.NewID(), Type: evently.CmdBook, Book: cmd}}
+	if _, err := b.CommitBatch(ctx, cmds); err == nil {
+		t.Fatal("the batch committed over the withdrawal")
+	}
+	res, err := b.CommitBatch(ctx, cmds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if charges == 0 || charges > 2 {
+		// The second application may ask again, early, under the same key:
+		// the gateway answers the same charge.
+		t.Fatalf("%d charge calls, want one, or two under one key", charges)
+	}
+	if len(res.Outbox) != 1 || res.Outbox[0].Type != evently.PayResolve || res.Outbox[0].Key != cmd.BookingID.String() {
+		t.Fatalf("outbox %+v, want one resolve for the withdrawn booking", res.Outbox)
+	}
+	// The payment worker refunds the charge it finds and replies.
+	refunded := evently.Command{MessageID: evently.NewID(), Type: evently.ReplyRefunded, Reply: &evently.PaymentReply{
+		BookingID: cmd.BookingID, EventID: event, ChargeID: "ch_1", AmountCents: 1000}}
+	if _, err := b.CommitBatch(ctx, []evently.Command{refunded}); err != nil {
+		t.Fatal(err)
+	}
+	if got := snapshot(t, db, `SELECT status || ' ' || reason FROM bookings WHERE id = '`+cmd.BookingID.String()+`'`); !slices.Equal(got, []string{"failed not_accepted"}) {
+		t.Fatalf("booking %v", got)
+	}
+	if got := snapshot(t, db, `SELECT kind || ' ' || amount_cents FROM payments ORDER BY kind`); !slices.Equal(got, []string{"charge 1000", "refund 1000"}) {
+		t.Fatalf("payments %v, want the charge and its refund", got)
+	}
+	vs, err := store.CheckIntegrity(ctx, db, store.IntegrityOptions{EventIDs: []uuid.UUID{event}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vs {
+		t.Error(v)
 	}
 }

@@ -229,7 +229,11 @@ func (b *Bookings) rowByRowApply(ctx context.Context, tx *sqlx.Tx, now time.Time
 		return err
 
 	case evently.ReplyRefunded:
-		return rowByRowRecordPayment(ctx, tx, bk, "refund", c.Reply)
+		if err := rowByRowRecordPayment(ctx, tx, bk, "refund", c.Reply); err != nil || c.Reply.ChargeID == "" {
+			return err
+		}
+		// The refund proves the charge it gives back.
+		return rowByRowRecordPayment(ctx, tx, bk, "charge", c.Reply)
 	}
 	return fmt.Errorf("unknown command type %q", c.Type)
 }

@@ -30,13 +30,21 @@ type saga struct {
 // against an in-process payment gateway simulator.
 func startSaga(t *testing.T, b paysim.Behaviour, configure func(*app.Config), workers ...string) *saga {
 	t.Helper()
+	return startSagaWith(t, b, apptest.Options{Workers: workers, Configure: configure})
+}
+
+// startSagaWith is startSaga with apptest's other options (a broker of the
+// test's own, say); o.Configure runs after the saga's settings.
+func startSagaWith(t *testing.T, b paysim.Behaviour, o apptest.Options) *saga {
+	t.Helper()
 	sim := paysim.New(paysim.Options{Behaviour: b, SlowDelay: 1500 * time.Millisecond})
 	srv := httptest.NewServer(sim)
 	t.Cleanup(func() { sim.Close(); srv.Close() })
-	if workers == nil {
-		workers = []string{"booking", "payment", "reaper"}
+	if o.Workers == nil {
+		o.Workers = []string{"booking", "payment", "reaper"}
 	}
-	a := apptest.Start(t, apptest.Options{Workers: workers, Configure: func(c *app.Config) {
+	configure := o.Configure
+	o.Configure = func(c *app.Config) {
 		c.Payments.GatewayURL = srv.URL
 		c.Payments.Timeout = 500 * time.Millisecond
 		// One buyer books dozens of times at once here; unpaid bookings
@@ -45,7 +53,8 @@ func startSaga(t *testing.T, b paysim.Behaviour, configure func(*app.Config), wo
 		if configure != nil {
 			configure(c)
 		}
-	}})
+	}
+	a := apptest.Start(t, o)
 	gw, err := gateway.New(srv.URL, gateway.Options{Name: "test-" + uuid.NewString()})
 	must(t, err)
 	return &saga{a: a, sim: sim, gw: gw, url: srv.URL}

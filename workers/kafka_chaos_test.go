@@ -1,0 +1,355 @@
+package workers_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/lib/pq"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/evently/evently"
+	"github.com/evently/evently/app"
+	"github.com/evently/evently/evtest"
+	"github.com/evently/evently/evtest/apptest"
+	"github.com/evently/evently/gateway"
+	"github.com/evently/evently/paysim"
+	"github.com/evently/evently/store"
+	"github.com/evently/evently/topics"
+)
+
+// chaosBuyer is one buyer of TestKafkaKilledMidProduce and what it was told.
+type chaosBuyer struct {
+	user  uuid.UUID
+	token string
+	seat  string
+	hold  uuid.UUID
+	key   string
+	body  map[string]any
+
+	first   int       // status of the first POST /bookings
+	booking uuid.UUID // the booking a 201/202 named
+
+	// After a 503, once Kafka is back, the same request with the same key
+	// may name the booking (when the refusal did not know the outcome).
+	retryBooking uuid.UUID
+	// After a retry that found nothing (404, the hold is gone): a new hold
+	// on the same seat and a new booking, as a buyer would.
+	rebook uuid.UUID
+}
+
+// Kafka killed mid-produce (issue 15): buyers hold a seat each and submit
+// a paid booking while the broker is SIGKILLed and restarted. Every 201/202
+// ends in exactly one settled state; every 503 either became nothing (its
+// hold freed, the seat can be held again, at most a failed/not_accepted
+// record) or is answered with its true state under its idempotency key; no
+// hold is left taken; the audit passes, the payment ledger included.
+func TestKafkaKilledMidProduce(t *testing.T) {
+	t.Parallel()
+	broker := evtest.StartBroker(t)
+	s := startSagaWith(t, paysim.Behaviour{}, apptest.Options{Brokers: []string{broker.Addr},
+		Configure: func(c *app.Config) {
+			// The production default: 201 when the outcome comes in time,
+			// else 202; both are "accepted".
+			c.Bookings.SubmitWait = time.Second
+		}})
+	a := s.a
+	const n = 80
+	event := a.Event(n)
+	buyers := make([]*chaosBuyer, n)
+	for i := range buyers {
+		b := &chaosBuyer{seat: seats(i + 1)[0], key: fmt.Sprintf("kchaos-%d", i)}
+		b.user, b.token = a.User(evently.RoleUser)
+		res := a.Do("POST", "/api/v1/events/"+event.String()+"/holds", b.token, map[string]any{"seat_ids": []string{b.seat}})
+		if res.Status != http.StatusCreated {
+			t.Fatalf("hold %s: %d %s", b.seat, res.Status, res.Body)
+		}
+		var h struct{ ID uuid.UUID }
+		res.JSON(t, &h)
+		b.hold = h.ID
+		b.body = map[string]any{"hold_id": b.hold, "payment": map[string]any{"token": "tok_visa"}}
+		buyers[i] = b
+	}
+
+	// The load: a few buyers at a time submit their booking. The broker is
+	// killed once a quarter of them were answered while others wait for
+	// theirs; the second half comes after the kill, so some are refused;
+	// the broker is started again once some were.
+	var answered, refused, inFlight atomic.Int32
+	next, killed := make(chan *chaosBuyer), make(chan struct{})
+	var wg sync.WaitGroup
+	for range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range next {
+				inFlight.Add(1)
+				res := a.Do("POST", "/api/v1/bookings", b.token, b.body, "Idempotency-Key", b.key)
+				inFlight.Add(-1)
+				b.first = res.Status
+				switch res.Status {
+				case http.StatusCreated, http.StatusAccepted:
+					var v bookingView
+					res.JSON(t, &v)
+					b.booking = v.ID
+				case http.StatusServiceUnavailable:
+					if res.Header.Get("Retry-After") == "" {
+						t.Errorf("503 without Retry-After: %s", res.Body)
+					}
+					refused.Add(1)
+				default:
+					t.Errorf("buyer %s: %d %s", b.key, res.Status, res.Body)
+				}
+				answered.Add(1)
+			}
+		}()
+	}
+	go func() {
+		defer close(next)
+		for i, b := range buyers {
+			if i == n/2 {
+				<-killed
+			}
+			next <- b
+		}
+	}()
+	apptest.Eventually(t, "a quarter of the load answered with submissions in flight", func() bool {
+		return answered.Load() >= n/4 && inFlight.Load() > 0 || answered.Load() == n/2
+	})
+	caught, killedAt := inFlight.Load(), time.Now()
+	broker.Kill()
+	close(killed)
+	t.Logf("broker killed with %d submissions in flight, %d answered", caught, answered.Load())
+	apptest.Eventually(t, "submissions refused", func() bool { return refused.Load() >= 8 || answered.Load() == n })
+	broker.Start()
+	t.Logf("broker back %s after the kill", time.Since(killedAt).Round(time.Millisecond))
+	wg.Wait()
+
+	// The refused buyers retry with the same key (the same request), then,
+	// told their hold is gone, hold the seat again and book it anew.
+	var accepted []uuid.UUID
+	for _, b := range buyers {
+		if b.booking != uuid.Nil {
+			accepted = append(accepted, b.booking)
+		}
+		if b.first != http.StatusServiceUnavailable {
+			continue
+		}
+		res := resubmit(t, a, b.token, b.body, b.key)
+		switch res.Status {
+		case http.StatusCreated, http.StatusAccepted:
+			// The refusal did not know the outcome: the key names the booking.
+			var v bookingView
+			res.JSON(t, &v)
+			b.retryBooking = v.ID
+			accepted = append(accepted, v.ID)
+		case http.StatusNotFound:
+			// Nothing was accepted and the hold was given back: the seat
+			// must be free for a new hold.
+			b.rebook = rebook(t, a, event, b)
+			accepted = append(accepted, b.rebook)
+		default:
+			t.Errorf("retry of %s: %d %s", b.key, res.Status, res.Body)
+		}
+	}
+
+	// Every accepted booking settles; the audit checks seats, history and
+	// money against the gateway's ledger.
+	ctx := context.Background()
+	vs, err := store.CheckIntegrity(ctx, a.DB, store.IntegrityOptions{EventIDs: []uuid.UUID{event},
+		Accepted: accepted, SettleWait: 60 * time.Second, Reconcile: func(ctx context.Context) ([]string, error) {
+			ledger, err := s.gw.Ledger(ctx)
+			if err != nil {
+				return nil, err
+			}
+			mm, err := gateway.Reconcile(ctx, a.DB, ledger)
+			out := make([]string, len(mm))
+			for i, m := range mm {
+				out[i] = m.String()
+			}
+			return out, err
+		}})
+	must(t, err)
+	for _, v := range vs {
+		t.Error(v)
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	// Exactly one settled state per accepted booking: every buyer paid with a
+	// good card for a seat of their own, so each is confirmed, once.
+	var rows []struct {
+		ID      uuid.UUID `db:"id"`
+		Status  string    `db:"status"`
+		Settled int       `db:"settled"`
+	}
+	must(t, a.DB.Select(&rows, `SELECT b.id, b.status,
+			(SELECT count(*) FROM booking_history h WHERE h.booking_id = b.id
+			 AND h.status IN ('confirmed', 'failed', 'expired', 'cancelled')) AS settled
+		FROM bookings b WHERE b.id = ANY($1::uuid[])`, pq.Array(ids(accepted))))
+	if len(rows) != len(accepted) {
+		t.Fatalf("%d of %d accepted bookings found", len(rows), len(accepted))
+	}
+	for _, r := range rows {
+		if r.Status != string(evently.BookingConfirmed) || r.Settled != 1 {
+			t.Errorf("accepted booking %s: %s with %d settled states in its history", r.ID, r.Status, r.Settled)
+		}
+	}
+
+	// Every refusal became nothing but its record, or told the truth.
+	inLog := bookCommandsInLog(t, broker.Addr, a.Deps.Names.Of(topics.BookingCommands))
+	var nRefused, nKnown, nInLog int
+	for _, b := range buyers {
+		if b.first != http.StatusServiceUnavailable {
+			continue
+		}
+		nRefused++
+		if b.retryBooking != uuid.Nil {
+			nKnown++
+			var truth string
+			must(t, a.DB.Get(&truth, `SELECT status FROM bookings WHERE id = $1`, b.retryBooking))
+			var now bookingView
+			a.Do("GET", "/api/v1/bookings/"+b.retryBooking.String(), b.token, nil).JSON(t, &now)
+			if now.Status != truth {
+				t.Errorf("refused %s: its key names %s, shown %s, PostgreSQL says %s", b.key, b.retryBooking, now.Status, truth)
+			}
+			continue
+		}
+		var mine []struct {
+			ID     uuid.UUID `db:"id"`
+			Status string    `db:"status"`
+			Reason string    `db:"reason"`
+			Seats  int       `db:"seats"`
+		}
+		must(t, a.DB.Select(&mine, `SELECT b.id, b.status, coalesce(b.reason, '') AS reason,
+				(SELECT count(*) FROM booking_seats s WHERE s.booking_id = b.id) AS seats
+			FROM bookings b WHERE b.user_id = $1 AND b.id <> $2`, b.user, b.rebook))
+		if len(mine) > 1 {
+			t.Errorf("refused %s left %d bookings: %+v", b.key, len(mine), mine)
+		}
+		for _, m := range mine {
+			if inLog[m.ID] {
+				nInLog++ // reached the broker after all: the record made it harmless
+			}
+			if m.Status != string(evently.BookingFailed) || m.Reason != evently.ReasonNotAccepted || m.Seats != 0 {
+				t.Errorf("refused %s became booking %s: %s (%s) with %d seats", b.key, m.ID, m.Status, m.Reason, m.Seats)
+			}
+		}
+		if left, err := a.Deps.Redis.Exists(ctx, a.Deps.Keys.Key("hold", b.hold.String())).Result(); err != nil || left != 0 {
+			t.Errorf("refused %s: its hold %s is still in Redis (%v)", b.key, b.hold, err)
+		}
+	}
+
+	// No hold is left taken: confirmed bookings' holds ended when they were
+	// written, refused ones' when they were refused.
+	held, err := store.HeldSeats(ctx, a.Deps.Redis, a.Deps.Keys, event, time.Now())
+	must(t, err)
+	if len(held) > 0 {
+		t.Errorf("seats still held: %v", held)
+	}
+	var sold int
+	must(t, a.DB.Get(&sold, `SELECT count(*) FROM event_seats WHERE event_id = $1 AND status = 'sold'`, event))
+	if sold != len(accepted) {
+		t.Errorf("%d seats sold for %d accepted bookings", sold, len(accepted))
+	}
+	if nRefused == 0 {
+		t.Fatal("no submission was refused: the broker was not killed mid-load")
+	}
+	t.Logf("%d buyers: %d accepted at once, %d refused (%d of whose commands reached the log after all, %d known on retry), %d booked again",
+		n, n-nRefused, nRefused, nInLog, nKnown, nRefused-nKnown)
+}
+
+// resubmit repeats a refused submission with the same key until it is not
+// refused (the restarted broker may still be electing leaders).
+func resubmit(t *testing.T, a *apptest.App, token string, body any, key string) apptest.Response {
+	t.Helper()
+	var res apptest.Response
+	apptest.Eventually(t, "an answer to the retry of "+key, func() bool {
+		res = a.Do("POST", "/api/v1/bookings", token, body, "Idempotency-Key", key)
+		return res.Status != http.StatusServiceUnavailable
+	})
+	return res
+}
+
+// rebook holds the buyer's seat again (refused at once if the refusal had
+// kept it) and books it under a new key, until the booking is accepted.
+func rebook(t *testing.T, a *apptest.App, event uuid.UUID, b *chaosBuyer) uuid.UUID {
+	t.Helper()
+	var id uuid.UUID
+	apptest.Eventually(t, "the seat of "+b.key+" booked again", func() bool {
+		res := a.Do("POST", "/api/v1/events/"+event.String()+"/holds", b.token, map[string]any{"seat_ids": []string{b.seat}})
+		if res.Status != http.StatusCreated {
+			t.Fatalf("seat %s of refused %s cannot be held again: %d %s", b.seat, b.key, res.Status, res.Body)
+		}
+		var h struct{ ID uuid.UUID }
+		res.JSON(t, &h)
+		res = a.Do("POST", "/api/v1/bookings", b.token, map[string]any{"hold_id": h.ID, "payment": map[string]any{"token": "tok_visa"}},
+			"Idempotency-Key", b.key+"-again")
+		switch res.Status {
+		case http.StatusCreated, http.StatusAccepted:
+			var v bookingView
+			res.JSON(t, &v)
+			id = v.ID
+			return true
+		case http.StatusServiceUnavailable:
+			return false // refused again: the hold was given back, take it anew
+		}
+		t.Fatalf("booking again for %s: %d %s", b.key, res.Status, res.Body)
+		return false
+	})
+	return id
+}
+
+// bookCommandsInLog returns the booking ids of every book command in the
+// topic, read back from the broker.
+func bookCommandsInLog(t *testing.T, addr, topic string) map[uuid.UUID]bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	parts, err := topics.PartitionCount(ctx, []string{addr}, topic)
+	must(t, err)
+	out := map[uuid.UUID]bool{}
+	for p := range parts {
+		conn, err := kafka.DialLeader(ctx, "tcp", addr, topic, p)
+		must(t, err)
+		last, err := conn.ReadLastOffset()
+		conn.Close()
+		must(t, err)
+		if last == 0 {
+			continue
+		}
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, Topic: topic, Partition: p, MaxWait: 100 * time.Millisecond})
+		for {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				r.Close()
+				t.Fatalf("read %s/%d: %v", topic, p, err)
+			}
+			if env, err := topics.Decode(m.Value); err == nil && env.Type == evently.CmdBook {
+				var c evently.BookCommand
+				if env.Unpack(&c) == nil {
+					out[c.BookingID] = true
+				}
+			}
+			if m.Offset+1 >= last {
+				break
+			}
+		}
+		r.Close()
+	}
+	return out
+}
+
+func ids(u []uuid.UUID) []string {
+	out := make([]string, len(u))
+	for i, id := range u {
+		out[i] = id.String()
+	}
+	return out
+}
