@@ -387,6 +387,17 @@ func (w *Waitlist) pass(ctx context.Context, tx *sqlx.Tx, eventID uuid.UUID, sea
 		return nil
 	}
 	base := w.Keys.Event(eventID)
+	var queue []evently.WaitlistEntry
+	if err := tx.SelectContext(ctx, &queue, `SELECT id, event_id, user_id, party_size, tier, status, created_at, updated_at
+		FROM waitlist_entries WHERE event_id = $1 AND status = 'waiting' ORDER BY created_at, id FOR UPDATE`, eventID); err != nil {
+		return err
+	}
+	// With people waiting, every seat on open sale is theirs to be offered
+	// too, not only the ones that came back now: two seats released apart,
+	// each put on sale because nobody fitted one, fit a party of two
+	// together. (While people wait, few seats are on sale: a join is
+	// refused when the event can seat the party.)
+	all := len(queue) > 0
 	var offered []string
 	if err := tx.SelectContext(ctx, &offered, `SELECT unnest(offer_seat_ids) FROM waitlist_entries WHERE event_id = $1 AND offer_open`, eventID); err != nil {
 		return err
@@ -399,7 +410,7 @@ func (w *Waitlist) pass(ctx context.Context, tx *sqlx.Tx, eventID uuid.UUID, sea
 		Tier    string `db:"tier"`
 	}
 	if err := tx.SelectContext(ctx, &rows, `SELECT seat_id, section, row_label, number, tier FROM event_seats
-		WHERE event_id = $1 AND seat_id = ANY($2) AND status = 'available' ORDER BY seat_id FOR UPDATE`, eventID, pq.Array(seats)); err != nil {
+		WHERE event_id = $1 AND (seat_id = ANY($2) OR $3) AND status = 'available' ORDER BY seat_id FOR UPDATE`, eventID, pq.Array(seats), all); err != nil {
 		return err
 	}
 	keys := make([]string, len(rows))
@@ -423,11 +434,6 @@ func (w *Waitlist) pass(ctx context.Context, tx *sqlx.Tx, eventID uuid.UUID, sea
 	slices.SortStableFunc(free, func(a, b evently.FreeSeat) int {
 		return cmp.Or(cmp.Compare(a.Section, b.Section), compareLabels(a.Row, b.Row), cmp.Compare(a.Number, b.Number))
 	})
-	var queue []evently.WaitlistEntry
-	if err := tx.SelectContext(ctx, &queue, `SELECT id, event_id, user_id, party_size, tier, status, created_at, updated_at
-		FROM waitlist_entries WHERE event_id = $1 AND status = 'waiting' ORDER BY created_at, id FOR UPDATE`, eventID); err != nil {
-		return err
-	}
 	allot, rest := evently.AllotSeats(queue, free)
 	now := w.now()
 	expires := now.Add(w.OfferTTL)
