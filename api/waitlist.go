@@ -16,6 +16,9 @@ type WaitlistService interface {
 	Get(ctx context.Context, id uuid.UUID) (*evently.WaitlistEntry, error)
 	ListByUser(ctx context.Context, userID uuid.UUID, limit int) ([]evently.WaitlistEntry, error)
 	Leave(ctx context.Context, id uuid.UUID) error
+	// DeclineOffer gives up a hold that is a waitlist offer, passing its
+	// seats to the line; false when the hold is no open offer.
+	DeclineOffer(ctx context.Context, hold *evently.Hold) (bool, error)
 }
 
 // mountWaitlist mounts joining, reading and leaving a waitlist. Offers are

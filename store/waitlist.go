@@ -294,6 +294,31 @@ func (w *Waitlist) Leave(ctx context.Context, id uuid.UUID) error {
 	})
 }
 
+// DeclineOffer takes an offer's hold back when its holder gives it up
+// (DELETE /holds/{id}): the entry leaves the line and the promoter passes
+// the seats on, so they do not go on open sale while people wait. declined
+// is false for a hold that is no offer (or no longer an open one).
+func (w *Waitlist) DeclineOffer(ctx context.Context, hold *evently.Hold) (declined bool, err error) {
+	v, err := w.Redis.HGet(ctx, w.Keys.Event(hold.EventID)+":hold:"+hold.ID.String(), "offer").Result()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, unavailable(err)
+	}
+	entry, err := uuid.Parse(v)
+	if err != nil {
+		return false, nil
+	}
+	res, err := w.DB.ExecContext(ctx, `UPDATE waitlist_entries SET status = 'left', updated_at = $3
+		WHERE id = $1 AND offered_hold_id = $2 AND status = 'offered'`, entry, hold.ID, w.now())
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
 // OffersDue lists open offers the promoter should look at again: expired,
 // declined (the entry left) or taken by a booking.
 func (w *Waitlist) OffersDue(ctx context.Context, limit int) ([]evently.OfferCheck, error) {

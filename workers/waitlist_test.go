@@ -187,6 +187,35 @@ func TestWaitlistPartyThatDoesNotFitKeepsItsPlace(t *testing.T) {
 	auditWaitlist(t, s, event)
 }
 
+// Declining an offer by deleting its hold passes the seats to the next
+// party, not onto open sale; the decliner has left the line.
+func TestWaitlistDeclinedOfferGoesToTheNextParty(t *testing.T) {
+	t.Parallel()
+	s := startWaitlist(t, time.Minute)
+	event := s.a.Event(2)
+	bookings, owners := s.sellOut(t, event, 2)
+	_, tok1 := s.a.User(evently.RoleUser)
+	_, tok2 := s.a.User(evently.RoleUser)
+	e1, e2 := s.join(t, tok1, event, 2), s.join(t, tok2, event, 2)
+	s.cancel(t, owners[0], bookings[0])
+	off := s.waitEntry(t, tok1, e1.ID, "offered")
+	if res := s.a.Do("DELETE", "/api/v1/holds/"+off.Offer.HoldID.String(), tok1, nil); res.Status != 204 {
+		t.Fatalf("decline: %d %s", res.Status, res.Body)
+	}
+	if e := s.entry(t, tok1, e1.ID); e.Status != "left" {
+		t.Fatalf("decliner: %+v", e)
+	}
+	_, other := s.a.User(evently.RoleUser)
+	if res := s.a.Do("POST", "/api/v1/events/"+event.String()+"/holds", other, map[string]any{"seat_ids": off.Offer.SeatIDs}); res.Status != 409 {
+		t.Fatalf("declined seats went on open sale: %d %s", res.Status, res.Body)
+	}
+	off2 := s.waitEntry(t, tok2, e2.ID, "offered")
+	if off2.Offer == nil || len(off2.Offer.SeatIDs) != 2 {
+		t.Fatalf("next offer: %+v", off2.Offer)
+	}
+	auditWaitlist(t, s, event)
+}
+
 // auditWaitlist checks, once nothing moves, that no seat is in two open
 // offers, every offered seat is held in Redis by its offer, every released
 // seat is sold, offered or on open sale (no waitlist lock left behind),
