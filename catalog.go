@@ -790,16 +790,6 @@ type Hold struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-// WaitlistEntry is a person waiting for seats of a sold-out event.
-type WaitlistEntry struct {
-	ID        uuid.UUID `db:"id" json:"id"`
-	EventID   uuid.UUID `db:"event_id" json:"event_id"`
-	UserID    uuid.UUID `db:"user_id" json:"user_id"`
-	PartySize int       `db:"party_size" json:"party_size"`
-	Status    string    `db:"status" json:"status"`
-	CreatedAt time.Time `db:"created_at" json:"created_at"`
-}
-
 // Notification is something to tell a user.
 type Notification struct {
 	ID        uuid.UUID       `db:"id" json:"id"`

@@ -12,14 +12,17 @@ import (
 // Error codes. Each maps to one HTTP status in the api package and to one
 // exit code on the command line; nothing else decides.
 const (
-	EINVALID      = "invalid"
-	ENOTFOUND     = "not_found"
-	ECONFLICT     = "conflict"
-	EUNAUTHORIZED = "unauthorized"
-	EFORBIDDEN    = "forbidden"
-	ERATELIMITED  = "rate_limited"
-	EUNAVAILABLE  = "unavailable"
-	EINTERNAL     = "internal"
+	EINVALID  = "invalid"
+	ENOTFOUND = "not_found"
+	ECONFLICT = "conflict"
+	// ESEATSAVAILABLE is a conflict with a reason a client acts on: the
+	// event can seat the party now, so it should book instead of waiting.
+	ESEATSAVAILABLE = "seats_available"
+	EUNAUTHORIZED   = "unauthorized"
+	EFORBIDDEN      = "forbidden"
+	ERATELIMITED    = "rate_limited"
+	EUNAVAILABLE    = "unavailable"
+	EINTERNAL       = "internal"
 )
 
 // Error is a domain error: a stable machine code, a message safe to show to

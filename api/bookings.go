@@ -251,6 +251,16 @@ func (s *Server) releaseHold(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if s.Waitlist != nil { // an offer declined goes to the next party, not on sale
+		if declined, err := s.Waitlist.DeclineOffer(r.Context(), hold); err != nil || declined {
+			if err != nil {
+				Error(w, r, err)
+			} else {
+				w.WriteHeader(http.StatusNoContent)
+			}
+			return
+		}
+	}
 	if err := s.Bookings.Holds.GiveUp(r.Context(), hold); err != nil {
 		Error(w, r, err)
 		return

@@ -13,14 +13,15 @@ import (
 
 // statusOf is the one table from domain error codes to HTTP statuses.
 var statusOf = map[string]int{
-	evently.EINVALID:      http.StatusUnprocessableEntity,
-	evently.ENOTFOUND:     http.StatusNotFound,
-	evently.ECONFLICT:     http.StatusConflict,
-	evently.EUNAUTHORIZED: http.StatusUnauthorized,
-	evently.EFORBIDDEN:    http.StatusForbidden,
-	evently.ERATELIMITED:  http.StatusTooManyRequests,
-	evently.EUNAVAILABLE:  http.StatusServiceUnavailable,
-	evently.EINTERNAL:     http.StatusInternalServerError,
+	evently.EINVALID:        http.StatusUnprocessableEntity,
+	evently.ENOTFOUND:       http.StatusNotFound,
+	evently.ECONFLICT:       http.StatusConflict,
+	evently.ESEATSAVAILABLE: http.StatusConflict,
+	evently.EUNAUTHORIZED:   http.StatusUnauthorized,
+	evently.EFORBIDDEN:      http.StatusForbidden,
+	evently.ERATELIMITED:    http.StatusTooManyRequests,
+	evently.EUNAVAILABLE:    http.StatusServiceUnavailable,
+	evently.EINTERNAL:       http.StatusInternalServerError,
 }
 
 // Problem is an RFC 9457 problem document.

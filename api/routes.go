@@ -8,5 +8,6 @@ func (s *Server) mountV1(r chi.Router) {
 	s.mountAuth(r)
 	s.mountCatalog(r)
 	s.mountBookings(r)
+	s.mountWaitlist(r)
 	s.mountPipeline(r)
 }

@@ -44,6 +44,7 @@ type Server struct {
 	Limits   RateLimits
 	Catalog  CatalogDeps
 	Bookings BookingDeps
+	Waitlist WaitlistService
 	Pipeline PipelineStatus
 	Replay   ReplayDLQ
 

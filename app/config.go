@@ -56,6 +56,7 @@ type Config struct {
 	Catalog  CatalogConfig
 	Payments PaymentsConfig
 	Bookings BookingsConfig
+	Waitlist WaitlistConfig
 }
 
 // LoadConfig reads and validates the environment; every problem is named
@@ -103,6 +104,12 @@ func LoadConfig() (Config, error) {
 	}
 	if c.MaxStreams < 1 || c.MaxStreams > 1000 {
 		errs = append(errs, "EVENTLY_MAX_STREAMS_PER_USER must be between 1 and 1000")
+	}
+	if c.Waitlist.OfferTTL < 10*time.Second || c.Waitlist.OfferTTL > 24*time.Hour {
+		errs = append(errs, "EVENTLY_WAITLIST_OFFER_TTL must be between 10s and 24h")
+	}
+	if c.Waitlist.Sweep < 10*time.Millisecond || c.Waitlist.Sweep > time.Minute {
+		errs = append(errs, "EVENTLY_WAITLIST_SWEEP must be between 10ms and 1m")
 	}
 	if c.HoldTTL < 10*time.Second {
 		errs = append(errs, "EVENTLY_HOLD_TTL must be at least 10s")

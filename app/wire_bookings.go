@@ -95,6 +95,7 @@ var groupTopics = []struct{ group, topic string }{
 	{workers.GroupBooking, topics.BookingCommands},
 	{workers.GroupBooking, topics.PaymentReplies},
 	{workers.GroupPayment, topics.PaymentRequests},
+	{workers.GroupWaitlist, topics.InventoryReleased},
 }
 
 type pipelineLagView struct {

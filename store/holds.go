@@ -584,6 +584,7 @@ func (h *Holds) Mirror(ctx context.Context, f *Feed, res BatchResult, done []eve
 		}
 		for ev, seats := range res.Released {
 			if len(seats) > 0 {
+				guardReleased(ctx, p, h.Keys, ev, seats, h.now()) // kept for the waitlist, if people wait
 				p.SRem(ctx, h.Keys.Event(ev)+":sold", anys(seats)...)
 			}
 		}

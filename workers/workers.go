@@ -49,6 +49,10 @@ type Config struct {
 	// what it cannot settle at once to the payment worker. Give it one
 	// attempt and a short timeout: the partition waits for it.
 	ChargeAtCommit *gateway.Client
+	// WaitlistOfferTTL is how long a waitlist offer can be booked;
+	// WaitlistSweep how often the promoter looks for offers to settle.
+	WaitlistOfferTTL time.Duration
+	WaitlistSweep    time.Duration
 }
 
 // Consumer group names (after Config.GroupPrefix).
@@ -70,6 +74,7 @@ var kinds = []struct {
 	{"booking", newCommitter},
 	{"payment", newPayer},
 	{"reaper", newReaper},
+	{"waitlist", newPromoter},
 }
 
 // Kinds lists every worker kind.
