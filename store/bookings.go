@@ -549,7 +549,13 @@ func readRun(ctx context.Context, tx querier, run []*evently.BookCommand, cl *cl
 		SELECT 'b', b.id, b.user_id::text, coalesce(b.idempotency_key, '')::text,
 		       CASE WHEN b.reason = 'not_accepted' THEN 2 WHEN b.status = 'failed' THEN 1 ELSE 0 END, 0 FROM bookings b
 		WHERE b.id = ANY($1::uuid[])
-		   OR (b.user_id, b.idempotency_key) IN (SELECT * FROM unnest($2::uuid[], $3::text[]))
+		UNION ALL
+		-- A branch of its own, joined, so that both use an index: an OR of
+		-- the two scans the whole table, each batch a little longer.
+		SELECT 'b', b.id, b.user_id::text, b.idempotency_key,
+		       CASE WHEN b.reason = 'not_accepted' THEN 2 WHEN b.status = 'failed' THEN 1 ELSE 0 END, 0 FROM bookings b
+		JOIN unnest($2::uuid[], $3::text[]) AS k(user_id, key) ON b.user_id = k.user_id AND b.idempotency_key = k.key
+		WHERE b.idempotency_key IS NOT NULL
 		`+fromClaim, args...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read run: %w", err)
@@ -573,7 +579,7 @@ func readRun(ctx context.Context, tx querier, run []*evently.BookCommand, cl *cl
 		case "e":
 			events[id] = eventState{status: evently.EventStatus(a), currency: b}
 		case "b":
-			if want[id] {
+			if want[id] { // the key branch may find it too: the same row
 				ex.ids[id] = true
 				ex.failed[id] = n1 >= 1
 				ex.withdrawn[id] = n1 == 2

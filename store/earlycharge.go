@@ -18,6 +18,7 @@ type priceBook struct {
 	mu       sync.Mutex
 	seats    map[string]int64 // seatKey -> price in cents
 	currency map[uuid.UUID]string
+	loaded   map[uuid.UUID]time.Time // when an event's prices were last read whole
 }
 
 // priceBookSeats bounds the memory: past it, the book starts afresh.
@@ -27,9 +28,7 @@ const priceBookSeats = 500_000
 func (p *priceBook) learn(read *runRead) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.seats == nil || len(p.seats)+len(read.seats) > priceBookSeats {
-		p.seats, p.currency = map[string]int64{}, map[uuid.UUID]string{}
-	}
+	p.makeRoom(len(read.seats))
 	for id, ev := range read.events {
 		if ev.status == evently.EventPublished {
 			p.currency[id] = ev.currencyOr()
@@ -38,6 +37,56 @@ func (p *priceBook) learn(read *runRead) {
 	for k, s := range read.seats {
 		p.seats[k] = s.price
 	}
+}
+
+// makeRoom starts the book afresh when n more seats would not fit.
+func (p *priceBook) makeRoom(n int) {
+	if p.seats == nil || len(p.seats)+n > priceBookSeats {
+		p.seats, p.currency, p.loaded = map[string]int64{}, map[uuid.UUID]string{}, map[uuid.UUID]time.Time{}
+	}
+}
+
+// load reads the prices of a published event's every seat, once (again a
+// minute later if the event was not on sale): the seats an on-sale's
+// batches read come one batch at a time, and a booking is charged early
+// only when all of its seats are known.
+func (p *priceBook) load(ctx context.Context, db querier, event uuid.UUID) {
+	p.mu.Lock()
+	p.makeRoom(0)
+	_, known := p.currency[event]
+	last, tried := p.loaded[event]
+	if known || tried && time.Since(last) < time.Minute {
+		p.mu.Unlock()
+		return
+	}
+	p.loaded[event] = time.Now()
+	p.mu.Unlock()
+	rows, err := db.QueryContext(ctx, `
+		SELECT e.currency, s.seat_id, s.price_cents FROM events e JOIN event_seats s ON s.event_id = e.id
+		WHERE e.id = $1 AND e.status = 'published'`, event)
+	if err != nil {
+		return // charged after the reads: slower, not wrong
+	}
+	defer rows.Close()
+	seats, currency := map[string]int64{}, ""
+	for rows.Next() {
+		var seat string
+		var price int64
+		if rows.Scan(&currency, &seat, &price) != nil {
+			return
+		}
+		seats[seatKey(event, seat)] = price
+	}
+	if rows.Err() != nil || len(seats) == 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.makeRoom(len(seats))
+	for k, v := range seats {
+		p.seats[k] = v
+	}
+	p.currency[event] = eventState{currency: currency}.currencyOr()
 }
 
 // amount is what c costs, if every one of its seats is known.
@@ -91,6 +140,7 @@ func (b *Bookings) chargeEarly(ctx context.Context, now time.Time, run []*eventl
 		if c.PaymentToken == "" {
 			continue
 		}
+		b.prices.load(ctx, b.DB, c.EventID)
 		cents, currency, ok := b.prices.amount(c)
 		if !ok {
 			continue
