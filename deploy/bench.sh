@@ -52,6 +52,7 @@
 #   BENCH_HOT_SEATS=200 BENCH_HOT_MAX_SEATS=4 BENCH_SEAT_MAP_TTL=1s
 #   BENCH_POLL_EVERY=0 (0: the adaptive poll schedule)
 #   BENCH_WARMUP=8s (an unmeasured run before each side's measured runs; 0: none)
+#   BENCH_BROKER_WARMUP=45s (the booking pipeline alone first, so Kafka's JVM is warm; 0: none)
 #   BENCH_NAIVE=1 BENCH_DEV=1 BENCH_SPLIT=1 (0 skips that side) BENCH_WORKERS=one|per-kind
 #   BENCH_SHAPES="disjoint hot" BENCH_FOLLOWS="poll stream"
 #   BENCH_CHAOS=0 BENCH_CHAOS_BUYERS=2400  BENCH_HOLDS_RATE=0 BENCH_HOLDS_BUYERS=8000  BENCH_PIPELINE=0
@@ -73,6 +74,7 @@ HOT_SEATS=${BENCH_HOT_SEATS:-200}
 HOT_MAX=${BENCH_HOT_MAX_SEATS:-4}
 SEATMAP_TTL=${BENCH_SEAT_MAP_TTL:-1s}
 WARMUP=${BENCH_WARMUP:-8s}
+BROKER_WARMUP=${BENCH_BROKER_WARMUP:-45s}
 POLL_EVERY=${BENCH_POLL_EVERY:-0}
 SHAPES=${BENCH_SHAPES:-disjoint hot}
 FOLLOWS=${BENCH_FOLLOWS:-poll stream}
@@ -231,6 +233,18 @@ warm_up() {
   bench run -name "$name-warmup" -setup "$OUT/setup-$name-warmup.json" "${COMMON[@]}" -duration "$WARMUP" $(shape_flags disjoint) \
     -quiet "$@" >/dev/null 2>>"$OUT/logs/runs.log" || log "warm-up $name failed (see $OUT/logs/runs.log)"
 }
+
+# --- 0. a warm broker ----------------------------------------------------------
+# A fresh Kafka JVM spends its first minutes compiling its hot paths (the C2
+# compiler thread alone took about a quarter of a core through the first
+# Evently runs), which no long-running broker does. The booking pipeline
+# alone (no HTTP, no naive server running) warms it before anything is
+# measured.
+if [ "$BROKER_WARMUP" != 0 ]; then
+  log "broker warm-up: the booking pipeline alone for $BROKER_WARMUP (not measured)"
+  bench pipeline -db "$ADMIN_URL" -rates 1000 -batch-sizes 200 -seats 60000 -duration "$BROKER_WARMUP" \
+    >/dev/null 2>>"$OUT/logs/setup.log" || log "broker warm-up failed (see $OUT/logs/setup.log)"
+fi
 
 # --- 1. the naive baseline -----------------------------------------------------
 group=()
