@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -56,7 +57,9 @@ func NewProducer(brokers []string, names Names) *Producer {
 		// back waiting for companions (its default waits a second).
 		BatchTimeout: time.Nanosecond,
 		BatchSize:    1000,
-		MaxAttempts:  3,
+		// A leader that moved (a broker restart, a topic just made) is
+		// retried with backoff within the callers' 5 s.
+		MaxAttempts:  5,
 		WriteTimeout: 5 * time.Second,
 		ReadTimeout:  5 * time.Second,
 		// Topics are provisioned at start-up; creating one by writing to it
@@ -160,6 +163,10 @@ func (p *Producer) write(f *flight) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		err := p.w.WriteMessages(ctx, msgs...)
 		cancel()
+		if err != nil {
+			// The callers answer "not stored"; the cause is only here.
+			slog.Warn("produce failed", "topic", msgs[0].Topic, "messages", len(msgs), "err", err)
+		}
 		for _, c := range group {
 			c.done <- err
 		}
