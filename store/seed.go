@@ -111,6 +111,9 @@ func seedVenues() []seedVenueSpec {
 		{"sala", "Sala Apolo", "Barcelona", "Carrer Nou de la Rambla 113", "Europe/Madrid", "org2", evently.Layout{Sections: []evently.LayoutSection{
 			seedBlock("PISTA", 10, 30), seedBlock("ANFI", 8, 25),
 		}}},
+		{"attic", "The Attic", "Lisbon", "Rua do Norte 48", "Europe/Lisbon", "org1", evently.Layout{Sections: []evently.LayoutSection{
+			seedBlock("ROOM", 2, 10),
+		}}},
 	}
 }
 
@@ -173,6 +176,9 @@ func Seed(ctx context.Context, db *sqlx.DB, o SeedOptions) (SeedReport, error) {
 		{"alice", "alice@evently.test", "Alice Example", "evently-user-demo", evently.RoleUser},
 		{"bob", "bob@evently.test", "Bob Example", "evently-user-demo", evently.RoleUser},
 		{"carol", "carol@evently.test", "Carol Example", "evently-user-demo", evently.RoleUser},
+		{"dave", "dave@evently.test", "Dave Example", "evently-user-demo", evently.RoleUser},
+		{"erin", "erin@evently.test", "Erin Example", "evently-user-demo", evently.RoleUser},
+		{"frank", "frank@evently.test", "Frank Example", "evently-user-demo", evently.RoleUser},
 	}
 	for i, u := range accounts {
 		o.Progress("users", i, len(accounts))
@@ -213,7 +219,7 @@ func Seed(ctx context.Context, db *sqlx.DB, o SeedOptions) (SeedReport, error) {
 				owner = users[v.owner]
 			}
 		}
-		added, seats, err := seedEventRow(ctx, db, ev, venueIDs[ev.venue], owner, day0, venues)
+		added, seats, err := seedEventRow(ctx, db, ev, venueIDs[ev.venue], owner, day0, venues, nil)
 		if err != nil {
 			return rep, err
 		}
@@ -223,6 +229,19 @@ func Seed(ctx context.Context, db *sqlx.DB, o SeedOptions) (SeedReport, error) {
 		}
 	}
 	o.Progress("events", len(events), len(events))
+
+	// The sold-out event, its bookings and its waitlist go in with the
+	// event, in its transaction: a rerun finds the event and adds nothing,
+	// whatever the demo did to them since (a cancelled booking, an offer).
+	added, seats, err := seedEventRow(ctx, db, soldOutEvent, venueIDs[soldOutEvent.venue], users["org1"], day0, venues,
+		func(tx *sqlx.Tx, e *evently.Event) error { return seedSoldOut(ctx, tx, e, users, day0) })
+	if err != nil {
+		return rep, err
+	}
+	if added {
+		rep.Events++
+		rep.EventSeats += seats
+	}
 
 	if o.Large {
 		n, seats, err := seedLarge(ctx, db, users["org2"], day0, o.Progress)
@@ -284,8 +303,10 @@ func seedVenue(ctx context.Context, db *sqlx.DB, sv seedVenueSpec, owner uuid.UU
 	return v.ID, added, translate(err, "venue")
 }
 
-// seedEventRow inserts and publishes one demo event unless it exists.
-func seedEventRow(ctx context.Context, db *sqlx.DB, ev seedEvent, venueID, owner uuid.UUID, day0 time.Time, venues []seedVenueSpec) (bool, int64, error) {
+// seedEventRow inserts and publishes one demo event unless it exists; then,
+// when set, adds what else the event comes with, in the same transaction.
+func seedEventRow(ctx context.Context, db *sqlx.DB, ev seedEvent, venueID, owner uuid.UUID, day0 time.Time, venues []seedVenueSpec,
+	then func(tx *sqlx.Tx, e *evently.Event) error) (bool, int64, error) {
 	var sections []string
 	for _, v := range venues {
 		if v.key == ev.venue {
@@ -335,8 +356,10 @@ func seedEventRow(ctx context.Context, db *sqlx.DB, ev seedEvent, venueID, owner
 			return err
 		}
 		added = true
-		seats, err = publishSeats(ctx, tx, e)
-		return err
+		if seats, err = publishSeats(ctx, tx, e); err != nil || then == nil {
+			return err
+		}
+		return then(tx, e)
 	})
 	return added, seats, translate(err, "event")
 }

@@ -209,6 +209,31 @@ func (w *Waitlist) Join(ctx context.Context, eventID, userID uuid.UUID, partySiz
 	return e, w.place(ctx, e)
 }
 
+// MarkWaiting sets the {ev}:waitlist marker of every event with people
+// waiting and returns how many it marked. A join sets the marker, and the
+// promoter while entries remain; the promoter also calls this when it
+// starts and every hour, for lines no join marked (the demo seed writes its
+// entries straight to PostgreSQL), a Redis that lost its keys, or a line
+// nobody joined for longer than the marker lives. A marker set for a line
+// that has just emptied only locks seats the promoter then puts on sale.
+func (w *Waitlist) MarkWaiting(ctx context.Context) (int, error) {
+	var events []uuid.UUID
+	if err := w.DB.SelectContext(ctx, &events, `SELECT DISTINCT event_id FROM waitlist_entries WHERE status = 'waiting'`); err != nil {
+		return 0, err
+	}
+	if len(events) == 0 {
+		return 0, nil
+	}
+	p := w.Redis.Pipeline()
+	for _, ev := range events {
+		p.Set(ctx, w.Keys.Event(ev)+":waitlist", "1", waitlistMarkerTTL)
+	}
+	if _, err := p.Exec(ctx); err != nil {
+		return 0, unavailable(err)
+	}
+	return len(events), nil
+}
+
 // onSale counts the event's seats (of the tier) on open sale now: available
 // in PostgreSQL and neither held nor locked for the waitlist in Redis.
 func (w *Waitlist) onSale(ctx context.Context, eventID uuid.UUID, tier string) (int, error) {

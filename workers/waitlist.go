@@ -100,13 +100,28 @@ func (p *Promoter) handle(ctx context.Context, b topics.Batch) error {
 	return nil
 }
 
+// markEvery is how often the promoter marks again every event with
+// people waiting (the marker lives a day).
+const markEvery = time.Hour
+
 // sweep finds offers to settle and sends a check for each through its
 // event's partition. Every promoter process sweeps; a duplicate check finds
-// the offer settled and does nothing.
+// the offer settled and does nothing. It also marks the events with people
+// waiting when it starts and every markEvery (store.Waitlist.MarkWaiting).
 func (p *Promoter) sweep(ctx context.Context) {
 	t := time.NewTicker(p.SweepEvery)
 	defer t.Stop()
+	var marked time.Time
 	for {
+		if time.Since(marked) >= markEvery {
+			if _, err := p.wl.MarkWaiting(ctx); err != nil {
+				if ctx.Err() == nil {
+					p.log.Warn("waitlist marking failed", "err", err)
+				}
+			} else {
+				marked = time.Now()
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return

@@ -1,7 +1,9 @@
 package workers_test
 
 import (
+	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/evently/evently/app"
 	"github.com/evently/evently/evtest/apptest"
 	"github.com/evently/evently/paysim"
+	"github.com/evently/evently/store"
 )
 
 // entryView is a waitlist entry as the API shows it.
@@ -289,5 +292,69 @@ func splitSeats(s string) []string {
 			start = i + 1
 		}
 	}
+	return out
+}
+
+// The seed's sold-out event at work: its waiting list was written straight
+// to PostgreSQL, so the promoter marks it when it starts; alice cancels her
+// booking of two and the first party in line, bob's party of two, is
+// offered exactly her seats; carol moves up to first in line.
+func TestWaitlistSeededSoldOutEvent(t *testing.T) {
+	t.Parallel()
+	s := startSagaWith(t, paysim.Behaviour{}, apptest.Options{Workers: []string{}, Configure: func(c *app.Config) {
+		c.Waitlist.Sweep = 50 * time.Millisecond
+	}})
+	ctx := context.Background()
+	if _, err := store.Seed(ctx, s.a.DB, store.SeedOptions{BcryptCost: 4}); err != nil {
+		t.Fatal(err)
+	}
+	s.a.StartWorkers("booking", "payment", "reaper", "waitlist")
+	event := store.SoldOutEventID
+	marker := s.a.Deps.Keys.Event(event) + ":waitlist"
+	apptest.Eventually(t, "the seeded line marked", func() bool {
+		n, err := s.a.Deps.Redis.Exists(ctx, marker).Result()
+		return err == nil && n == 1
+	})
+	token := func(user string) string {
+		var id uuid.UUID
+		must(t, s.a.DB.Get(&id, `SELECT id FROM users WHERE email = $1`, user+"@evently.test"))
+		tok, _, _, err := s.a.Server.Tokens.Issue(id, evently.RoleUser)
+		must(t, err)
+		return tok
+	}
+	alice, bob, carol := token("alice"), token("bob"), token("carol")
+	if e := s.entry(t, bob, store.SoldOutEntryID("bob")); e.Status != "waiting" || e.Position != 1 || e.PartySize != 2 {
+		t.Fatalf("bob's entry: %+v", e)
+	}
+	var aliceSeats []string
+	must(t, s.a.DB.Select(&aliceSeats, `SELECT seat_id FROM booking_seats WHERE booking_id = $1 ORDER BY seat_id`, store.SoldOutBookingID("alice")))
+
+	s.cancel(t, alice, store.SoldOutBookingID("alice"))
+	off := s.waitEntry(t, bob, store.SoldOutEntryID("bob"), "offered")
+	if off.Offer == nil || !slices.Equal(sorted(off.Offer.SeatIDs), aliceSeats) {
+		t.Fatalf("bob's offer: %+v, want alice's seats %v", off.Offer, aliceSeats)
+	}
+	if e := s.entry(t, carol, store.SoldOutEntryID("carol")); e.Status != "waiting" || e.Position != 1 {
+		t.Fatalf("carol's entry: %+v", e)
+	}
+	// Bob books his offer: confirmed, his entry booked.
+	res := s.a.Do("POST", "/api/v1/bookings", bob, map[string]any{"hold_id": off.Offer.HoldID, "payment": map[string]any{"token": "tok_visa"}})
+	if res.Status != 202 {
+		t.Fatalf("book the offer: %d %s", res.Status, res.Body)
+	}
+	var b bookingView
+	res.JSON(t, &b)
+	s.waitStatus(t, bob, b.ID, "confirmed")
+	s.waitEntry(t, bob, store.SoldOutEntryID("bob"), "booked")
+	vs, err := store.CheckIntegrity(ctx, s.a.DB, store.IntegrityOptions{EventIDs: []uuid.UUID{event}})
+	must(t, err)
+	for _, v := range vs {
+		t.Errorf("integrity: %s", v)
+	}
+}
+
+func sorted(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
 	return out
 }
