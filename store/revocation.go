@@ -202,6 +202,14 @@ func (v *Revocations) prune(now time.Time) {
 	}
 }
 
+// Live reports whether the local copy answers checks now (the follower
+// heard from Redis within LiveFor).
+func (v *Revocations) Live() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return !v.liveAt.IsZero() && time.Since(v.liveAt) <= LiveFor
+}
+
 // local answers from the copy; ok is false while it is not live.
 func (v *Revocations) local(jti string, session, userID uuid.UUID, issuedAt time.Time) (revoked, ok bool) {
 	v.mu.Lock()

@@ -97,15 +97,21 @@ func TestRevocations(t *testing.T) {
 	}{{"writer (Redis round trip)", v}, {"follower (local copy)", follower}} {
 		for _, tt := range tests {
 			t.Run(side.name+"/"+tt.name, func(t *testing.T) {
+				if side.v == follower {
+					// A starved follower loop lets its copy lapse (then Redis
+					// answers, which is right): check while it is live.
+					apptest.Eventually(t, "the follower's copy is live", follower.Live)
+				}
+				before := asked.Load()
 				got, err := side.v.Revoked(ctx, tt.jti, tt.session, tt.uid.UserID, tt.iat)
 				if err != nil || got != tt.want {
 					t.Fatalf("revoked %v (%v), want %v", got, err, tt.want)
 				}
+				if n := asked.Load() - before; side.v == follower && n != 0 && follower.Live() {
+					t.Fatalf("the live follower asked Redis %d times", n)
+				}
 			})
 		}
-	}
-	if n := asked.Load(); n != 0 {
-		t.Fatalf("the live follower asked Redis %d times", n)
 	}
 	// A revocation written later reaches the follower too.
 	if err := v.DenyToken(ctx, "jti-late", now.Add(time.Minute)); err != nil {
