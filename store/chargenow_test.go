@@ -91,16 +91,7 @@ func TestChargeInsideTheCommit(t *testing.T) {
 	if got := snapshot(t, db, `SELECT status FROM booking_history WHERE booking_id = '`+paid.Book.BookingID.String()+`' ORDER BY at, status`); len(got) != 3 {
 		t.Errorf("history of the paid booking %v, want reserved, paying, confirmed", got)
 	}
-	var sent []string
-	for _, m := range res.Outbox {
-		sent = append(sent, m.Type+" "+m.Key)
-	}
-	slices.Sort(sent)
-	want := []string{evently.PayCharge + " " + slow.Book.BookingID.String(), evently.PayResolve + " " + taken.Book.BookingID.String()}
-	slices.Sort(want)
-	if !slices.Equal(sent, want) {
-		t.Fatalf("outbox %v, want %v", sent, want)
-	}
+	sameOutbox(t, res.Outbox, []string{evently.PayCharge + " " + slow.Book.BookingID.String(), evently.PayResolve + " " + taken.Book.BookingID.String()})
 	if got := snapshot(t, db, `SELECT type FROM outbox ORDER BY type`); len(got) != 2 {
 		t.Fatalf("outbox rows %v", got)
 	}
@@ -177,16 +168,8 @@ func TestChargeEarlyOnceThePricesAreKnown(t *testing.T) {
 	if status != "failed seats_taken" {
 		t.Errorf("loser %s, want failed seats_taken", status)
 	}
-	var sent []string
-	for _, m := range res.Outbox {
-		sent = append(sent, m.Type+" "+m.Key)
-	}
-	slices.Sort(sent)
-	want := []string{evently.PayResolve + " " + loser.Book.BookingID.String(), evently.PayResolve + " " + withdrawn.Book.BookingID.String()}
-	slices.Sort(want)
-	if !slices.Equal(sent, want) {
-		t.Fatalf("outbox %v, want %v (the early charges of the loser and of the failed booking refunded)", sent, want)
-	}
+	// The early charges of the loser and of the failed booking are refunded.
+	sameOutbox(t, res.Outbox, []string{evently.PayResolve + " " + loser.Book.BookingID.String(), evently.PayResolve + " " + withdrawn.Book.BookingID.String()})
 }
 
 // A book command that fails without being applied (dead-lettered) may have
@@ -338,5 +321,21 @@ func TestWithdrawnWhileChargedInTheCommitIsRefunded(t *testing.T) {
 	}
 	for _, v := range vs {
 		t.Error(v)
+	}
+}
+
+// sameOutbox requires the batch's outgoing messages to be want ("type
+// key"), in any order.
+func sameOutbox(t *testing.T, out []evently.Outgoing, want []string) {
+	t.Helper()
+	var sent []string
+	for _, m := range out {
+		sent = append(sent, m.Type+" "+m.Key)
+	}
+	slices.Sort(sent)
+	want = slices.Clone(want)
+	slices.Sort(want)
+	if !slices.Equal(sent, want) {
+		t.Fatalf("outbox %v, want %v", sent, want)
 	}
 }

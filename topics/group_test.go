@@ -183,19 +183,7 @@ func TestProducerCommitsInGroups(t *testing.T) {
 	p := topics.NewProducer(evtest.Brokers(), names)
 	defer p.Close()
 	const n = 200
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			env, _ := topics.NewEnvelope("test", map[string]int{"n": i})
-			errs <- p.Publish(context.Background(), topics.Message{Topic: topics.BookingCommands, Key: "k", Envelope: env})
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	for _, err := range publishAtOnce(p, n) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -218,21 +206,26 @@ func TestProducerGroupFailureReachesEveryPublisher(t *testing.T) {
 	names.Prefix += "missing." // topics that were never created
 	p := topics.NewProducer(evtest.Brokers(), names)
 	defer p.Close()
-	var wg sync.WaitGroup
-	errs := make(chan error, 20)
-	for i := range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			env, _ := topics.NewEnvelope("test", map[string]int{"n": i})
-			errs <- p.Publish(context.Background(), topics.Message{Topic: topics.BookingCommands, Key: "k", Envelope: env})
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	for _, err := range publishAtOnce(p, 20) {
 		if err == nil {
 			t.Fatal("a publish to a missing topic was reported stored")
 		}
 	}
+}
+
+// publishAtOnce has n publishers publish one message each, all at once,
+// and returns what each was told.
+func publishAtOnce(p *topics.Producer, n int) []error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			env, _ := topics.NewEnvelope("test", map[string]int{"n": i})
+			errs[i] = p.Publish(context.Background(), topics.Message{Topic: topics.BookingCommands, Key: "k", Envelope: env})
+		}()
+	}
+	wg.Wait()
+	return errs
 }
