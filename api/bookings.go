@@ -803,7 +803,7 @@ func (s *Server) cancelBooking(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength != 0 && decode(w, r, &req) != nil {
 		return
 	}
-	if len(req.Reason) > 500 {
+	if len(req.Reason) > evently.MaxReasonLength {
 		Error(w, r, evently.Invalid(map[string]string{"reason": "Keep the reason under 500 characters."}))
 		return
 	}

@@ -41,26 +41,13 @@ const (
 // PostgreSQL), so they pass the same text gate as query values.
 var storedHeaders = []string{"Idempotency-Key"}
 
-// textProblem returns what is wrong with s as text, or "".
-func textProblem(s string, limit int) string {
-	switch {
-	case !utf8.ValidString(s):
-		return "must be valid UTF-8"
-	case strings.IndexByte(s, 0) >= 0:
-		return "must not contain NUL (U+0000)"
-	case len(s) > limit:
-		return fmt.Sprintf("must be at most %d bytes", limit)
-	}
-	return ""
-}
-
 // checkInput refuses requests whose path, query string or stored headers
 // hold text that textProblem rejects: 400 for a query string that does not
 // parse, 422 naming each bad parameter.
 func checkInput(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		bad := map[string]string{}
-		if m := textProblem(r.URL.Path, 2048); m != "" {
+		if m := evently.TextProblem(r.URL.Path, 2048); m != "" {
 			bad["path"] = m
 		}
 		if r.URL.RawQuery != "" {
@@ -70,12 +57,12 @@ func checkInput(next http.Handler) http.Handler {
 				return
 			}
 			for k, vs := range q {
-				if m := textProblem(k, 100); m != "" {
+				if m := evently.TextProblem(k, 100); m != "" {
 					bad["query"] = "parameter names " + m
 					continue
 				}
 				for _, v := range vs {
-					if m := textProblem(v, maxQueryValue); m != "" {
+					if m := evently.TextProblem(v, maxQueryValue); m != "" {
 						bad[k] = m
 					}
 				}
@@ -83,7 +70,7 @@ func checkInput(next http.Handler) http.Handler {
 		}
 		for _, h := range storedHeaders {
 			for _, v := range r.Header.Values(h) {
-				if m := textProblem(v, 255); m != "" {
+				if m := evently.TextProblem(v, 255); m != "" {
 					bad[h] = m
 				}
 			}
@@ -119,7 +106,7 @@ func walkValue(v reflect.Value, path string, bad map[string]string) {
 			walkValue(v.Elem(), path, bad)
 		}
 	case reflect.String:
-		if m := textProblem(v.String(), maxText); m != "" {
+		if m := evently.TextProblem(v.String(), maxText); m != "" {
 			bad[field] = m
 		}
 	case reflect.Float32, reflect.Float64:
@@ -146,7 +133,7 @@ func walkValue(v reflect.Value, path string, bad map[string]string) {
 		for it.Next() {
 			k := fmt.Sprint(it.Key().Interface())
 			if it.Key().Kind() == reflect.String {
-				if m := textProblem(k, 200); m != "" {
+				if m := evently.TextProblem(k, 200); m != "" {
 					bad[field] = "keys " + m
 					continue
 				}

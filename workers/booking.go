@@ -33,6 +33,9 @@ var (
 	mChargedAtCommit = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "evently_booking_charged_at_commit_total", Help: "Charges the booking worker made and settled inside a batch's commit.",
 	})
+	mReasonsDropped = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "evently_booking_reasons_dropped_total", Help: "Commands whose free-text reason could not be stored, applied without it.",
+	})
 	mPhase = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "evently_booking_batch_phase_seconds", Help: "Time of each phase of a booking batch: commit (the whole transaction), and in it read (begin, claim, reads), charge (gateway calls), write (the last statement) and end (the commit); mirror (Redis, after).",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
@@ -134,6 +137,13 @@ func decodeCommand(m kafka.Message) (evently.Command, error) {
 		err = env.Unpack(cmd.Ref)
 		if err == nil && cmd.Ref.BookingID == uuid.Nil {
 			err = errors.New("missing booking id")
+		}
+		if err == nil && evently.TextProblem(cmd.Ref.Reason, evently.MaxReasonLength) != "" {
+			// Text PostgreSQL would refuse, come past the API: the command
+			// is applied without it (its only free text), as the DLQ's
+			// handling would, without failing its batch first.
+			cmd.Ref.Reason = ""
+			mReasonsDropped.Inc()
 		}
 	case evently.CmdCancelEvent:
 		cmd.Event = &evently.EventRef{}

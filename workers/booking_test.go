@@ -352,10 +352,10 @@ func TestPoisonThenReplay(t *testing.T) {
 	}
 }
 
-// A command PostgreSQL refuses for its data (a NUL in a cancel's reason,
-// sent past the API) is isolated at once, not after the batch's retries:
-// the rest of its batch commits, it is dead-lettered, and the cancel still
-// happens, without its reason.
+// A command PostgreSQL refuses for its data (here a booking for a user who
+// does not exist: a foreign-key violation) is isolated at once, not after
+// the batch's retries: the rest of its batch commits and it is
+// dead-lettered.
 func TestUnappliableCommandIsIsolatedAtOnce(t *testing.T) {
 	t.Parallel()
 	a := apptest.Start(t, apptest.Options{Workers: []string{"booking"}, Partitions: 1})
@@ -365,26 +365,20 @@ func TestUnappliableCommandIsIsolatedAtOnce(t *testing.T) {
 	publish(t, a.Deps.Producer, first)
 	waitBookings(t, a.DB, 1, 30*time.Second)
 
-	cancel, err := topics.NewEnvelope(evently.CmdCancel, evently.BookingRef{BookingID: first.BookingID, EventID: event, Reason: "bad\x00reason"})
+	ghost, err := topics.NewEnvelope(evently.CmdBook, bookCmd(evently.NewID(), event, seats(3)))
 	must(t, err)
 	second := bookCmd(user, event, seats(2))
 	book, err := topics.NewEnvelope(evently.CmdBook, second)
 	must(t, err)
 	must(t, a.Deps.Producer.Publish(context.Background(),
-		topics.Message{Topic: topics.BookingCommands, Key: event.String(), Envelope: cancel},
+		topics.Message{Topic: topics.BookingCommands, Key: event.String(), Envelope: ghost},
 		topics.Message{Topic: topics.BookingCommands, Key: event.String(), Envelope: book}))
 	waitBookings(t, a.DB, 2, 30*time.Second)
-	apptest.Eventually(t, "the cancel applied without its reason", func() bool {
-		var status string
-		var reason *string
-		must(t, a.DB.QueryRow(`SELECT status, reason FROM bookings WHERE id = $1`, first.BookingID).Scan(&status, &reason))
-		return status == "cancelled" && reason == nil
-	})
 	group := a.Config.GroupPrefix + "booking"
-	if n := counterValue(t, "evently_consumer_dead_lettered_total", "group", group); n != 1 {
-		t.Fatalf("%v messages dead-lettered, want 1", n)
-	}
-	// The batch failed once, then the cancel alone once: no retries.
+	apptest.Eventually(t, "the ghost's booking dead-lettered", func() bool {
+		return counterValue(t, "evently_consumer_dead_lettered_total", "group", group) == 1
+	})
+	// The batch failed once, its halves until the ghost was alone: no retries.
 	if n := counterValue(t, "evently_consumer_handle_errors_total", "group", group); n > 2 {
 		t.Fatalf("%v failed attempts: the batch was retried before the command was isolated", n)
 	}
@@ -392,8 +386,9 @@ func TestUnappliableCommandIsIsolatedAtOnce(t *testing.T) {
 
 // Poison in the pipeline: during a load on one event, 20 cancels carrying
 // text PostgreSQL cannot store (sent past the API, which refuses them)
-// are each isolated at once; every booking of the load is committed, every
-// cancel still happens without its reason, and the audit passes.
+// fail nothing: the worker applies them without their reason; every
+// booking of the load is committed, every cancel happens, and the audit
+// passes.
 func TestPoisonCancelsDuringALoad(t *testing.T) {
 	t.Parallel()
 	a := apptest.Start(t, apptest.Options{Workers: []string{"booking"}, Partitions: 1})
@@ -405,6 +400,23 @@ func TestPoisonCancelsDuringALoad(t *testing.T) {
 	}
 	publish(t, a.Deps.Producer, victims...)
 	waitBookings(t, a.DB, len(victims), 30*time.Second)
+
+	// The same load on another event without poison first, so the log can
+	// say what poison costs the bookings around it (a figure, not asserted).
+	calm := a.Event(200)
+	var calmLoad []uuid.UUID
+	var calmMsgs []topics.Message
+	for i := range 100 {
+		c := bookCmd(user, calm, seats(21+i))
+		calmLoad = append(calmLoad, c.BookingID)
+		env, err := topics.NewEnvelope(evently.CmdBook, c)
+		must(t, err)
+		calmMsgs = append(calmMsgs, topics.Message{Topic: topics.BookingCommands, Key: calm.String(), Envelope: env})
+	}
+	for i := 0; i < len(calmMsgs); i += 10 {
+		must(t, a.Deps.Producer.Publish(context.Background(), calmMsgs[i:min(i+10, len(calmMsgs))]...))
+	}
+	waitBookings(t, a.DB, len(victims)+len(calmLoad), 60*time.Second)
 
 	bad := []string{"\x00", "a\x00b", "\x00\x00\x00", "cancel\x00"}
 	var msgs []topics.Message
@@ -425,19 +437,27 @@ func TestPoisonCancelsDuringALoad(t *testing.T) {
 	for i := 0; i < len(msgs); i += 10 { // in several produces, so batches mix them
 		must(t, a.Deps.Producer.Publish(context.Background(), msgs[i:min(i+10, len(msgs))]...))
 	}
-	waitBookings(t, a.DB, len(victims)+len(load), 60*time.Second)
+	waitBookings(t, a.DB, len(victims)+len(calmLoad)+len(load), 60*time.Second)
+	for _, l := range []struct {
+		name string
+		ids  []uuid.UUID
+	}{{"without poison", calmLoad}, {"with 20 poison cancels", load}} {
+		var p50, p99 float64
+		must(t, a.DB.QueryRow(`SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)
+			FROM (SELECT extract(epoch FROM created_at - accepted_at) * 1000 AS ms FROM bookings WHERE id = ANY($1::uuid[])) l`,
+			pq.Array(l.ids)).Scan(&p50, &p99))
+		t.Logf("100 bookings %s: command made → committed p50 %.0f ms, p99 %.0f ms", l.name, p50, p99)
+	}
 	apptest.Eventually(t, "every poison cancel applied without its reason", func() bool {
 		var n int
 		must(t, a.DB.Get(&n, `SELECT count(*) FROM bookings WHERE user_id = $1 AND status = 'cancelled' AND reason IS NULL`, user))
 		return n == len(victims)
 	})
 	group := a.Config.GroupPrefix + "booking"
-	if n := counterValue(t, "evently_consumer_dead_lettered_total", "group", group); n != float64(len(victims)) {
-		t.Fatalf("%v dead-lettered, want %d", n, len(victims))
-	}
-	// Each poison failed its batch once and itself once: no batch retried.
-	if n := counterValue(t, "evently_consumer_handle_errors_total", "group", group); n > float64(2*len(victims)) {
-		t.Fatalf("%v failed attempts for %d poison commands: batches were retried", n, len(victims))
+	for _, m := range []string{"evently_consumer_dead_lettered_total", "evently_consumer_handle_errors_total"} {
+		if n := counterValue(t, m, "group", group); n != 0 {
+			t.Fatalf("%s %v: a cancel with unstorable text failed its batch", m, n)
+		}
 	}
 	var reserved int
 	must(t, a.DB.Get(&reserved, `SELECT count(*) FROM bookings WHERE id = ANY($1::uuid[]) AND status = 'reserved'`, pq.Array(load)))
