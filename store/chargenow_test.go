@@ -270,15 +270,22 @@ func TestWithdrawnWhileChargedInTheCommitIsRefunded(t *testing.T) {
 	cmd := &evently.BookCommand{BookingID: evently.NewID(), UserID: user, EventID: event, SeatIDs: []string{"s1"},
 		PaymentToken: "tok_visa", AcceptedAt: time.Now(), HoldExpiresAt: time.Now().Add(time.Minute)}
 	api := &store.Bookings{DB: db}
-	charges := 0
+	var mu sync.Mutex
+	charges, withdrawn := 0, false
 	b := &store.Bookings{DB: db, Consumer: "booking", PaymentWindow: 10 * time.Minute,
-		ChargeNow: func(_ context.Context, reqs []evently.PaymentRequest) []evently.Command {
-			if charges == 0 {
-				// The API's Withdraw, between the charge and the commit.
+		Phase: func(name string, _ time.Duration) {
+			if name == "read" && !withdrawn {
+				// The API's Withdraw, after the read (and the charge, made
+				// while it ran) and before the write.
+				withdrawn = true
 				if accepted, err := api.Withdraw(ctx, cmd); err != nil || accepted {
-					t.Fatalf("withdraw: accepted %v, %v", accepted, err)
+					t.Errorf("withdraw: accepted %v, %v", accepted, err)
 				}
 			}
+		},
+		ChargeNow: func(_ context.Context, reqs []evently.PaymentRequest) []evently.Command {
+			mu.Lock()
+			defer mu.Unlock()
 			out := make([]evently.Command, len(reqs))
 			for i, r := range reqs {
 				charges++
