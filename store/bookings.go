@@ -456,6 +456,12 @@ func (b *Bookings) chargeInCommit(ctx context.Context, now time.Time, rows []new
 				if len(res.Sold[c.EventID]) == 0 {
 					delete(res.Sold, c.EventID)
 				}
+				// Declined in its commit, the booking never sold its seats,
+				// but they come back on sale all the same: the waitlist hears
+				// of them as of any other released seats.
+				seats := slices.Sorted(slices.Values(c.SeatIDs))
+				res.Outbox = append(res.Outbox, evently.NewOutgoing(evently.StreamInventoryReleased, c.EventID.String(),
+					evently.MsgSeatsReleased, evently.SeatsReleased{EventID: c.EventID, SeatIDs: seats, BookingID: c.BookingID}))
 			}
 			for _, kind := range e.Requests {
 				res.Outbox = append(res.Outbox, paymentRequest(kind, &bk))

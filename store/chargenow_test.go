@@ -91,8 +91,10 @@ func TestChargeInsideTheCommit(t *testing.T) {
 	if got := snapshot(t, db, `SELECT status FROM booking_history WHERE booking_id = '`+paid.Book.BookingID.String()+`' ORDER BY at, status`); len(got) != 3 {
 		t.Errorf("history of the paid booking %v, want reserved, paying, confirmed", got)
 	}
-	sameOutbox(t, res.Outbox, []string{evently.PayCharge + " " + slow.Book.BookingID.String(), evently.PayResolve + " " + taken.Book.BookingID.String()})
-	if got := snapshot(t, db, `SELECT type FROM outbox ORDER BY type`); len(got) != 2 {
+	// The declined booking's seat comes back on sale: the waitlist hears.
+	sameOutbox(t, res.Outbox, []string{evently.PayCharge + " " + slow.Book.BookingID.String(), evently.PayResolve + " " + taken.Book.BookingID.String(),
+		evently.MsgSeatsReleased + " " + event.String()})
+	if got := snapshot(t, db, `SELECT type FROM outbox ORDER BY type`); len(got) != 3 {
 		t.Fatalf("outbox rows %v", got)
 	}
 	if res.Sold[event] == nil || slices.Contains(res.Sold[event], "s2") {
