@@ -2,7 +2,6 @@ package evently
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"regexp"
@@ -788,14 +787,4 @@ type Hold struct {
 	UserID    uuid.UUID `json:"user_id"`
 	SeatIDs   []string  `json:"seat_ids"`
 	ExpiresAt time.Time `json:"expires_at"`
-}
-
-// Notification is something to tell a user.
-type Notification struct {
-	ID        uuid.UUID       `db:"id" json:"id"`
-	UserID    uuid.UUID       `db:"user_id" json:"user_id"`
-	Kind      string          `db:"kind" json:"kind"`
-	Body      json.RawMessage `db:"body" json:"body"`
-	ReadAt    *time.Time      `db:"read_at" json:"read_at,omitempty"`
-	CreatedAt time.Time       `db:"created_at" json:"created_at"`
 }
