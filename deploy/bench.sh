@@ -51,6 +51,8 @@
 #   BENCH_DURATION=25s (per run) BENCH_ABANDON=0.05 BENCH_DECLINE=0.02 BENCH_RETRIES=2
 #   BENCH_HOT_SEATS=200 BENCH_HOT_MAX_SEATS=4 BENCH_SEAT_MAP_TTL=1s
 #   BENCH_POLL_EVERY=0 (0: the adaptive poll schedule)
+#   BENCH_EVENTLY_GOMAXPROCS=1 (Evently's processes; empty: the runtime's default)
+#   BENCH_GEN_PROFILE= (1: the generator's CPU profile of each run in $OUT/NAME.generator.pprof)
 #   BENCH_WARMUP=8s (an unmeasured run before each side's measured runs; 0: none)
 #   BENCH_BROKER_WARMUP=45s (the booking pipeline alone first, so Kafka's JVM is warm; 0: none)
 #   BENCH_NAIVE=1 BENCH_DEV=1 BENCH_SPLIT=1 (0 skips that side) BENCH_WORKERS=one|per-kind
@@ -76,6 +78,7 @@ SEATMAP_TTL=${BENCH_SEAT_MAP_TTL:-1s}
 WARMUP=${BENCH_WARMUP:-8s}
 BROKER_WARMUP=${BENCH_BROKER_WARMUP:-45s}
 POLL_EVERY=${BENCH_POLL_EVERY:-0}
+GEN_PROFILE=${BENCH_GEN_PROFILE:-}
 SHAPES=${BENCH_SHAPES:-disjoint hot}
 FOLLOWS=${BENCH_FOLLOWS:-poll stream}
 NAIVE=${BENCH_NAIVE:-1}
@@ -97,6 +100,17 @@ PUBLISH=${BENCH_PUBLISH:-1}
 OUT=${BENCH_OUT:-.bench/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT/pids" "$OUT/logs"
 OUT=$(cd "$OUT" && pwd -P)
+# Evently's processes run with one P (GOMAXPROCS=1) on this small machine:
+# each uses well under a core, and with two Ps the Go scheduler spins
+# looking for work on the core that PostgreSQL, Redis, Kafka and the other
+# processes need: about 11 % of Evently's own CPU per booking, measured. The
+# naive server keeps the runtime's default, which measured better for it
+# (one P: 258 instead of 305 bookings/s on disjoint seats; it holds row
+# locks across its charge, and one P lengthens them). paysim and the
+# generator serve both sides alike and keep the default. Empty: default.
+EVENTLY_GOMAXPROCS=${BENCH_EVENTLY_GOMAXPROCS-1}
+evently_procenv=(env)
+[ -n "$EVENTLY_GOMAXPROCS" ] && evently_procenv+=("GOMAXPROCS=$EVENTLY_GOMAXPROCS")
 
 [[ $PORT_BASE =~ ^[0-9]+$ ]] && [ "$PORT_BASE" -ge 1024 ] && [ "$PORT_BASE" -le 55000 ] ||
   { echo "bench: BENCH_PORT_BASE must be a number from 1024 to 55000" >&2; exit 2; }
@@ -212,7 +226,8 @@ one_run() {
   log "run $name"
   # shellcheck disable=SC2046
   if ! bench run -name "$name" -setup "$OUT/setup-$name.json" "${COMMON[@]}" $(shape_flags "$shape") \
-      -audit-db "$db" -paysim "$paysim" "$@" -out "$OUT/$name" >/dev/null 2>>"$OUT/logs/runs.log"; then
+      -audit-db "$db" -paysim "$paysim" "$@" ${GEN_PROFILE:+-cpuprofile "$OUT/$name.generator.pprof"} \
+      -out "$OUT/$name" >/dev/null 2>>"$OUT/logs/runs.log"; then
     status=1
     log "run $name FAILED (see $OUT/logs/runs.log)"
     tail -n 5 "$OUT/logs/runs.log" >&2 || true
@@ -308,8 +323,8 @@ if [ "$DEV" = 1 ]; then
   group=()
   log "evently dev: one process (API + every worker)"
   evently_env dev
-  echo "bin/evently dev   # API on $API_ADDR and every worker, one process" >>"$CMDS"
-  supervise dev bin/evently dev
+  echo "${EVENTLY_GOMAXPROCS:+GOMAXPROCS=$EVENTLY_GOMAXPROCS }bin/evently dev   # API on $API_ADDR and every worker, one process" >>"$CMDS"
+  supervise dev "${evently_procenv[@]}" bin/evently dev
   evently_runs dev
   stop_group
 fi
@@ -322,13 +337,13 @@ if [ "$SPLIT" = 1 ] || [ "$CHAOS" = 1 ] || [ "$HOLDS_RATE" != 0 ]; then
   kinds=$(bin/evently work -h 2>&1 | grep -A1 -- '-kinds' | grep -o 'default "[^"]*"' | head -1 | sed 's/default "//; s/"//' || true)
   [ -n "$kinds" ] || die "cannot list worker kinds from bin/evently work -h"
   log "evently: worker kinds: $kinds"
-  echo "bin/evently api   # on $API_ADDR" >>"$CMDS"
-  supervise api bin/evently api
+  echo "${EVENTLY_GOMAXPROCS:+GOMAXPROCS=$EVENTLY_GOMAXPROCS }bin/evently api   # on $API_ADDR" >>"$CMDS"
+  supervise api "${evently_procenv[@]}" bin/evently api
   n=0
   if [ "$WORKERS" = one ]; then
     n=1
-    echo "bin/evently work -kinds $kinds -addr 127.0.0.1:$((WORKER_PORT0 + n))" >>"$CMDS"
-    supervise "work-1" bin/evently work -kinds "$kinds" -addr "127.0.0.1:$((WORKER_PORT0 + n))"
+    echo "${EVENTLY_GOMAXPROCS:+GOMAXPROCS=$EVENTLY_GOMAXPROCS }bin/evently work -kinds $kinds -addr 127.0.0.1:$((WORKER_PORT0 + n))" >>"$CMDS"
+    supervise "work-1" "${evently_procenv[@]}" bin/evently work -kinds "$kinds" -addr "127.0.0.1:$((WORKER_PORT0 + n))"
     killable+=("$OUT/pids/work-1.pid")
   else
     for k in ${kinds//,/ }; do
@@ -336,8 +351,8 @@ if [ "$SPLIT" = 1 ] || [ "$CHAOS" = 1 ] || [ "$HOLDS_RATE" != 0 ]; then
       [ "$k" = booking ] && copies=2
       for i in $(seq 1 $copies); do
         n=$((n + 1))
-        echo "bin/evently work -kinds $k -addr 127.0.0.1:$((WORKER_PORT0 + n))" >>"$CMDS"
-        supervise "$k-$i" bin/evently work -kinds "$k" -addr "127.0.0.1:$((WORKER_PORT0 + n))"
+        echo "${EVENTLY_GOMAXPROCS:+GOMAXPROCS=$EVENTLY_GOMAXPROCS }bin/evently work -kinds $k -addr 127.0.0.1:$((WORKER_PORT0 + n))" >>"$CMDS"
+        supervise "$k-$i" "${evently_procenv[@]}" bin/evently work -kinds "$k" -addr "127.0.0.1:$((WORKER_PORT0 + n))"
         case $k in booking|payment) killable+=("$OUT/pids/$k-$i.pid") ;; esac
       done
     done

@@ -1,7 +1,11 @@
 package bench
 
 import (
+	"math/rand/v2"
 	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -51,5 +55,41 @@ func TestCPUAccounting(t *testing.T) {
 	// the machine used.
 	if rep.ProcessesS() < 0.19 || rep.ProcessesS() > rep.MachineS+0.05 {
 		t.Errorf("ours %.2f CPU-s of %.2f machine (by %v)", rep.ProcessesS(), rep.MachineS, rep.ByProcess)
+	}
+}
+
+// TestFrontPickSkipsWhatIsGone: a pick from a shared map passes over the
+// sold front it already learned, and picks what the full scan would.
+func TestFrontPickSkipsWhatIsGone(t *testing.T) {
+	free := make([]seat, 10)
+	for i := range free {
+		free[i] = seat{ID: string(rune('a' + i))}
+	}
+	for _, c := range []struct {
+		name  string
+		gone  []string
+		want  []string // the front block's seats, in any order
+		front int64    // remembered for the next pick
+	}{
+		{"nothing gone", nil, []string{"a", "b", "c"}, 0},
+		{"a gone prefix", []string{"a", "b"}, []string{"c", "d", "e"}, 2},
+		{"gone apart from the prefix", []string{"a", "c"}, []string{"b", "d", "e"}, 1},
+		{"all gone", []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"}, nil, 10},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := &runner{cfg: Config{Strategy: "front", FrontSeats: 3, SeatMapTTL: time.Second}}
+			v := seatView{free: free, gone: &sync.Map{}, front: &atomic.Int64{}}
+			for _, id := range c.gone {
+				v.gone.Store(id, true)
+			}
+			got := r.pick(v, 3, rand.New(rand.NewPCG(1, 2)))
+			slices.Sort(got)
+			if !slices.Equal(got, c.want) {
+				t.Errorf("picked %v, want %v", got, c.want)
+			}
+			if f := v.front.Load(); f != c.front {
+				t.Errorf("front %d, want %d", f, c.front)
+			}
+		})
 	}
 }

@@ -160,7 +160,7 @@ type runner struct {
 	confirmed []ownedBooking // for the waitlist scenario's cancellations
 
 	mapsMu sync.Mutex
-	maps   map[uuid.UUID]sharedMap
+	maps   map[uuid.UUID]*sharedMap
 	tokens []string // by account, with SignInFirst
 	// all is every seat of the event, best first, as first seen (disjoint);
 	// under allMu, since the seat map is fetched with mapsMu held.
@@ -169,16 +169,48 @@ type runner struct {
 }
 
 type sharedMap struct {
-	free    []seat
-	fetched time.Time
-	gone    *sync.Map // seat ids buyers learned are taken since the fetch
+	free       []seat
+	fetched    time.Time
+	refreshing atomic.Bool // a buyer is fetching its successor
+	gone       *sync.Map   // seat ids buyers learned are taken since the fetch
+	// front is how many of the first free seats are all gone: gone only
+	// grows while the map is shared, so picks start there instead of
+	// looking the same sold front up again (a cost that grew with the
+	// server's rate, not the buyer's journey).
+	front *atomic.Int64
 }
+
+func newSharedMap(free []seat) *sharedMap {
+	return &sharedMap{free: free, fetched: time.Now(), gone: &sync.Map{}, front: &atomic.Int64{}}
+}
+
+func (m *sharedMap) view() seatView { return seatView{m.free, m.gone, m.front} }
 
 // seatView is a buyer's look at a seat map: the free seats when it was
 // fetched, less those learned gone since (nil: none).
 type seatView struct {
-	free []seat
-	gone *sync.Map
+	free  []seat
+	gone  *sync.Map
+	front *atomic.Int64
+}
+
+// skipGone returns the index of the first free seat not known gone, and
+// remembers it for the next buyer of the same map.
+func (v seatView) skipGone() int {
+	if v.front == nil {
+		return 0
+	}
+	i := v.front.Load()
+	start := i
+	for int(i) < len(v.free) && v.isGone(v.free[i].ID) {
+		i++
+	}
+	for i > start && !v.front.CompareAndSwap(start, i) {
+		if start = v.front.Load(); start >= i {
+			break
+		}
+	}
+	return int(i)
 }
 
 func (v seatView) isGone(id string) bool {
@@ -437,27 +469,48 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 // seatMap returns the event's available seats, best first: fetched by the
-// buyer, or shared between buyers for up to SeatMapTTL.
+// buyer, or shared between buyers for up to SeatMapTTL. A stale shared map
+// is refreshed by one buyer while the others go on with the stale copy
+// (stale-while-revalidate, as a CDN serves it): only the event's first map
+// is waited for. Holding every buyer until the refresh was fetched and
+// decoded (a 20,000-seat map: ~100 ms of the generator's CPU) stalled the
+// whole closed loop for a tenth of every second, and idled the machine.
 func (r *runner) seatMap(ctx context.Context, token string, event uuid.UUID) (seatView, int, error) {
 	if r.cfg.SeatMapTTL <= 0 {
 		free, st, err := r.fetchSeatMap(ctx, token, event)
 		return seatView{free: free}, st, err
 	}
 	r.mapsMu.Lock()
-	defer r.mapsMu.Unlock()
-	if m, ok := r.maps[event]; ok && time.Since(m.fetched) < r.cfg.SeatMapTTL {
-		return seatView{m.free, m.gone}, 200, nil
+	m, ok := r.maps[event]
+	switch {
+	case ok && (time.Since(m.fetched) < r.cfg.SeatMapTTL || m.refreshing.Load()):
+		r.mapsMu.Unlock()
+		return m.view(), 200, nil
+	case ok:
+		m.refreshing.Store(true)
+		r.mapsMu.Unlock()
+		free, st, err := r.fetchSeatMap(ctx, token, event)
+		if err != nil {
+			m.refreshing.Store(false)
+			return seatView{}, st, err
+		}
+		fresh := newSharedMap(free)
+		r.mapsMu.Lock()
+		r.maps[event] = fresh
+		r.mapsMu.Unlock()
+		return fresh.view(), st, nil
 	}
+	defer r.mapsMu.Unlock()
 	free, st, err := r.fetchSeatMap(ctx, token, event)
 	if err != nil {
 		return seatView{}, st, err
 	}
 	if r.maps == nil {
-		r.maps = map[uuid.UUID]sharedMap{}
+		r.maps = map[uuid.UUID]*sharedMap{}
 	}
-	m := sharedMap{free: free, fetched: time.Now(), gone: &sync.Map{}}
+	m = newSharedMap(free)
 	r.maps[event] = m
-	return seatView{m.free, m.gone}, st, nil
+	return m.view(), st, nil
 }
 
 // fetchSeatMap fetches the event's seats and returns the available ones, best first.
@@ -565,7 +618,7 @@ func (r *runner) pick(v seatView, k int, rnd *rand.Rand) []string {
 		want = max(k, r.cfg.FrontSeats)
 	}
 	from := make([]seat, 0, min(want, len(free)))
-	for _, s := range free {
+	for _, s := range free[v.skipGone():] {
 		if len(from) == want {
 			break
 		}
