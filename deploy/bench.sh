@@ -52,6 +52,8 @@
 #   BENCH_HOT_SEATS=200 BENCH_HOT_MAX_SEATS=4 BENCH_SEAT_MAP_TTL=1s
 #   BENCH_POLL_EVERY=0 (0: the adaptive poll schedule)
 #   BENCH_EVENTLY_GOMAXPROCS=1 (Evently's processes; empty: the runtime's default)
+#   BENCH_WAITLIST=1 (on evently dev: cancellation -> waitlist.offered) BENCH_WAITLIST_SEATS=500
+#   BENCH_WAITLIST_PEOPLE=1000 BENCH_WAITLIST_CANCELS=400 BENCH_WAITLIST_RATE=50
 #   BENCH_GEN_PROFILE= (1: the generator's CPU profile of each run in $OUT/NAME.generator.pprof)
 #   BENCH_WARMUP=8s (an unmeasured run before each side's measured runs; 0: none)
 #   BENCH_BROKER_WARMUP=45s (the booking pipeline alone first, so Kafka's JVM is warm; 0: none)
@@ -79,6 +81,11 @@ WARMUP=${BENCH_WARMUP:-8s}
 BROKER_WARMUP=${BENCH_BROKER_WARMUP:-45s}
 POLL_EVERY=${BENCH_POLL_EVERY:-0}
 GEN_PROFILE=${BENCH_GEN_PROFILE:-}
+WAITLIST=${BENCH_WAITLIST:-1}
+WL_SEATS=${BENCH_WAITLIST_SEATS:-500}
+WL_PEOPLE=${BENCH_WAITLIST_PEOPLE:-1000}
+WL_CANCELS=${BENCH_WAITLIST_CANCELS:-400}
+WL_RATE=${BENCH_WAITLIST_RATE:-50}
 SHAPES=${BENCH_SHAPES:-disjoint hot}
 FOLLOWS=${BENCH_FOLLOWS:-poll stream}
 NAIVE=${BENCH_NAIVE:-1}
@@ -301,6 +308,28 @@ evently_env() {
   supervise "$mode-paysim" bin/paysim
 }
 
+# waitlist_run NAME: a small event sold out by one-seat buyers; then
+# WL_PEOPLE people join its waitlist and follow their notifications stream,
+# and WL_CANCELS of the bookings are cancelled at WL_RATE a second:
+# cancel_to_offered, from a cancel's answer to the waitlist.offered of its
+# seat on the next person's stream.
+waitlist_run() {
+  local name=$1
+  bench setup -db "$EV_URL" -users $((WL_SEATS + WL_PEOPLE)) -seats "$WL_SEATS" -out "$OUT/setup-$name.json" >/dev/null 2>>"$OUT/logs/setup.log"
+  log "run $name ($WL_PEOPLE waiting, $WL_CANCELS cancellations at $WL_RATE/s)"
+  if ! bench run -name "$name" -setup "$OUT/setup-$name.json" -scenario waitlist -buyers "$WL_SEATS" -concurrency 100 \
+      -accounts "$WL_SEATS" -duration 60s -abandon 0 -decline 0 -retries 2 -seed 42 -drain -follow-timeout 60s \
+      -settle-wait 60s -seat-map-ttl "$SEATMAP_TTL" -strategy disjoint -max-seats 1 -waitlisters "$WL_PEOPLE" \
+      -cancels "$WL_CANCELS" -cancel-rate "$WL_RATE" -cpu-pidfiles "$CPU_ROOTS" -audit-db "$EV_URL" \
+      -paysim "http://$PAYSIM_ADDR" -api evently -target "http://$API_ADDR" -follow poll -stack-dir "$STACK_DIR" \
+      -out "$OUT/$name" >/dev/null 2>>"$OUT/logs/runs.log"; then
+    status=1
+    log "run $name FAILED (see $OUT/logs/runs.log)"
+    tail -n 5 "$OUT/logs/runs.log" >&2 || true
+  fi
+  runs+=("$name")
+}
+
 metrics() { bin/evently-bench server-time -scrape "http://$API_ADDR/metrics" -out "$OUT/$1.prom" 2>/dev/null || true; }
 
 evently_runs() { # MODE
@@ -317,6 +346,7 @@ evently_runs() { # MODE
       metrics "$mode-$fo-$sh-1"
     done
   done
+  if [ "$mode" = dev ] && [ "$WAITLIST" = 1 ]; then waitlist_run "evently-$mode-waitlist"; fi
 }
 
 if [ "$DEV" = 1 ]; then

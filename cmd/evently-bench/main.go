@@ -167,6 +167,7 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&c.Reads, "reads", 10, "browse: reads per reader")
 	fs.IntVar(&c.Waitlisters, "waitlisters", 20, "waitlist: buyers joining after the sell-out")
 	fs.IntVar(&c.Cancels, "cancels", 10, "waitlist: confirmed bookings cancelled afterwards")
+	fs.IntVar(&c.CancelRate, "cancel-rate", 50, "waitlist: cancellations a second")
 	fs.Uint64Var(&c.Seed, "seed", 0, "random seed (0: from the clock)")
 	out := fs.String("out", "", "write PREFIX.json, PREFIX.md and PREFIX.svg")
 	quiet := fs.Bool("quiet", false, "no live progress line")

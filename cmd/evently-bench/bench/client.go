@@ -204,7 +204,71 @@ func (c *client) stream(ctx context.Context, token, id string, seen func(booking
 	if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream") {
 		return last, false, nil
 	}
-	sc := bufio.NewScanner(res.Body)
+	done := false
+	err = readEvents(res.Body, func(data []byte) bool {
+		var v bookingView
+		if json.Unmarshal(data, &v) == nil && v.Status != "" {
+			last = v
+			seen(v)
+			done = settled(v.Status)
+		}
+		return !done
+	})
+	return last, true, err
+}
+
+// notificationView is what GET /notifications/stream carries.
+type notificationView struct {
+	ID   string `json:"id"`
+	Type string `json:"type"`
+	Data struct {
+		SeatIDs []string `json:"seat_ids"`
+	} `json:"data"`
+}
+
+// notifications follows GET /notifications/stream until ctx ends or the
+// stream does, calling seen for each notification. open gets whether the
+// stream was opened (200 text/event-stream), once.
+func (c *client) notifications(ctx context.Context, token string, open chan<- bool, seen func(notificationView)) error {
+	opened := false
+	defer func() {
+		if !opened {
+			open <- false
+		}
+	}()
+	req, err := http.NewRequestWithContext(ctx, "GET", c.base+"/notifications/stream", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+token)
+	hc := *c.http
+	hc.Timeout = 0 // ctx bounds the stream
+	res, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	c.rec.request()
+	c.rec.httpStatus("notifications_stream", res.StatusCode)
+	if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream") {
+		return fmt.Errorf("notifications stream: %d", res.StatusCode)
+	}
+	opened = true
+	open <- true
+	return readEvents(res.Body, func(data []byte) bool {
+		var n notificationView
+		if json.Unmarshal(data, &n) == nil && n.Type != "" {
+			seen(n)
+		}
+		return true
+	})
+}
+
+// readEvents calls fn with each server-sent event's data until fn says
+// stop or the stream ends.
+func readEvents(body io.Reader, fn func(data []byte) bool) error {
+	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	var data strings.Builder
 	for sc.Scan() {
@@ -216,15 +280,10 @@ func (c *client) stream(ctx context.Context, token, id string, seen func(booking
 		if line != "" || data.Len() == 0 {
 			continue
 		}
-		var v bookingView
-		if json.Unmarshal([]byte(data.String()), &v) == nil && v.Status != "" {
-			last = v
-			seen(v)
-			if settled(v.Status) {
-				return last, true, nil
-			}
+		if !fn([]byte(data.String())) {
+			return nil
 		}
 		data.Reset()
 	}
-	return last, true, sc.Err()
+	return sc.Err()
 }

@@ -68,6 +68,7 @@ type Config struct {
 	Reads       int           // browse: reads per reader
 	Waitlisters int           // waitlist: buyers joining the waitlist after the sell-out
 	Cancels     int           // waitlist: confirmed buyers who cancel afterwards
+	CancelRate  int           // waitlist: cancellations a second
 	Seed        uint64
 
 	Progress io.Writer // live line once a second (nil: none)
@@ -221,7 +222,10 @@ func (v seatView) isGone(id string) bool {
 	return ok
 }
 
-type ownedBooking struct{ id, token string }
+type ownedBooking struct {
+	id, token string
+	seats     []string
+}
 
 // Run drives the target and returns the figures. It stops by itself: after
 // Buyers buyers, or at Duration, whichever is first.
@@ -814,7 +818,7 @@ func (r *runner) bookAsync(ctx context.Context, token, holdID, payToken string, 
 	r.rec.latency(latCheckout, time.Since(holdStart))
 	if v.Status == "confirmed" {
 		r.mu.Lock()
-		r.confirmed = append(r.confirmed, ownedBooking{id, token})
+		r.confirmed = append(r.confirmed, ownedBooking{id, token, v.SeatIDs})
 		r.mu.Unlock()
 	}
 	if v.Reason != nil && *v.Reason != "" {
@@ -928,17 +932,29 @@ func (r *runner) reader(ctx context.Context, i int, rnd *rand.Rand) {
 	r.rec.outcome("browsed")
 }
 
-// waitlist is the second act of the waitlist scenario: late buyers join
-// the waitlist of the sold-out event, then some confirmed buyers cancel so
-// that seats flow back. Minimal: it reports what the API answered.
+// waitlist is the second act of the waitlist scenario, on the event the
+// first act sold out: Waitlisters people (accounts no buyer uses) join its
+// waitlist, one seat each, and follow their notifications stream; then
+// Cancels confirmed bookings are cancelled at CancelRate a second. For
+// each cancellation it measures cancel_to_offered: from the cancel's
+// answer (accepted) until a waitlist.offered notification of one of its
+// seats arrives on a waiting person's stream.
 func (r *runner) waitlist(ctx context.Context) {
 	event := r.cfg.Setup.Events[0]
-	base := r.cfg.Buyers
+	base := r.accounts()
+	offers := newOfferClock()
+	sctx, stopStreams := context.WithCancel(ctx)
+	defer stopStreams()
+	var streams sync.WaitGroup
+	var joined atomic.Int64
+	sem := make(chan struct{}, 64) // sign-ins and joins at a time
 	var wg sync.WaitGroup
 	for j := 0; j < r.cfg.Waitlisters; j++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
 			token, err := r.login(ctx, base+j)
 			if err != nil {
 				r.rec.outcome("waitlist_login_error")
@@ -950,13 +966,43 @@ func (r *runner) waitlist(ctx context.Context) {
 				return
 			}
 			r.rec.outcome(fmt.Sprintf("waitlist_join_%d", res.status))
+			if res.status != 201 {
+				return
+			}
+			open := make(chan bool, 1)
+			streams.Add(1)
+			go func() {
+				defer streams.Done()
+				err := r.c.notifications(sctx, token, open, func(n notificationView) {
+					if n.Type == "waitlist.offered" {
+						offers.offered(n.Data.SeatIDs, time.Now(), r.rec)
+					}
+				})
+				if err != nil && sctx.Err() == nil {
+					r.rec.outcome("notifications_stream_ended")
+				}
+			}()
+			if <-open {
+				joined.Add(1)
+			}
 		}()
 	}
 	wg.Wait()
+	if r.cfg.Progress != nil {
+		fmt.Fprintf(r.cfg.Progress, "%d waiting with their notifications stream open\n", joined.Load())
+	}
 	r.mu.Lock()
 	cancels := r.confirmed[:min(len(r.confirmed), r.cfg.Cancels)]
 	r.mu.Unlock()
+	every := time.Second / time.Duration(max(r.cfg.CancelRate, 1))
+	tick := time.NewTicker(every)
+	defer tick.Stop()
 	for _, b := range cancels {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -966,7 +1012,64 @@ func (r *runner) waitlist(ctx context.Context) {
 				return
 			}
 			r.rec.outcome(fmt.Sprintf("cancel_%d", res.status))
+			if res.status/100 == 2 {
+				offers.cancelled(b.seats, time.Now(), r.rec)
+			}
 		}()
 	}
 	wg.Wait()
+	// Every cancelled seat's offer, or the deadline.
+	deadline := time.Now().Add(r.cfg.SettleWait)
+	for offers.waiting() > 0 && time.Now().Before(deadline) && sleep(ctx, 50*time.Millisecond) {
+	}
+	for range offers.waiting() {
+		r.rec.outcome("cancelled_seat_never_offered")
+	}
+	stopStreams()
+	streams.Wait()
+}
+
+// offerClock pairs cancelled seats with the offers that name them, in
+// whichever order the two are seen.
+type offerClock struct {
+	mu      sync.Mutex
+	pending map[string]time.Time // seat -> its cancel's answer, not yet offered
+	early   map[string]time.Time // seat -> offer seen before its cancel's answer
+}
+
+func newOfferClock() *offerClock {
+	return &offerClock{pending: map[string]time.Time{}, early: map[string]time.Time{}}
+}
+
+func (o *offerClock) cancelled(seats []string, at time.Time, rec *recorder) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, s := range seats {
+		if t, ok := o.early[s]; ok {
+			delete(o.early, s)
+			rec.latency(latOffered, max(t.Sub(at), 0))
+			continue
+		}
+		o.pending[s] = at
+	}
+}
+
+func (o *offerClock) offered(seats []string, at time.Time, rec *recorder) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, s := range seats {
+		if t, ok := o.pending[s]; ok {
+			delete(o.pending, s)
+			rec.latency(latOffered, at.Sub(t))
+			continue
+		}
+		o.early[s] = at
+	}
+}
+
+// waiting counts cancelled seats not offered yet.
+func (o *offerClock) waiting() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.pending)
 }

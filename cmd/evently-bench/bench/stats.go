@@ -25,9 +25,12 @@ const (
 	// the buyer saw the booking confirmed: in the submit's answer, a poll or
 	// the stream.
 	latConfirmed = "submit_to_confirmed"
+	// latOffered runs from a cancellation's answer until the waitlist.offered
+	// notification of its seat arrived on a waiting person's stream.
+	latOffered = "cancel_to_offered"
 )
 
-var latencyOrder = []string{latLogin, latSeatMap, latEvent, latHold, latSubmit, latCommitted, latTerminal, latConfirmed, latCheckout}
+var latencyOrder = []string{latLogin, latSeatMap, latEvent, latHold, latSubmit, latCommitted, latTerminal, latConfirmed, latCheckout, latOffered}
 
 func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(1, 120_000_000, 3) } // µs, up to 2 min
 
