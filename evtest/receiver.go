@@ -79,10 +79,18 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 }
 
 // Attempts is how many correctly signed attempts of notification id came.
-func (r *Receiver) Attempts(id uuid.UUID) int { r.mu.Lock(); defer r.mu.Unlock(); return r.attempts[id] }
+func (r *Receiver) Attempts(id uuid.UUID) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.attempts[id]
+}
 
 // Delivered is how many attempts of notification id were answered 2xx.
-func (r *Receiver) Delivered(id uuid.UUID) int { r.mu.Lock(); defer r.mu.Unlock(); return r.delivered[id] }
+func (r *Receiver) Delivered(id uuid.UUID) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.delivered[id]
+}
 
 // Body is the delivered body of notification id, and its request headers.
 func (r *Receiver) Body(id uuid.UUID) (evently.WebhookBody, http.Header) {
