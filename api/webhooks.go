@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -111,26 +110,8 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	q := r.URL.Query()
-	limit := 20
-	bad := map[string]string{}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100 {
-			bad["limit"] = "Use a number from 1 to 100."
-		}
-		limit = n
-	}
-	var before *uuid.UUID
-	if v := q.Get("cursor"); v != "" {
-		c, err := uuid.Parse(v)
-		if err != nil {
-			bad["cursor"] = "Use the next_cursor of the previous page."
-		}
-		before = &c
-	}
-	if len(bad) > 0 {
-		Error(w, r, evently.Invalid(bad))
+	limit, before, ok := idPage(w, r)
+	if !ok {
 		return
 	}
 	items, err := s.Webhooks.Store.Deliveries(r.Context(), actor(r).UserID, id, before, limit)
@@ -138,15 +119,7 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, err)
 		return
 	}
-	var next *string
-	if len(items) == limit {
-		c := items[len(items)-1].ID.String()
-		next = &c
-	}
-	if items == nil {
-		items = []evently.WebhookDelivery{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items, "next_cursor": next})
+	writeIDPage(w, items, limit, func(d evently.WebhookDelivery) uuid.UUID { return d.ID })
 }
 
 func (s *Server) retryDelivery(w http.ResponseWriter, r *http.Request) {
