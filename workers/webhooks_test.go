@@ -280,3 +280,34 @@ func TestWebhookRefusesPrivateAddressWhenDialing(t *testing.T) {
 		t.Fatalf("delivery %+v, %d attempts at the receiver", d, rcv.Attempts(n.ID))
 	}
 }
+
+// Two webhooks workers share the deliveries (SKIP LOCKED claims) and
+// neither sends one twice: every notification is delivered exactly once,
+// after exactly the one failure the receiver asks for.
+func TestWebhookWorkersShareDeliveries(t *testing.T) {
+	t.Parallel()
+	h := startHooks(t, func(c *app.Config) { c.Webhooks.Concurrency = 4 })
+	h.a.StartWorkers("webhooks")
+	user, token := h.a.User(evently.RoleUser)
+	rcv := evtest.NewReceiver(t)
+	rcv.FailFirst(1)
+	h.subscribe(t, token, rcv, "*")
+	ns := make([]evently.Notification, 60)
+	for i := range ns {
+		ns[i] = note(user, evently.NotificationTypes[i%len(evently.NotificationTypes)])
+	}
+	h.notify(t, ns...)
+	apptest.Eventually(t, "all delivered", func() bool {
+		for _, n := range ns {
+			if rcv.Delivered(n.ID) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, n := range ns {
+		if rcv.Delivered(n.ID) != 1 || rcv.Attempts(n.ID) != 2 {
+			t.Errorf("%s: %d deliveries in %d attempts, want 1 in 2", n.ID, rcv.Delivered(n.ID), rcv.Attempts(n.ID))
+		}
+	}
+}
