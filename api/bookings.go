@@ -632,38 +632,16 @@ func (s *Server) getBooking(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listBookings(w http.ResponseWriter, r *http.Request) {
-	limit := 20
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100 {
-			Error(w, r, evently.Invalid(map[string]string{"limit": "Use a number from 1 to 100."}))
-			return
-		}
-		limit = n
-	}
-	var before *uuid.UUID
-	if v := r.URL.Query().Get("cursor"); v != "" {
-		id, err := uuid.Parse(v)
-		if err != nil {
-			Error(w, r, evently.Invalid(map[string]string{"cursor": "Use the next_cursor of the previous page."}))
-			return
-		}
-		before = &id
+	limit, before, ok := idPage(w, r)
+	if !ok {
+		return
 	}
 	items, err := s.Bookings.Bookings.ListByUser(r.Context(), actor(r).UserID, before, limit)
 	if err != nil {
 		Error(w, r, err)
 		return
 	}
-	var next *string
-	if len(items) == limit {
-		c := items[len(items)-1].ID.String()
-		next = &c
-	}
-	if items == nil {
-		items = []evently.Booking{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items, "next_cursor": next})
+	writeIDPage(w, items, limit, func(b evently.Booking) uuid.UUID { return b.ID })
 }
 
 // streamBooking sends server-sent events of status changes until the

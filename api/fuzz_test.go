@@ -9,7 +9,7 @@ import (
 	"github.com/evently/evently/evtest/apptest"
 )
 
-// handlerRoutes are the catalog, identity and hold routes the fuzzer
+// handlerRoutes are the catalog, identity, hold and webhook routes the fuzzer
 // drives; {event}, {draft} and {venue} become real ids.
 var handlerRoutes = []struct{ method, path string }{
 	{"GET", "/api/v1/venues"},
@@ -32,6 +32,11 @@ var handlerRoutes = []struct{ method, path string }{
 	{"POST", "/api/v1/auth/refresh"},
 	{"GET", "/api/v1/me"},
 	{"PATCH", "/api/v1/me"},
+	{"POST", "/api/v1/webhooks"},
+	{"GET", "/api/v1/webhooks"},
+	{"DELETE", "/api/v1/webhooks/{event}"},
+	{"GET", "/api/v1/webhooks/{event}/deliveries"},
+	{"POST", "/api/v1/webhooks/{event}/deliveries/{event}/retry"},
 }
 
 // handlerSeeds are hostile inputs of every kind: NUL, invalid UTF-8, huge
@@ -56,9 +61,12 @@ var handlerSeeds = []struct{ query, body string }{
 	{"", `{"refresh_token":` + strings.Repeat("[", 5000) + `}`},
 	{"", `{"full_name":{"$gt":""},"password":-0.0e-400}`},
 	{"", `[1e999]`},
+	{"", `{"url":"http://[::1]:99999999/\u0000","events":["*",null,1]}`},
+	{"", `{"url":"https://` + strings.Repeat("a.", 1500) + `com/","events":["booking.confirmed"]}`},
+	{"", `{"url":"http://0x7f.1/","events":["` + strings.Repeat("*", 3000) + `"]}`},
 }
 
-// No request to a catalog, identity or hold handler, however malformed,
+// No request to a catalog, identity, hold or webhook handler, however malformed,
 // gets a 5xx other than 503, an answer that is not problem+json, or
 // internals. The seed corpus runs with every go test; `make fuzz` explores
 // further for a bounded time (CI runs it from `make test`).

@@ -45,6 +45,7 @@ type Server struct {
 	Catalog  CatalogDeps
 	Bookings BookingDeps
 	Waitlist WaitlistService
+	Webhooks WebhookDeps
 	Pipeline PipelineStatus
 	Replay   ReplayDLQ
 

@@ -57,6 +57,7 @@ type Config struct {
 	Payments PaymentsConfig
 	Bookings BookingsConfig
 	Waitlist WaitlistConfig
+	Webhooks WebhookConfig
 }
 
 // LoadConfig reads and validates the environment; every problem is named

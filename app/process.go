@@ -48,7 +48,7 @@ func Checks(d *Deps, c Config) []api.Check {
 func API(d *Deps, c Config) (*api.Server, error) {
 	s := &api.Server{Logger: d.Log, Checks: Checks(d, c), Profiling: c.Pprof,
 		RequestTimeout: c.RequestTimeout, MaxStreamsPerUser: c.MaxStreams}
-	for _, wire := range []func(*Deps, Config, *api.Server) error{wireAuth, wireCatalog, wireBookings, wireWaitlist} {
+	for _, wire := range []func(*Deps, Config, *api.Server) error{wireAuth, wireCatalog, wireBookings, wireWaitlist, wireWebhooks} {
 		if err := wire(d, c, s); err != nil {
 			return nil, err
 		}
@@ -76,6 +76,13 @@ func Workers(d *Deps, c Config, kinds []string) (*workers.Set, error) {
 			return nil, fmt.Errorf("payment gateway: %w", err)
 		}
 		wc.ChargeAtCommit = gw
+	}
+	if slices.Contains(kinds, "webhooks") {
+		wh, err := webhookWorker(c.Webhooks)
+		if err != nil {
+			return nil, err
+		}
+		wc.Webhooks = wh
 	}
 	return workers.NewSet(wc, kinds)
 }

@@ -10,6 +10,9 @@ trap 'kill "${pids[@]}" 2>/dev/null || true; wait' EXIT INT TERM
 if [ -x bin/paysim ]; then
   bin/paysim & pids+=($!)
 fi
+# Webhooks may reach receivers on this machine (a local test server);
+# production's default refuses loopback and private addresses.
+export EVENTLY_WEBHOOK_ALLOW_PRIVATE=${EVENTLY_WEBHOOK_ALLOW_PRIVATE:-true}
 EVENTLY_LOG_FORMAT=${EVENTLY_LOG_FORMAT:-text} bin/evently dev & pids+=($!)
 for _ in $(seq 1 100); do
   curl -fsS "http://$api/readyz" >/dev/null 2>&1 && break

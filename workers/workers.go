@@ -53,6 +53,8 @@ type Config struct {
 	// WaitlistSweep how often the promoter looks for offers to settle.
 	WaitlistOfferTTL time.Duration
 	WaitlistSweep    time.Duration
+	// Webhooks configures the webhooks worker (its sender is required).
+	Webhooks WebhookConfig
 }
 
 // Consumer group names (after Config.GroupPrefix).
@@ -75,6 +77,7 @@ var kinds = []struct {
 	{"payment", newPayer},
 	{"reaper", newReaper},
 	{"waitlist", newPromoter},
+	{"webhooks", newCourier},
 }
 
 // Kinds lists every worker kind.
