@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 	"github.com/segmentio/kafka-go"
 
@@ -267,48 +268,14 @@ func runKafkaChaos(t *testing.T, o kafkaChaos) kafkaChaosResult {
 	}
 
 	// Every accepted booking settles; the audit checks seats, history and
-	// money against the gateway's ledger.
-	ctx := context.Background()
-	vs, err := store.CheckIntegrity(ctx, a.DB, store.IntegrityOptions{EventIDs: []uuid.UUID{event},
-		Accepted: accepted, SettleWait: 60 * time.Second, Reconcile: func(ctx context.Context) ([]string, error) {
-			ledger, err := s.gw.Ledger(ctx)
-			if err != nil {
-				return nil, err
-			}
-			mm, err := gateway.Reconcile(ctx, a.DB, ledger)
-			out := make([]string, len(mm))
-			for i, m := range mm {
-				out[i] = m.String()
-			}
-			return out, err
-		}})
-	must(t, err)
-	for _, v := range vs {
-		t.Error(v)
-	}
+	// money against the gateway's ledger. Every buyer paid with a good card
+	// for a seat of their own, so each is confirmed, once.
+	s.audit(t, event, accepted)
+	confirmedOnce(t, a.DB, accepted)
 	if t.Failed() {
 		t.FailNow()
 	}
-
-	// Exactly one settled state per accepted booking: every buyer paid with a
-	// good card for a seat of their own, so each is confirmed, once.
-	var rows []struct {
-		ID      uuid.UUID `db:"id"`
-		Status  string    `db:"status"`
-		Settled int       `db:"settled"`
-	}
-	must(t, a.DB.Select(&rows, `SELECT b.id, b.status,
-			(SELECT count(*) FROM booking_history h WHERE h.booking_id = b.id
-			 AND h.status IN ('confirmed', 'failed', 'expired', 'cancelled')) AS settled
-		FROM bookings b WHERE b.id = ANY($1::uuid[])`, pq.Array(ids(accepted))))
-	if len(rows) != len(accepted) {
-		t.Fatalf("%d of %d accepted bookings found", len(rows), len(accepted))
-	}
-	for _, r := range rows {
-		if r.Status != string(evently.BookingConfirmed) || r.Settled != 1 {
-			t.Errorf("accepted booking %s: %s with %d settled states in its history", r.ID, r.Status, r.Settled)
-		}
-	}
+	ctx := context.Background()
 
 	// Every refusal became nothing but its record, or told the truth.
 	inLog := bookCommandsInLog(t, o.brokers, a.Deps.Names.Of(topics.BookingCommands))
@@ -500,4 +467,50 @@ func metadata(brokers []string, topic ...string) (*kafka.MetadataResponse, error
 		err = fmt.Errorf("no metadata for %v", topic)
 	}
 	return md, err
+}
+
+// audit runs the integrity audit on an event once the accepted bookings
+// settled: seats, history and money against the gateway's ledger.
+func (s *saga) audit(t *testing.T, event uuid.UUID, accepted []uuid.UUID) {
+	t.Helper()
+	vs, err := store.CheckIntegrity(context.Background(), s.a.DB, store.IntegrityOptions{EventIDs: []uuid.UUID{event},
+		Accepted: accepted, SettleWait: 60 * time.Second, Reconcile: func(ctx context.Context) ([]string, error) {
+			ledger, err := s.gw.Ledger(ctx)
+			if err != nil {
+				return nil, err
+			}
+			mm, err := gateway.Reconcile(ctx, s.a.DB, ledger)
+			out := make([]string, len(mm))
+			for i, m := range mm {
+				out[i] = m.String()
+			}
+			return out, err
+		}})
+	must(t, err)
+	for _, v := range vs {
+		t.Error(v)
+	}
+}
+
+// confirmedOnce checks that every booking is confirmed with exactly one
+// settled state in its history.
+func confirmedOnce(t *testing.T, db *sqlx.DB, bookings []uuid.UUID) {
+	t.Helper()
+	var rows []struct {
+		ID      uuid.UUID `db:"id"`
+		Status  string    `db:"status"`
+		Settled int       `db:"settled"`
+	}
+	must(t, db.Select(&rows, `SELECT b.id, b.status,
+			(SELECT count(*) FROM booking_history h WHERE h.booking_id = b.id
+			 AND h.status IN ('confirmed', 'failed', 'expired', 'cancelled')) AS settled
+		FROM bookings b WHERE b.id = ANY($1::uuid[])`, pq.Array(ids(bookings))))
+	if len(rows) != len(bookings) {
+		t.Fatalf("%d of %d accepted bookings found", len(rows), len(bookings))
+	}
+	for _, r := range rows {
+		if r.Status != string(evently.BookingConfirmed) || r.Settled != 1 {
+			t.Errorf("accepted booking %s: %s with %d settled states in its history", r.ID, r.Status, r.Settled)
+		}
+	}
 }

@@ -147,3 +147,17 @@ func (s *Set) Assigned() bool {
 	}
 	return true
 }
+
+// Owned returns the partitions the set's consumer groups own now, by
+// logical topic (tests watch a hand-over with it).
+func (s *Set) Owned() map[string][]int {
+	out := map[string][]int{}
+	for _, r := range s.runners {
+		if a, ok := r.(interface{ Assigned() map[string][]int }); ok {
+			for t, ps := range a.Assigned() {
+				out[t] = append(out[t], ps...)
+			}
+		}
+	}
+	return out
+}
