@@ -38,6 +38,9 @@ type Config struct {
 	SessionTimeout time.Duration
 	// GroupPrefix isolates consumer groups (tests, several deployments).
 	GroupPrefix string
+	// Instance names this process: its consumer-group members' client id
+	// and its report in the pipeline view (default: host-pid-random).
+	Instance string
 	// PaymentWindow is how long a reserved booking waits for payment.
 	PaymentWindow time.Duration
 	// HoldTTL is how long a seat hold lives.
@@ -114,6 +117,9 @@ func NewSet(cfg Config, chosen []string) (*Set, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Instance == "" {
+		cfg.Instance = DefaultInstance()
+	}
 	s := &Set{}
 	for _, k := range kinds {
 		if !slices.Contains(chosen, k.name) {
@@ -124,6 +130,9 @@ func NewSet(cfg Config, chosen []string) (*Set, error) {
 			return nil, fmt.Errorf("%s worker: %w", k.name, err)
 		}
 		s.runners = append(s.runners, r)
+	}
+	if cfg.Redis != nil {
+		s.runners = append(s.runners, newReporter(cfg, chosen))
 	}
 	return s, nil
 }
