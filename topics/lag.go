@@ -103,6 +103,8 @@ func DescribeGroup(ctx context.Context, brokers []string, names Names, groupID s
 		}
 		out.Members = append(out.Members, gm)
 	}
-	sort.Slice(out.Members, func(i, j int) bool { return out.Members[i].ClientID+out.Members[i].MemberID < out.Members[j].ClientID+out.Members[j].MemberID })
+	sort.Slice(out.Members, func(i, j int) bool {
+		return out.Members[i].ClientID+out.Members[i].MemberID < out.Members[j].ClientID+out.Members[j].MemberID
+	})
 	return out, nil
 }
