@@ -461,7 +461,11 @@ func minISR(t *testing.T, brokers []string, names topics.Names) int {
 func metadata(brokers []string, topic ...string) (*kafka.MetadataResponse, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
+	// A transport of its own: the shared one answers from metadata cached
+	// for seconds, and leaders are watched moving here.
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second, Transport: tr}
 	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: topic})
 	if err == nil && len(md.Topics) == 0 {
 		err = fmt.Errorf("no metadata for %v", topic)
