@@ -19,6 +19,10 @@ help: ## list targets
 stack: ## start PostgreSQL, Redis and Kafka on 127.0.0.1 (idempotent)
 	@$(STACK) up
 
+.PHONY: stack-cluster
+stack-cluster: ## the stack with Kafka as three replicated brokers (stack-stop first if a single node runs)
+	@$(STACK) up --cluster
+
 .PHONY: stack-stop
 stack-stop: ## stop what make stack started
 	@$(STACK) down

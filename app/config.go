@@ -51,6 +51,9 @@ type Config struct {
 	SessionTimeout time.Duration `env:"EVENTLY_SESSION_TIMEOUT" envDefault:"10s"`
 	// GroupPrefix isolates consumer groups (tests, several deployments on one broker).
 	GroupPrefix string `env:"EVENTLY_GROUP_PREFIX" envDefault:""`
+	// Instance names a worker process in GET /admin/pipeline (its consumer
+	// groups' client id); default host-pid-random. A pod name fits.
+	Instance string `env:"EVENTLY_INSTANCE" envDefault:""`
 
 	Auth     AuthConfig
 	Catalog  CatalogConfig

@@ -92,7 +92,7 @@ func workerConfig(d *Deps, c Config) workers.Config {
 		Brokers: c.KafkaBrokers, Names: d.Names, Logger: d.Log,
 		DB: d.DB, Redis: d.Redis, Keys: d.Keys, Producer: d.Producer,
 		BatchSize: c.BatchSize, BatchWait: c.BatchWait, MaxAttempts: c.MaxAttempts,
-		SessionTimeout: c.SessionTimeout, GroupPrefix: c.GroupPrefix,
+		SessionTimeout: c.SessionTimeout, GroupPrefix: c.GroupPrefix, Instance: c.Instance,
 		PaymentWindow: c.PaymentWindow, HoldTTL: c.HoldTTL,
 		WaitlistOfferTTL: c.Waitlist.OfferTTL, WaitlistSweep: c.Waitlist.Sweep,
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/evently/evently/api"
 	"github.com/evently/evently/store"
 	"github.com/evently/evently/topics"
-	"github.com/evently/evently/workers"
 )
 
 // PaymentsConfig configures the payment saga.
@@ -57,7 +56,9 @@ func wireBookings(d *Deps, c Config, s *api.Server) error {
 	s.Catalog.OnEventCancelled = func(ctx context.Context, event uuid.UUID) error {
 		return d.Producer.Enqueue(ctx, evently.StreamBookingCommands, event.String(), evently.CmdCancelEvent, evently.EventRef{EventID: event})
 	}
-	s.Pipeline = func(ctx context.Context) (any, error) { return pipelineLag(ctx, d, c) }
+	pv := newPipelineView(d, c)
+	s.Pipeline = pv.read
+	s.Background = append(s.Background, pv.watch)
 	s.Replay = func(ctx context.Context, topic string, max int) (int, error) {
 		if !slices.Contains(topics.All(), topic) || strings.HasSuffix(topic, topics.DLQSuffix) {
 			return 0, evently.Errorf(evently.ENOTFOUND, "No topic %q has a dead-letter queue.", topic)
@@ -88,35 +89,4 @@ func wireBookings(d *Deps, c Config, s *api.Server) error {
 		RoomMaxWait:  c.Bookings.WaitingRoomMaxWait,
 	}
 	return nil
-}
-
-// groupTopics are the consumer groups and the topics each consumes.
-var groupTopics = []struct{ group, topic string }{
-	{workers.GroupBooking, topics.BookingCommands},
-	{workers.GroupBooking, topics.PaymentReplies},
-	{workers.GroupPayment, topics.PaymentRequests},
-	{workers.GroupWaitlist, topics.InventoryReleased},
-}
-
-type pipelineLagView struct {
-	Group      string                `json:"group"`
-	Topic      string                `json:"topic"`
-	Lag        int64                 `json:"lag"`
-	Partitions []topics.PartitionLag `json:"partitions"`
-}
-
-func pipelineLag(ctx context.Context, d *Deps, c Config) (any, error) {
-	out := []pipelineLagView{}
-	for _, gt := range groupTopics {
-		parts, err := topics.GroupLag(ctx, c.KafkaBrokers, d.Names, c.GroupPrefix+gt.group, gt.topic)
-		if err != nil {
-			return nil, err
-		}
-		v := pipelineLagView{Group: gt.group, Topic: gt.topic, Partitions: parts}
-		for _, p := range parts {
-			v.Lag += p.Lag
-		}
-		out = append(out, v)
-	}
-	return map[string]any{"groups": out}, nil
 }

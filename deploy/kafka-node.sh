@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # deploy/kafka-node.sh DIR PORT CONTROLLER_PORT
 #
-# Runs ONE Apache Kafka 3.9 node (KRaft, combined broker+controller, node.id 1,
-# static single-voter quorum) in the FOREGROUND, listening on 127.0.0.1 only:
+# Runs ONE Apache Kafka 3.9 node (KRaft, combined broker+controller; by
+# default node.id 1 in a static single-voter quorum, or one node of a
+# cluster, see EVENTLY_KAFKA_NODE_ID below) in the FOREGROUND, listening on
+# 127.0.0.1 only:
 #   PLAINTEXT (clients)   127.0.0.1:PORT
 #   CONTROLLER (raft)     127.0.0.1:CONTROLLER_PORT
 # All of its state lives in DIR (created if missing):
@@ -29,6 +31,17 @@
 #   EVENTLY_KAFKA_PROPS      extra server.properties lines (newline separated);
 #                            appended last, so they override the defaults below
 #   EVENTLY_KAFKA_LIBS       jar folder (default: what stack.sh kafka-libs says)
+#
+# A cluster (deploy/stack.sh up --cluster, evtest.StartCluster): every node
+# gets the same voters and cluster id, and its own node id, folder and ports.
+#   EVENTLY_KAFKA_NODE_ID      this node's id, default 1
+#   EVENTLY_KAFKA_VOTERS       the static quorum, id@host:controller_port,...
+#                              default 1@127.0.0.1:CONTROLLER_PORT
+#   EVENTLY_KAFKA_CLUSTER_ID   the cluster id (22 characters of base64url),
+#                              used when DIR has none yet; default: a new one
+#   EVENTLY_KAFKA_REPLICATION  replication factor of the internal topics and
+#                              of topics created without one, default 1; at 3
+#                              or more, min.insync.replicas=2 (else 1)
 set -euo pipefail
 
 usage() {
@@ -54,13 +67,23 @@ else
 fi
 log4j="-Dlog4j.configuration=file:$here/kafka/log4j.properties"
 
+node_id=${EVENTLY_KAFKA_NODE_ID:-1}
+voters=${EVENTLY_KAFKA_VOTERS:-$node_id@127.0.0.1:$cport}
+rf=${EVENTLY_KAFKA_REPLICATION:-1}
+[[ $node_id =~ ^[0-9]+$ && $rf =~ ^[1-9][0-9]*$ ]] ||
+  { echo "kafka-node: EVENTLY_KAFKA_NODE_ID and EVENTLY_KAFKA_REPLICATION must be numbers" >&2; exit 2; }
+# Two of three replicas must have a write before acks=all returns, so one
+# broker may die without losing an acknowledged message or stopping writes.
+min_isr=1
+[ "$rf" -lt 3 ] || min_isr=2
+
 # server.properties: written to a temp file then renamed, so a reader never
 # sees half of it.
 cat >"$dir/server.properties.tmp" <<EOF
 # Written by deploy/kafka-node.sh on every start; edits here are lost.
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$cport
+node.id=$node_id
+controller.quorum.voters=$voters
 listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
 advertised.listeners=PLAINTEXT://127.0.0.1:$port
 controller.listener.names=CONTROLLER
@@ -71,12 +94,14 @@ num.partitions=6
 auto.create.topics.enable=false
 delete.topic.enable=true
 log.retention.hours=24
-# Single node: internal topics with replication factor 1, and few partitions
-# so that a consumer group's first join is quick.
-offsets.topic.replication.factor=1
+# Internal topics replicated like the others (1 on a single node), and few
+# partitions so that a consumer group's first join is quick.
+default.replication.factor=$rf
+min.insync.replicas=$min_isr
+offsets.topic.replication.factor=$rf
 offsets.topic.num.partitions=6
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+transaction.state.log.replication.factor=$rf
+transaction.state.log.min.isr=$min_isr
 transaction.state.log.num.partitions=6
 # Tests: no delay before the first rebalance, short sessions allowed.
 group.initial.rebalance.delay.ms=0
@@ -98,6 +123,9 @@ mv -f "$dir/server.properties.tmp" "$dir/server.properties"
 # Cluster id: 16 random bytes in unpadded base64url (22 characters), which is
 # what `kafka.tools.StorageTool random-uuid` prints; made here to save a JVM
 # start (~1 s). Like Kafka's Uuid.randomUuid, never start with '-'.
+if [ ! -s "$dir/cluster.id" ] && [ -n "${EVENTLY_KAFKA_CLUSTER_ID:-}" ]; then
+  printf '%s\n' "$EVENTLY_KAFKA_CLUSTER_ID" >"$dir/cluster.id"
+fi
 if [ ! -s "$dir/cluster.id" ]; then
   while :; do
     cid=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')

@@ -5,10 +5,18 @@
 # only and keeps all its state under one folder ($EVENTLY_STACK_DIR).
 #
 # Usage: deploy/stack.sh COMMAND
-#   up          start whatever is not running (installing what is missing:
+#   up [--cluster]
+#               start whatever is not running (installing what is missing:
 #               apt packages, Kafka jars), wait until each service really
 #               answers, print one line per service with the time it took.
 #               Idempotent: a second call finds everything up and returns fast.
+#               --cluster (or EVENTLY_KAFKA_NODES=3): Kafka as a cluster of
+#               three KRaft nodes (each broker and voter), topics replicated
+#               three times with min.insync.replicas=2, so one broker may be
+#               killed without losing an acknowledged write. The choice is
+#               remembered in the state folder: later commands (`env`,
+#               `status`, `up`) use it until `up` is told otherwise or `clean`.
+#               Switching modes needs `down` first.
 #   down        stop exactly the processes this stack started (found by the
 #               pid files under the state folder): Kafka TERM (KILL after 30 s),
 #               Redis TERM, PostgreSQL `pg_ctl stop -m fast`.
@@ -17,6 +25,7 @@
 #   status      one line per service; exit 0 if all are up, 1 otherwise.
 #   env         print `export` lines for DATABASE_URL, REDIS_URL and
 #               KAFKA_BROKERS:   eval "$(deploy/stack.sh env)"
+#               (cluster: every broker, and EVENTLY_REPLICATION=3)
 #   kafka-libs  make sure the Kafka jars are present; print their folder
 #               (deploy/kafka-node.sh and Go tests use it to start brokers).
 #
@@ -26,6 +35,9 @@
 #   EVENTLY_REDIS_PORT    Redis port,             default 16379
 #   EVENTLY_KAFKA_PORT    Kafka client port,      default 19092
 #   EVENTLY_KAFKA_CONTROLLER_PORT  KRaft port,    default 19093
+#   EVENTLY_KAFKA_NODES   1 (default) or 3 (the cluster, as `up --cluster`).
+#                         Node N of the cluster listens on the ports above
+#                         plus 2*(N-1): 19092/19093, 19094/19095, 19096/19097.
 #   EVENTLY_PG_FAST=1     start PostgreSQL with fsync=off, synchronous_commit=off,
 #                         full_page_writes=off (tests/CI: faster, NOT crash safe).
 #                         Read when PostgreSQL starts: `down` then `up` to change.
@@ -38,11 +50,14 @@
 #                (role evently is SUPERUSER: tests create a database per test)
 #   REDIS_URL=redis://127.0.0.1:16379/0
 #   KAFKA_BROKERS=127.0.0.1:19092
+#                (cluster: 127.0.0.1:19092,127.0.0.1:19094,127.0.0.1:19096)
 #
 # State folder layout:
 #   pg/data  pg/postgres.log          (owned by user postgres when run as root)
 #   redis/redis.pid  redis/redis.log
 #   kafka/kafka.pid  kafka/kafka.log  kafka/data  kafka/server.properties
+#   kafka-1/ kafka-2/ kafka-3/ (cluster: the same, per node)
+#   kafka.nodes  kafka-cluster.id     (the mode last started; the cluster's id)
 #
 # Runs unattended (CI=true, no stdin): apt-get -y, mvn -B, never prompts.
 # Runs as root (PostgreSQL itself then runs as user postgres) or as a normal
@@ -72,11 +87,51 @@ set_paths() {
   REDIS_DIR=$STATE/redis
   REDIS_PID=$REDIS_DIR/redis.pid
   REDIS_LOG=$REDIS_DIR/redis.log
-  KAFKA_DIR=$STATE/kafka
+  kafka_node "${KAFKA_NODE:-0}"
+}
+
+# kafka_node N: point KAFKA_DIR, KAFKA_PID, KAFKA_LOG, KAFKA_PORT and
+# KAFKA_CPORT at node N of the cluster, or at the single node for N=0.
+kafka_node() {
+  KAFKA_NODE=$1
+  if [ "$1" = 0 ]; then
+    KAFKA_DIR=$STATE/kafka
+    KAFKA_PORT=$KAFKA_PORT0 KAFKA_CPORT=$KAFKA_CPORT0
+  else
+    KAFKA_DIR=$STATE/kafka-$1
+    KAFKA_PORT=$((KAFKA_PORT0 + 2 * ($1 - 1))) KAFKA_CPORT=$((KAFKA_CPORT0 + 2 * ($1 - 1)))
+  fi
   KAFKA_PID=$KAFKA_DIR/kafka.pid
   KAFKA_LOG=$KAFKA_DIR/kafka.log
 }
+KAFKA_PORT0=$KAFKA_PORT KAFKA_CPORT0=$KAFKA_CPORT
 set_paths
+
+# The Kafka mode: 1 node or a cluster of 3. `up --cluster` or
+# EVENTLY_KAFKA_NODES choose it; otherwise the mode `up` last started.
+kafka_mode() {
+  local n=${EVENTLY_KAFKA_NODES:-}
+  if [ "${CLUSTER_FLAG:-0}" = 1 ]; then n=3; fi
+  if [ -z "$n" ] && [ -s "$STATE/kafka.nodes" ]; then n=$(tr -d '[:space:]' <"$STATE/kafka.nodes"); fi
+  case ${n:-1} in
+    1) KAFKA_NODES=1 ;;
+    3) KAFKA_NODES=3 ;;
+    *) die "EVENTLY_KAFKA_NODES must be 1 or 3, not '$n'" ;;
+  esac
+}
+# kafka_nodes: the node numbers of the mode (0 is the single node).
+kafka_nodes() { if [ "$KAFKA_NODES" = 1 ]; then echo 0; else seq 1 "$KAFKA_NODES"; fi; }
+# The cluster's voters, id@127.0.0.1:controller_port,...
+kafka_voters() {
+  local i v=
+  for i in $(seq 1 "$KAFKA_NODES"); do v+="${v:+,}$i@127.0.0.1:$((KAFKA_CPORT0 + 2 * (i - 1)))"; done
+  echo "$v"
+}
+kafka_brokers() {
+  local i b=
+  for i in $(kafka_nodes); do kafka_node "$i"; b+="${b:+,}127.0.0.1:$KAFKA_PORT"; done
+  echo "$b"
+}
 KAFKA_READY_MSG="Kafka Server started"
 KAFKA_WAIT_S=90
 
@@ -477,7 +532,16 @@ kafka_launch() {
   local libs=$1
   mkdir -p "$KAFKA_DIR"
   [ -f "$KAFKA_LOG" ] && mv -f "$KAFKA_LOG" "$KAFKA_LOG.1"
-  EVENTLY_KAFKA_LIBS=$libs setsid "$DEPLOY/kafka-node.sh" "$KAFKA_DIR" "$KAFKA_PORT" "$KAFKA_CPORT" \
+  local cluster=()
+  if [ "$KAFKA_NODE" != 0 ]; then
+    # Every node of the cluster: the same voters and cluster id.
+    if [ ! -s "$STATE/kafka-cluster.id" ]; then
+      head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' | sed 's/^-/A/' >"$STATE/kafka-cluster.id"
+    fi
+    cluster=(EVENTLY_KAFKA_NODE_ID="$KAFKA_NODE" EVENTLY_KAFKA_VOTERS="$(kafka_voters)"
+      EVENTLY_KAFKA_CLUSTER_ID="$(cat "$STATE/kafka-cluster.id")" EVENTLY_KAFKA_REPLICATION=3)
+  fi
+  env EVENTLY_KAFKA_LIBS="$libs" "${cluster[@]}" setsid "$DEPLOY/kafka-node.sh" "$KAFKA_DIR" "$KAFKA_PORT" "$KAFKA_CPORT" \
     </dev/null >"$KAFKA_LOG" 2>&1 9>&- &
   echo $! >"$KAFKA_PID"
 }
@@ -542,26 +606,47 @@ lock_state() {
 
 line() { printf '%-9s %s\n' "$1" "$2"; }
 
+# kafka_name: the service name of the current node in messages.
+kafka_name() { if [ "$KAFKA_NODE" = 0 ]; then echo kafka; else echo "kafka-$KAFKA_NODE"; fi; }
+
 cmd_up() {
-  local t_all t_pg t_redis t_kafka libs kafka_started=0
+  local t_all t_pg t_redis t_kafka libs i started=() other
   t_all=$(now_ms)
   lock_state
+  kafka_mode
+
+  # One mode at a time: the other's nodes would hold the same ports.
+  if [ "$KAFKA_NODES" = 1 ]; then other=$(seq 1 3); else other=0; fi
+  for i in $other; do
+    kafka_node "$i"
+    if kafka_running; then
+      die "kafka: $(kafka_name) of the other mode is running (pid $(read_pid "$KAFKA_PID")); run 'deploy/stack.sh down' first"
+    fi
+  done
 
   # Stale pid files go first, so that checks below see the truth.
-  if ! kafka_running; then kafka_stop || true; fi
+  for i in $(kafka_nodes); do
+    kafka_node "$i"
+    if ! kafka_running; then kafka_stop || true; fi
+  done
   if ! redis_running; then redis_stop || true; fi
 
   # Kafka takes longest to boot: launch it first, start the others while it
-  # boots, then wait for it.
+  # boots, then wait for it. A cluster's nodes start together (each waits
+  # for a quorum of voters).
   ensure_installed
-  if ! kafka_running; then
-    port_free_or_die kafka "$KAFKA_PORT" EVENTLY_KAFKA_PORT
-    port_free_or_die kafka "$KAFKA_CPORT" EVENTLY_KAFKA_CONTROLLER_PORT
-    libs=$(kafka_libs)
-    t_kafka=$(now_ms)
-    kafka_launch "$libs"
-    kafka_started=1
-  fi
+  for i in $(kafka_nodes); do
+    kafka_node "$i"
+    if ! kafka_running; then
+      port_free_or_die "$(kafka_name)" "$KAFKA_PORT" EVENTLY_KAFKA_PORT
+      port_free_or_die "$(kafka_name)" "$KAFKA_CPORT" EVENTLY_KAFKA_CONTROLLER_PORT
+      [ -n "${libs:-}" ] || libs=$(kafka_libs)
+      t_kafka=$(now_ms)
+      kafka_launch "$libs"
+      started+=("$i")
+    fi
+  done
+  echo "$KAFKA_NODES" >"$STATE/kafka.nodes"
 
   t_pg=$(now_ms)
   if pg_running; then
@@ -588,12 +673,15 @@ cmd_up() {
     line redis "started in $(since "$t_redis") (pid $(read_pid "$REDIS_PID"), 127.0.0.1:$REDIS_PORT)"
   fi
 
-  if [ "$kafka_started" = 1 ]; then
-    kafka_wait
-    line kafka "started in $(since "$t_kafka") (pid $(read_pid "$KAFKA_PID"), 127.0.0.1:$KAFKA_PORT)"
-  else
-    line kafka "already running (pid $(read_pid "$KAFKA_PID"), 127.0.0.1:$KAFKA_PORT)"
-  fi
+  for i in $(kafka_nodes); do
+    kafka_node "$i"
+    if [[ " ${started[*]} " == *" $i "* ]]; then
+      kafka_wait
+      line "$(kafka_name)" "started in $(since "$t_kafka") (pid $(read_pid "$KAFKA_PID"), 127.0.0.1:$KAFKA_PORT)"
+    else
+      line "$(kafka_name)" "already running (pid $(read_pid "$KAFKA_PID"), 127.0.0.1:$KAFKA_PORT)"
+    fi
+  done
   line total "$(since "$t_all")  (state: $STATE)"
 }
 
@@ -601,9 +689,30 @@ cmd_down() {
   local t rc
   [ -d "$STATE" ] || { echo "nothing to stop ($STATE does not exist)"; return 0; }
   lock_state
+  kafka_mode
+  # Every node of either mode that runs; a cluster's nodes stop together
+  # (a controlled shutdown needs the quorum until the last one).
+  local i pids=() names=() stopped=()
+  for i in 0 1 2 3; do
+    kafka_node "$i"
+    local pid
+    if pid=$(read_pid "$KAFKA_PID") && kafka_pid_ours "$pid"; then
+      kill -TERM "$pid" 2>/dev/null || true
+      pids+=("$pid") names+=("$(kafka_name)")
+    elif [[ " $(kafka_nodes | tr '\n' ' ') " == *" $i "* ]]; then
+      line "$(kafka_name)" "was not running"
+    fi
+    rm -f "$KAFKA_PID"
+  done
   t=$(now_ms)
-  rc=0; kafka_stop || rc=$?
-  if [ "$rc" = 10 ]; then line kafka "stopped in $(since "$t")"; else line kafka "was not running"; fi
+  for i in "${!pids[@]}"; do
+    if ! wait_gone "${pids[$i]}" 30; then
+      note "${names[$i]}: pid ${pids[$i]} still running 30 s after TERM, killing"
+      kill -KILL "${pids[$i]}" 2>/dev/null || true
+      wait_gone "${pids[$i]}" 5 || true
+    fi
+    line "${names[$i]}" "stopped in $(since "$t")"
+  done
   t=$(now_ms)
   rc=0; redis_stop || rc=$?
   if [ "$rc" = 10 ]; then line redis "stopped in $(since "$t")"; else line redis "was not running"; fi
@@ -633,19 +742,26 @@ cmd_status() {
   else
     line redis "down  (log $REDIS_LOG)"; ok=1
   fi
-  if kafka_running; then
-    pid=$(read_pid "$KAFKA_PID")
-    line kafka "up    pid $pid  127.0.0.1:$KAFKA_PORT (controller $KAFKA_CPORT)  log $KAFKA_LOG"
-  else
-    line kafka "down  (log $KAFKA_LOG)"; ok=1
-  fi
+  kafka_mode
+  local i
+  for i in $(kafka_nodes); do
+    kafka_node "$i"
+    if kafka_running; then
+      pid=$(read_pid "$KAFKA_PID")
+      line "$(kafka_name)" "up    pid $pid  127.0.0.1:$KAFKA_PORT (controller $KAFKA_CPORT)  log $KAFKA_LOG"
+    else
+      line "$(kafka_name)" "down  (log $KAFKA_LOG)"; ok=1
+    fi
+  done
   return $ok
 }
 
 cmd_env() {
   echo "export DATABASE_URL='postgres://evently:evently@127.0.0.1:$PG_PORT/evently?sslmode=disable'"
   echo "export REDIS_URL='redis://127.0.0.1:$REDIS_PORT/0'"
-  echo "export KAFKA_BROKERS='127.0.0.1:$KAFKA_PORT'"
+  kafka_mode
+  echo "export KAFKA_BROKERS='$(kafka_brokers)'"
+  if [ "$KAFKA_NODES" != 1 ]; then echo "export EVENTLY_REPLICATION=3"; fi
 }
 
 usage() {
@@ -654,7 +770,14 @@ usage() {
 }
 
 case ${1:-} in
-  up) cmd_up ;;
+  up)
+    case ${2:-} in
+      --cluster) CLUSTER_FLAG=1 ;;
+      "") ;;
+      *) usage ;;
+    esac
+    cmd_up
+    ;;
   down) cmd_down ;;
   clean) cmd_clean ;;
   status) cmd_status ;;

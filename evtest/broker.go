@@ -3,6 +3,7 @@ package evtest
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -26,6 +27,7 @@ type Broker struct {
 	dir   string
 	port  int
 	cport int
+	env   []string // extra environment of kafka-node.sh (cluster nodes)
 	mu    sync.Mutex
 	cmd   *exec.Cmd
 	out   *bytes.Buffer
@@ -45,32 +47,47 @@ func StartBroker(t testing.TB) *Broker {
 // Start starts (or restarts) the broker and waits until it answers.
 func (b *Broker) Start() {
 	b.t.Helper()
+	if b.launch() {
+		if err := b.wait(); err != nil {
+			b.t.Fatal(err)
+		}
+	}
+}
+
+// launch starts the broker's process; false when it was running already.
+func (b *Broker) launch() bool {
+	b.t.Helper()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.cmd != nil {
-		return
+		return false
 	}
 	script := filepath.Join(RepoRoot(b.t), "deploy", "kafka-node.sh")
 	cmd := exec.Command("bash", script, b.dir, strconv.Itoa(b.port), strconv.Itoa(b.cport))
 	b.out = &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = b.out, b.out
-	cmd.Env = append(os.Environ(), "EVENTLY_KAFKA_HEAP=256m")
+	cmd.Env = append(append(os.Environ(), "EVENTLY_KAFKA_HEAP=256m"), b.env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		b.t.Fatalf("evtest: start broker: %v", err)
 	}
 	b.cmd = cmd
+	return true
+}
+
+// wait waits until the broker answers metadata requests.
+func (b *Broker) wait() error {
 	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		err := topics.Reachable(ctx, []string{b.Addr})
 		cancel()
 		if err == nil {
-			return
+			return nil
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	b.t.Fatalf("evtest: broker did not start in 90s:\n%s", tail(b.out.String(), 2000))
+	return fmt.Errorf("evtest: broker %s did not start in 90s:\n%s", b.Addr, tail(b.out.String(), 2000))
 }
 
 // Stop stops the broker (SIGTERM, then SIGKILL after 20 s) and waits.

@@ -58,6 +58,9 @@ type GroupConfig struct {
 
 	SessionTimeout time.Duration // default 10 s
 	Logger         *slog.Logger
+	// ClientID names this process to the broker; the group's coordinator
+	// lists members by it (GET /admin/pipeline). Default "kafka-go".
+	ClientID string
 }
 
 // Group runs one consumer group: one goroutine owns each assigned partition,
@@ -145,6 +148,7 @@ func (g *Group) Run(ctx context.Context) error {
 		StartOffset:           kafka.FirstOffset,
 		WatchPartitionChanges: true,
 		Timeout:               5 * time.Second,
+		Dialer:                &kafka.Dialer{ClientID: g.cfg.ClientID, Timeout: 10 * time.Second, DualStack: true},
 		ErrorLogger:           kafka.LoggerFunc(func(f string, a ...any) { g.log.Debug(fmt.Sprintf(f, a...)) }),
 	})
 	if err != nil {

@@ -57,3 +57,54 @@ func GroupLag(ctx context.Context, brokers []string, names Names, groupID, topic
 	sort.Slice(out, func(i, j int) bool { return out[i].Partition < out[j].Partition })
 	return out, nil
 }
+
+// GroupMember is one member of a consumer group and what it owns.
+type GroupMember struct {
+	MemberID string `json:"member_id"`
+	// ClientID names the worker process (GroupConfig.ClientID).
+	ClientID string `json:"client_id"`
+	Host     string `json:"host"`
+	// Partitions it owns, by logical topic.
+	Partitions map[string][]int `json:"partitions"`
+}
+
+// GroupState is a consumer group as its coordinator sees it.
+type GroupState struct {
+	// State is the coordinator's: Stable, PreparingRebalance,
+	// CompletingRebalance, Empty or Dead.
+	State   string        `json:"state"`
+	Members []GroupMember `json:"members"`
+}
+
+// DescribeGroup asks the group's coordinator for its members and their
+// assignments (empty while a rebalance is in progress).
+func DescribeGroup(ctx context.Context, brokers []string, names Names, groupID string) (GroupState, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
+	res, err := c.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{groupID}})
+	if err != nil {
+		return GroupState{}, fmt.Errorf("describe group %s: %w", groupID, err)
+	}
+	if len(res.Groups) != 1 {
+		return GroupState{}, fmt.Errorf("describe group %s: %d groups in the answer", groupID, len(res.Groups))
+	}
+	g := res.Groups[0]
+	if g.Error != nil {
+		return GroupState{}, fmt.Errorf("describe group %s: %w", groupID, g.Error)
+	}
+	out := GroupState{State: g.GroupState, Members: []GroupMember{}}
+	for _, m := range g.Members {
+		gm := GroupMember{MemberID: m.MemberID, ClientID: m.ClientID, Host: m.ClientHost, Partitions: map[string][]int{}}
+		for _, t := range m.MemberAssignments.Topics {
+			ps := append([]int(nil), t.Partitions...)
+			sort.Ints(ps)
+			gm.Partitions[names.Logical(t.Topic)] = ps
+		}
+		out.Members = append(out.Members, gm)
+	}
+	sort.Slice(out.Members, func(i, j int) bool {
+		return out.Members[i].ClientID+out.Members[i].MemberID < out.Members[j].ClientID+out.Members[j].MemberID
+	})
+	return out, nil
+}

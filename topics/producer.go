@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,7 @@ import (
 // partition's batches one after the other).
 type Producer struct {
 	w     *kafka.Writer
+	tr    *kafka.Transport
 	names Names
 
 	mu      sync.Mutex
@@ -49,8 +51,23 @@ type publishCall struct {
 
 // NewProducer returns a Producer for the given brokers.
 func NewProducer(brokers []string, names Names) *Producer {
-	return &Producer{names: names, flights: map[string]*flight{}, w: &kafka.Writer{
+	// kafka-go's writer learns that a partition's leader moved only from
+	// its next metadata refresh, not from the write's error: on a cluster,
+	// refreshing every second lets the retries below reach the new leader
+	// when a broker dies (the default transport refreshes every 6 s, longer
+	// than a caller waits). Only Evently's topics are asked for.
+	tr := &kafka.Transport{MetadataTTL: time.Second, MetadataTopics: names.All()}
+	// With several brokers, retry until the write's 5 s deadline: a dead
+	// leader is replaced within about 4 s (deploy/kafka-node.sh:
+	// broker.session.timeout.ms). With one there is no other leader to
+	// wait for, and callers hear "not stored" sooner.
+	attempts := 5
+	if len(brokers) > 1 {
+		attempts = 10
+	}
+	return &Producer{names: names, tr: tr, flights: map[string]*flight{}, w: &kafka.Writer{
 		Addr:         kafka.TCP(brokers...),
+		Transport:    tr,
 		Balancer:     kafka.Murmur2Balancer{}, // same partition as Java clients for a key
 		RequiredAcks: kafka.RequireAll,
 		// Each write is a whole group already: kafka-go must not hold it
@@ -58,8 +75,8 @@ func NewProducer(brokers []string, names Names) *Producer {
 		BatchTimeout: time.Nanosecond,
 		BatchSize:    1000,
 		// A leader that moved (a broker restart, a topic just made) is
-		// retried with backoff within the callers' 5 s.
-		MaxAttempts:  5,
+		// retried with backoff, 100 ms doubling to 1 s.
+		MaxAttempts:  attempts,
 		WriteTimeout: 5 * time.Second,
 		ReadTimeout:  5 * time.Second,
 		// Topics are provisioned at start-up; creating one by writing to it
@@ -179,7 +196,9 @@ func (p *Producer) Writes() int64 { return p.writes.Load() }
 // Close waits for the writes in flight, then closes the writer.
 func (p *Producer) Close() error {
 	p.wg.Wait()
-	return p.w.Close()
+	err := p.w.Close()
+	p.tr.CloseIdleConnections() // ends the transport's metadata refresher
+	return err
 }
 
 // Names returns the topic names this producer writes to.
@@ -242,7 +261,8 @@ func EnsureTopics(ctx context.Context, brokers []string, names Names, partitions
 	all := names.All()
 	cfgs := make([]kafka.TopicConfig, len(all))
 	for i, t := range all {
-		cfgs[i] = kafka.TopicConfig{Topic: t, NumPartitions: partitions, ReplicationFactor: replication}
+		cfgs[i] = kafka.TopicConfig{Topic: t, NumPartitions: partitions, ReplicationFactor: replication,
+			ConfigEntries: []kafka.ConfigEntry{{ConfigName: "min.insync.replicas", ConfigValue: strconv.Itoa(MinInSync(replication))}}}
 	}
 	res, err := c.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: cfgs})
 	if err != nil {
@@ -264,6 +284,17 @@ func EnsureTopics(ctx context.Context, brokers []string, names Names, partitions
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// MinInSync is the min.insync.replicas of topics with the given replication
+// factor: 2 from 3 replicas on, so an acks=all write is on two brokers and
+// one broker may fail without stopping writes; else 1 (never more than the
+// replicas, or every acks=all write would fail).
+func MinInSync(replication int) int {
+	if replication >= 3 {
+		return 2
+	}
+	return 1
 }
 
 // DeleteTopics removes every topic under names (tests: a long-lived broker

@@ -90,7 +90,7 @@ func newCommitter(cfg Config) (Runner, error) {
 		Topics:    []string{topics.BookingCommands, topics.PaymentReplies},
 		Handle:    c.handle,
 		BatchSize: cfg.BatchSize, BatchWait: cfg.BatchWait, MaxAttempts: cfg.MaxAttempts,
-		SessionTimeout: cfg.SessionTimeout, Logger: cfg.Logger,
+		SessionTimeout: cfg.SessionTimeout, Logger: cfg.Logger, ClientID: cfg.Instance,
 		Ready:        func(ctx context.Context) error { return cfg.DB.PingContext(ctx) },
 		DLQ:          cfg.Producer,
 		OnDeadLetter: c.deadLettered,

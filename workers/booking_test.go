@@ -271,7 +271,9 @@ func buildEvently(t testing.TB) string {
 	return builtBin
 }
 
-// Operators see each group's lag per partition, from the broker.
+// Operators see each group's lag per partition, from the broker, its
+// trend, the members and what each owns, the dead-letter queues and the
+// worker processes' payment breakers.
 func TestPipelineLagForOperators(t *testing.T) {
 	t.Parallel()
 	a := apptest.Start(t, apptest.Options{Workers: []string{"booking"}, Partitions: 2})
@@ -279,31 +281,83 @@ func TestPipelineLagForOperators(t *testing.T) {
 	publish(t, a.Deps.Producer, bookCmd(newUser(t, a.DB), event, seats(1)))
 	waitBookings(t, a.DB, 1, 20*time.Second)
 	_, admin := a.User(evently.RoleAdmin)
+	type trend struct {
+		OverSeconds float64 `json:"over_seconds"`
+		LagChange   int64   `json:"lag_change"`
+	}
 	type view struct {
 		Groups []struct {
 			Group, Topic string
 			Lag          int64
+			Trend        *trend
 			Partitions   []struct {
 				Partition int
 				End       int64 `json:"end_offset"`
 				Committed int64 `json:"committed_offset"`
+				Owner     string
+				Trend     *trend
 			}
 		}
+		Consumers []struct {
+			Group, State string
+			Members      []struct {
+				ClientID   string `json:"client_id"`
+				Partitions map[string][]int
+			}
+		}
+		DLQ []struct {
+			Topic          string
+			Pending, Total int64
+		}
+		Breakers []struct{ Instance, Client, State string }
+		Workers  []struct {
+			Instance string
+			Kinds    []string
+		}
 	}
-	apptest.Eventually(t, "booking commands fully consumed", func() bool {
+	read := func() view {
 		var v view
 		res := a.Do("GET", "/api/v1/admin/pipeline", admin, nil)
 		if res.Status != 200 {
 			t.Fatalf("%d %s", res.Status, res.Body)
 		}
 		res.JSON(t, &v)
+		return v
+	}
+	var v view
+	apptest.Eventually(t, "booking commands fully consumed, by the one member", func() bool {
+		v = read()
 		for _, g := range v.Groups {
 			if g.Group == "booking" && g.Topic == "booking.commands" {
-				return len(g.Partitions) == 2 && g.Lag == 0
+				return len(g.Partitions) == 2 && g.Lag == 0 && g.Partitions[0].Owner != "" && len(v.Workers) == 1
 			}
 		}
 		return false
 	})
+	instance := v.Workers[0].Instance
+	for _, c := range v.Consumers {
+		if c.Group != "booking" {
+			continue
+		}
+		if c.State != "Stable" || len(c.Members) != 1 || c.Members[0].ClientID != instance ||
+			len(c.Members[0].Partitions["booking.commands"]) != 2 || len(c.Members[0].Partitions["payment.replies"]) != 2 {
+			t.Errorf("booking group: %+v, want one member %s owning both partitions of both topics", c, instance)
+		}
+	}
+	if len(v.DLQ) != 5 || v.DLQ[0].Topic != "booking.commands" || v.DLQ[0].Pending != 0 {
+		t.Errorf("dlq: %+v", v.DLQ)
+	}
+	if len(v.Breakers) != 1 || v.Breakers[0] != (struct{ Instance, Client, State string }{instance, "charge_at_commit", "closed"}) {
+		t.Errorf("breakers: %+v", v.Breakers)
+	}
+	// A later look compares with the earlier one (only the booking group
+	// runs here: the others' lag may grow).
+	time.Sleep(2100 * time.Millisecond)
+	for _, g := range read().Groups {
+		if g.Trend == nil || g.Trend.OverSeconds < 2 || g.Partitions[0].Trend == nil || g.Group == "booking" && g.Trend.LagChange != 0 {
+			t.Errorf("%s/%s: trend %+v", g.Group, g.Topic, g.Trend)
+		}
+	}
 }
 
 // A poison command goes to the DLQ and its booking fails; an operator's

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 	"github.com/segmentio/kafka-go"
 
@@ -23,7 +24,7 @@ import (
 	"github.com/evently/evently/topics"
 )
 
-// chaosBuyer is one buyer of TestKafkaKilledMidProduce and what it was told.
+// chaosBuyer is one buyer of the Kafka chaos runs and what it was told.
 type chaosBuyer struct {
 	user  uuid.UUID
 	token string
@@ -41,6 +42,8 @@ type chaosBuyer struct {
 	// After a retry that found nothing (404, the hold is gone): a new hold
 	// on the same seat and a new booking, as a buyer would.
 	rebook uuid.UUID
+	// late buyers submit only after the broker was killed.
+	late bool
 }
 
 // Kafka killed mid-produce (issue 15): buyers hold a seat each and submit
@@ -52,18 +55,116 @@ type chaosBuyer struct {
 func TestKafkaKilledMidProduce(t *testing.T) {
 	t.Parallel()
 	broker := evtest.StartBroker(t)
-	s := startSagaWith(t, paysim.Behaviour{}, apptest.Options{Brokers: []string{broker.Addr},
+	const n = 80
+	res := runKafkaChaos(t, kafkaChaos{buyers: n, brokers: []string{broker.Addr},
+		kill: func(*apptest.App) { broker.Kill() },
+		// With its only broker gone nothing can be stored: wait for refusals.
+		outage: "submissions refused", outageOver: func(l *chaosLoad) bool {
+			return l.refused.Load() >= 8 || l.answered.Load() == n
+		},
+		restart: broker.Start})
+	if res.refused == 0 {
+		t.Fatal("no submission was refused: the broker was not killed mid-load")
+	}
+}
+
+// One of three brokers SIGKILLed during an on-sale (issue 17): topics are
+// replicated three times with min.insync.replicas=2, so the producer fails
+// over to the partitions' new leaders. Submissions sent after the kill are
+// accepted while the broker is down; whatever was refused in the moment of
+// the election is retried as in TestKafkaKilledMidProduce; every accepted
+// booking settles exactly once; the audit passes; the restarted broker
+// catches up until every partition has its three in-sync replicas again.
+func TestKafkaBrokerKilledInCluster(t *testing.T) {
+	t.Parallel()
+	cluster := evtest.StartCluster(t)
+	const n = 120
+	var (
+		victim   *evtest.Broker
+		live     []string
+		topic    string
+		killedAt time.Time
+		elected  time.Duration
+	)
+	res := runKafkaChaos(t, kafkaChaos{buyers: n, brokers: cluster.Addrs, replication: evtest.ClusterReplication,
+		kill: func(a *apptest.App) {
+			// The leader of the first booking partition: its writes must move.
+			topic = a.Deps.Names.Of(topics.BookingCommands)
+			leader, err := leaderOf(cluster.Addrs, topic, 0)
+			must(t, err)
+			victim = cluster.Node(leader)
+			for _, addr := range cluster.Addrs {
+				if addr != leader {
+					live = append(live, addr)
+				}
+			}
+			killedAt = time.Now()
+			victim.Kill()
+		},
+		outage: "submissions sent after the kill accepted", outageOver: func(l *chaosLoad) bool {
+			if elected == 0 {
+				if leader, err := leaderOf(live, topic, 0); err == nil && leader != victim.Addr {
+					elected = time.Since(killedAt)
+				}
+			}
+			return l.acceptedLate.Load() >= 10 || l.answered.Load() == n
+		},
+		restart: func() { victim.Start(); cluster.WaitFor(len(cluster.Nodes)) }})
+	if res.acceptedLate == 0 {
+		t.Fatal("nothing sent after the kill was accepted: the producer did not fail over")
+	}
+	t.Logf("failover: a new leader of partition 0 seen %s after the kill (0: not seen before the restart), "+
+		"the first submission sent after the kill accepted %s after it; %d of %d refused",
+		elected.Round(time.Millisecond), res.firstLateAccept.Round(time.Millisecond), res.refused, n)
+	start := time.Now()
+	apptest.Eventually(t, "every partition back to three in-sync replicas", func() bool {
+		return minISR(t, cluster.Addrs, res.names) == evtest.ClusterReplication
+	})
+	t.Logf("restarted broker back in every ISR %s after the audit", time.Since(start).Round(time.Millisecond))
+}
+
+// kafkaChaos is one run of the Kafka chaos scenario: a load of paid
+// bookings, a broker killed at its height, restarted after an outage.
+type kafkaChaos struct {
+	buyers      int
+	brokers     []string
+	replication int
+	kill        func(a *apptest.App)
+	// The broker is restarted once outageOver holds (named by outage).
+	outage     string
+	outageOver func(l *chaosLoad) bool
+	restart    func()
+}
+
+// chaosLoad counts the load's answers as they come.
+type chaosLoad struct {
+	answered, refused, inFlight atomic.Int32
+	// acceptedLate counts accepted submissions sent after the kill.
+	acceptedLate atomic.Int32
+	firstLate    atomic.Int64 // unix nanoseconds of the first of them
+}
+
+// kafkaChaosResult is what the run saw, once every check passed.
+type kafkaChaosResult struct {
+	refused, acceptedLate int
+	firstLateAccept       time.Duration // from the kill
+	names                 topics.Names
+}
+
+func runKafkaChaos(t *testing.T, o kafkaChaos) kafkaChaosResult {
+	t.Helper()
+	s := startSagaWith(t, paysim.Behaviour{}, apptest.Options{Brokers: o.brokers, Replication: o.replication,
 		Configure: func(c *app.Config) {
 			// The production default: 201 when the outcome comes in time,
 			// else 202; both are "accepted".
 			c.Bookings.SubmitWait = time.Second
 		}})
 	a := s.a
-	const n = 80
+	n := o.buyers
 	event := a.Event(n)
 	buyers := make([]*chaosBuyer, n)
 	for i := range buyers {
-		b := &chaosBuyer{seat: seats(i + 1)[0], key: fmt.Sprintf("kchaos-%d", i)}
+		b := &chaosBuyer{seat: seats(i + 1)[0], key: fmt.Sprintf("kchaos-%d", i), late: i >= n/2}
 		b.user, b.token = a.User(evently.RoleUser)
 		res := a.Do("POST", "/api/v1/events/"+event.String()+"/holds", b.token, map[string]any{"seat_ids": []string{b.seat}})
 		if res.Status != http.StatusCreated {
@@ -78,9 +179,9 @@ func TestKafkaKilledMidProduce(t *testing.T) {
 
 	// The load: a few buyers at a time submit their booking. The broker is
 	// killed once a quarter of them were answered while others wait for
-	// theirs; the second half comes after the kill, so some are refused;
-	// the broker is started again once some were.
-	var answered, refused, inFlight atomic.Int32
+	// theirs; the second half comes after the kill; the broker is started
+	// again once the outage did what it shows.
+	var l chaosLoad
 	next, killed := make(chan *chaosBuyer), make(chan struct{})
 	var wg sync.WaitGroup
 	for range 12 {
@@ -88,24 +189,28 @@ func TestKafkaKilledMidProduce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for b := range next {
-				inFlight.Add(1)
+				l.inFlight.Add(1)
 				res := a.Do("POST", "/api/v1/bookings", b.token, b.body, "Idempotency-Key", b.key)
-				inFlight.Add(-1)
+				l.inFlight.Add(-1)
 				b.first = res.Status
 				switch res.Status {
 				case http.StatusCreated, http.StatusAccepted:
 					var v bookingView
 					res.JSON(t, &v)
 					b.booking = v.ID
+					if b.late {
+						l.firstLate.CompareAndSwap(0, time.Now().UnixNano())
+						l.acceptedLate.Add(1)
+					}
 				case http.StatusServiceUnavailable:
 					if res.Header.Get("Retry-After") == "" {
 						t.Errorf("503 without Retry-After: %s", res.Body)
 					}
-					refused.Add(1)
+					l.refused.Add(1)
 				default:
 					t.Errorf("buyer %s: %d %s", b.key, res.Status, res.Body)
 				}
-				answered.Add(1)
+				l.answered.Add(1)
 			}
 		}()
 	}
@@ -119,16 +224,20 @@ func TestKafkaKilledMidProduce(t *testing.T) {
 		}
 	}()
 	apptest.Eventually(t, "a quarter of the load answered with submissions in flight", func() bool {
-		return answered.Load() >= n/4 && inFlight.Load() > 0 || answered.Load() == n/2
+		return l.answered.Load() >= int32(n/4) && l.inFlight.Load() > 0 || l.answered.Load() == int32(n/2)
 	})
-	caught, killedAt := inFlight.Load(), time.Now()
-	broker.Kill()
+	caught, killedAt := l.inFlight.Load(), time.Now()
+	o.kill(a)
 	close(killed)
-	t.Logf("broker killed with %d submissions in flight, %d answered", caught, answered.Load())
-	apptest.Eventually(t, "submissions refused", func() bool { return refused.Load() >= 8 || answered.Load() == n })
-	broker.Start()
+	t.Logf("broker killed with %d submissions in flight, %d answered", caught, l.answered.Load())
+	apptest.Eventually(t, o.outage, func() bool { return o.outageOver(&l) })
+	o.restart()
 	t.Logf("broker back %s after the kill", time.Since(killedAt).Round(time.Millisecond))
 	wg.Wait()
+	out := kafkaChaosResult{refused: int(l.refused.Load()), acceptedLate: int(l.acceptedLate.Load()), names: a.Deps.Names}
+	if f := l.firstLate.Load(); f != 0 {
+		out.firstLateAccept = time.Unix(0, f).Sub(killedAt)
+	}
 
 	// The refused buyers retry with the same key (the same request), then,
 	// told their hold is gone, hold the seat again and book it anew.
@@ -159,51 +268,17 @@ func TestKafkaKilledMidProduce(t *testing.T) {
 	}
 
 	// Every accepted booking settles; the audit checks seats, history and
-	// money against the gateway's ledger.
-	ctx := context.Background()
-	vs, err := store.CheckIntegrity(ctx, a.DB, store.IntegrityOptions{EventIDs: []uuid.UUID{event},
-		Accepted: accepted, SettleWait: 60 * time.Second, Reconcile: func(ctx context.Context) ([]string, error) {
-			ledger, err := s.gw.Ledger(ctx)
-			if err != nil {
-				return nil, err
-			}
-			mm, err := gateway.Reconcile(ctx, a.DB, ledger)
-			out := make([]string, len(mm))
-			for i, m := range mm {
-				out[i] = m.String()
-			}
-			return out, err
-		}})
-	must(t, err)
-	for _, v := range vs {
-		t.Error(v)
-	}
+	// money against the gateway's ledger. Every buyer paid with a good card
+	// for a seat of their own, so each is confirmed, once.
+	s.audit(t, event, accepted)
+	confirmedOnce(t, a.DB, accepted)
 	if t.Failed() {
 		t.FailNow()
 	}
-
-	// Exactly one settled state per accepted booking: every buyer paid with a
-	// good card for a seat of their own, so each is confirmed, once.
-	var rows []struct {
-		ID      uuid.UUID `db:"id"`
-		Status  string    `db:"status"`
-		Settled int       `db:"settled"`
-	}
-	must(t, a.DB.Select(&rows, `SELECT b.id, b.status,
-			(SELECT count(*) FROM booking_history h WHERE h.booking_id = b.id
-			 AND h.status IN ('confirmed', 'failed', 'expired', 'cancelled')) AS settled
-		FROM bookings b WHERE b.id = ANY($1::uuid[])`, pq.Array(ids(accepted))))
-	if len(rows) != len(accepted) {
-		t.Fatalf("%d of %d accepted bookings found", len(rows), len(accepted))
-	}
-	for _, r := range rows {
-		if r.Status != string(evently.BookingConfirmed) || r.Settled != 1 {
-			t.Errorf("accepted booking %s: %s with %d settled states in its history", r.ID, r.Status, r.Settled)
-		}
-	}
+	ctx := context.Background()
 
 	// Every refusal became nothing but its record, or told the truth.
-	inLog := bookCommandsInLog(t, broker.Addr, a.Deps.Names.Of(topics.BookingCommands))
+	inLog := bookCommandsInLog(t, o.brokers, a.Deps.Names.Of(topics.BookingCommands))
 	var nRefused, nKnown, nInLog int
 	for _, b := range buyers {
 		if b.first != http.StatusServiceUnavailable {
@@ -258,11 +333,9 @@ func TestKafkaKilledMidProduce(t *testing.T) {
 	if sold != len(accepted) {
 		t.Errorf("%d seats sold for %d accepted bookings", sold, len(accepted))
 	}
-	if nRefused == 0 {
-		t.Fatal("no submission was refused: the broker was not killed mid-load")
-	}
 	t.Logf("%d buyers: %d accepted at once, %d refused (%d of whose commands reached the log after all, %d known on retry), %d booked again",
 		n, n-nRefused, nRefused, nInLog, nKnown, nRefused-nKnown)
+	return out
 }
 
 // resubmit repeats a refused submission with the same key until it is not
@@ -308,15 +381,15 @@ func rebook(t *testing.T, a *apptest.App, event uuid.UUID, b *chaosBuyer) uuid.U
 
 // bookCommandsInLog returns the booking ids of every book command in the
 // topic, read back from the broker.
-func bookCommandsInLog(t *testing.T, addr, topic string) map[uuid.UUID]bool {
+func bookCommandsInLog(t *testing.T, brokers []string, topic string) map[uuid.UUID]bool {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	parts, err := topics.PartitionCount(ctx, []string{addr}, topic)
+	parts, err := topics.PartitionCount(ctx, brokers, topic)
 	must(t, err)
 	out := map[uuid.UUID]bool{}
 	for p := range parts {
-		conn, err := kafka.DialLeader(ctx, "tcp", addr, topic, p)
+		conn, err := kafka.DialLeader(ctx, "tcp", brokers[0], topic, p)
 		must(t, err)
 		last, err := conn.ReadLastOffset()
 		conn.Close()
@@ -324,7 +397,7 @@ func bookCommandsInLog(t *testing.T, addr, topic string) map[uuid.UUID]bool {
 		if last == 0 {
 			continue
 		}
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, Topic: topic, Partition: p, MaxWait: 100 * time.Millisecond})
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: p, MaxWait: 100 * time.Millisecond})
 		for {
 			m, err := r.ReadMessage(ctx)
 			if err != nil {
@@ -352,4 +425,96 @@ func ids(u []uuid.UUID) []string {
 		out[i] = id.String()
 	}
 	return out
+}
+
+// leaderOf returns the address of the broker leading a partition.
+func leaderOf(brokers []string, topic string, partition int) (string, error) {
+	md, err := metadata(brokers, topic)
+	if err != nil {
+		return "", err
+	}
+	for _, p := range md.Topics[0].Partitions {
+		if p.ID == partition && p.Leader.Host != "" {
+			return fmt.Sprintf("%s:%d", p.Leader.Host, p.Leader.Port), nil
+		}
+	}
+	return "", fmt.Errorf("%s/%d has no leader", topic, partition)
+}
+
+// minISR returns the smallest in-sync replica set among every partition of
+// every topic under names.
+func minISR(t *testing.T, brokers []string, names topics.Names) int {
+	t.Helper()
+	md, err := metadata(brokers, names.All()...)
+	must(t, err)
+	least := -1
+	for _, tp := range md.Topics {
+		for _, p := range tp.Partitions {
+			if least < 0 || len(p.Isr) < least {
+				least = len(p.Isr)
+			}
+		}
+	}
+	return least
+}
+
+func metadata(brokers []string, topic ...string) (*kafka.MetadataResponse, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// A transport of its own: the shared one answers from metadata cached
+	// for seconds, and leaders are watched moving here.
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second, Transport: tr}
+	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: topic})
+	if err == nil && len(md.Topics) == 0 {
+		err = fmt.Errorf("no metadata for %v", topic)
+	}
+	return md, err
+}
+
+// audit runs the integrity audit on an event once the accepted bookings
+// settled: seats, history and money against the gateway's ledger.
+func (s *saga) audit(t *testing.T, event uuid.UUID, accepted []uuid.UUID) {
+	t.Helper()
+	vs, err := store.CheckIntegrity(context.Background(), s.a.DB, store.IntegrityOptions{EventIDs: []uuid.UUID{event},
+		Accepted: accepted, SettleWait: 60 * time.Second, Reconcile: func(ctx context.Context) ([]string, error) {
+			ledger, err := s.gw.Ledger(ctx)
+			if err != nil {
+				return nil, err
+			}
+			mm, err := gateway.Reconcile(ctx, s.a.DB, ledger)
+			out := make([]string, len(mm))
+			for i, m := range mm {
+				out[i] = m.String()
+			}
+			return out, err
+		}})
+	must(t, err)
+	for _, v := range vs {
+		t.Error(v)
+	}
+}
+
+// confirmedOnce checks that every booking is confirmed with exactly one
+// settled state in its history.
+func confirmedOnce(t *testing.T, db *sqlx.DB, bookings []uuid.UUID) {
+	t.Helper()
+	var rows []struct {
+		ID      uuid.UUID `db:"id"`
+		Status  string    `db:"status"`
+		Settled int       `db:"settled"`
+	}
+	must(t, db.Select(&rows, `SELECT b.id, b.status,
+			(SELECT count(*) FROM booking_history h WHERE h.booking_id = b.id
+			 AND h.status IN ('confirmed', 'failed', 'expired', 'cancelled')) AS settled
+		FROM bookings b WHERE b.id = ANY($1::uuid[])`, pq.Array(ids(bookings))))
+	if len(rows) != len(bookings) {
+		t.Fatalf("%d of %d accepted bookings found", len(rows), len(bookings))
+	}
+	for _, r := range rows {
+		if r.Status != string(evently.BookingConfirmed) || r.Settled != 1 {
+			t.Errorf("accepted booking %s: %s with %d settled states in its history", r.ID, r.Status, r.Settled)
+		}
+	}
 }

@@ -41,7 +41,7 @@ func newPayer(cfg Config) (Runner, error) {
 		BatchSize: 64, BatchWait: cfg.BatchWait, MaxAttempts: cfg.MaxAttempts,
 		// A batch may wait on a slow gateway: time-outs, retries and backoff.
 		HandleTimeout:  30 * time.Second,
-		SessionTimeout: cfg.SessionTimeout, Logger: cfg.Logger, DLQ: cfg.Producer,
+		SessionTimeout: cfg.SessionTimeout, Logger: cfg.Logger, ClientID: cfg.Instance, DLQ: cfg.Producer,
 		// While the gateway is down, failures are its fault, not the
 		// messages': nothing is dead-lettered, so no refund is ever dropped.
 		Ready: p.gatewayReady,

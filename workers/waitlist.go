@@ -45,7 +45,7 @@ func newPromoter(cfg Config) (Runner, error) {
 		Brokers: cfg.Brokers, Names: cfg.Names, GroupID: cfg.GroupPrefix + GroupWaitlist,
 		Topics: []string{topics.InventoryReleased}, Handle: p.handle,
 		BatchSize: 50, BatchWait: cfg.BatchWait, MaxAttempts: cfg.MaxAttempts,
-		SessionTimeout: cfg.SessionTimeout, Logger: cfg.Logger, DLQ: cfg.Producer,
+		SessionTimeout: cfg.SessionTimeout, Logger: cfg.Logger, ClientID: cfg.Instance, DLQ: cfg.Producer,
 	})
 	if err != nil {
 		return nil, err

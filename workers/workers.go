@@ -38,6 +38,9 @@ type Config struct {
 	SessionTimeout time.Duration
 	// GroupPrefix isolates consumer groups (tests, several deployments).
 	GroupPrefix string
+	// Instance names this process: its consumer-group members' client id
+	// and its report in the pipeline view (default: host-pid-random).
+	Instance string
 	// PaymentWindow is how long a reserved booking waits for payment.
 	PaymentWindow time.Duration
 	// HoldTTL is how long a seat hold lives.
@@ -117,6 +120,9 @@ func NewSet(cfg Config, chosen []string) (*Set, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Instance == "" {
+		cfg.Instance = DefaultInstance()
+	}
 	s := &Set{}
 	for _, k := range kinds {
 		if !slices.Contains(chosen, k.name) {
@@ -127,6 +133,9 @@ func NewSet(cfg Config, chosen []string) (*Set, error) {
 			return nil, fmt.Errorf("%s worker: %w", k.name, err)
 		}
 		s.runners = append(s.runners, r)
+	}
+	if cfg.Redis != nil {
+		s.runners = append(s.runners, newReporter(cfg, chosen))
 	}
 	return s, nil
 }
@@ -149,4 +158,18 @@ func (s *Set) Assigned() bool {
 		}
 	}
 	return true
+}
+
+// Owned returns the partitions the set's consumer groups own now, by
+// logical topic (tests watch a hand-over with it).
+func (s *Set) Owned() map[string][]int {
+	out := map[string][]int{}
+	for _, r := range s.runners {
+		if a, ok := r.(interface{ Assigned() map[string][]int }); ok {
+			for t, ps := range a.Assigned() {
+				out[t] = append(out[t], ps...)
+			}
+		}
+	}
+	return out
 }

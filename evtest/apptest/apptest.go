@@ -48,6 +48,8 @@ type Options struct {
 	Partitions int
 	// Configure adjusts the configuration before wiring.
 	Configure func(*app.Config)
+	// Replication of the topics (default 1; 3 on an evtest.Cluster).
+	Replication int
 	// Brokers overrides the Kafka brokers (a throwaway evtest.Broker).
 	Brokers []string
 	// Share runs a second API instance on Share's database and Redis
@@ -78,7 +80,10 @@ func Start(t testing.TB, o Options) *App {
 	names := topics.Names{Prefix: "t" + evtest.Suffix() + "."}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := topics.EnsureTopics(ctx, brokers, names, o.Partitions, 1); err != nil {
+	if o.Replication == 0 {
+		o.Replication = 1
+	}
+	if err := topics.EnsureTopics(ctx, brokers, names, o.Partitions, o.Replication); err != nil {
 		t.Fatalf("apptest: topics: %v", err)
 	}
 	t.Cleanup(func() { evtest.DropTopics(brokers, names) }) // last: after the workers stop
@@ -88,7 +93,7 @@ func Start(t testing.TB, o Options) *App {
 	}
 	c.DatabaseURL, c.KafkaBrokers, c.TopicPrefix, c.RedisPrefix = dbURL, brokers, names.Prefix, prefix
 	c.GroupPrefix = names.Prefix
-	c.Partitions = o.Partitions
+	c.Partitions, c.Replication = o.Partitions, o.Replication
 	c.SessionTimeout = 6 * time.Second
 	c.Auth.JWTSecret = "apptest-secret-0123456789abcdef0123456789"
 	c.LogLevel = "warn"
