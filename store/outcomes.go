@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strconv"
 	"time"
 
@@ -108,10 +107,13 @@ func (o *Outcomes) forget(ctx context.Context, u *evently.UnknownOutcome, withdr
 // before the given time, oldest first.
 func (o *Outcomes) Unresolved(ctx context.Context, before time.Time, limit int) ([]evently.UnknownOutcome, error) {
 	rdb := o.Feed.Redis
-	ids, err := rdb.ZRangeByScore(ctx, o.indexKey(), &redis.ZRangeBy{Min: "-inf",
-		Max: strconv.FormatInt(before.UnixMilli(), 10), Count: int64(limit)}).Result()
-	if err != nil || len(ids) == 0 {
-		return nil, unavailableErr(err)
+	ids, err := rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: o.indexKey(), ByScore: true,
+		Start: "-inf", Stop: strconv.FormatInt(before.UnixMilli(), 10), Count: int64(limit)}).Result()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	if len(ids) == 0 {
+		return nil, nil
 	}
 	vals, err := rdb.HMGet(ctx, o.dataKey(), ids...).Result()
 	if err != nil {
@@ -133,14 +135,6 @@ func (o *Outcomes) Unresolved(ctx context.Context, before time.Time, limit int) 
 		}
 	}
 	return out, nil
-}
-
-// unavailableErr is unavailable for an error that may be nil.
-func unavailableErr(err error) error {
-	if err == nil || errors.Is(err, redis.Nil) {
-		return nil
-	}
-	return unavailable(err)
 }
 
 // forgetForScript deletes an idempotency key only while it names the
