@@ -43,6 +43,26 @@ func unreachablePG(t *testing.T, a *apptest.App) (back func()) {
 	return func() { a.Server.Bookings.Withdrawals, a.Server.Bookings.Outcomes = real.Withdrawals, real.Outcomes }
 }
 
+// unknownBundle is an app whose withdrawals cannot reach PostgreSQL, an
+// event, a buyer and another user.
+type unknownBundle struct {
+	a            *apptest.App
+	event, user  uuid.UUID
+	token, other string
+	// back brings PostgreSQL back for the withdrawals.
+	back func()
+}
+
+func setupUnknown(t *testing.T, o apptest.Options) *unknownBundle {
+	t.Helper()
+	b := &unknownBundle{a: apptest.Start(t, o)}
+	b.event = b.a.Event(10)
+	b.user, b.token = b.a.User(evently.RoleUser)
+	_, b.other = b.a.User(evently.RoleUser)
+	b.back = unreachablePG(t, b.a)
+	return b
+}
+
 type unknownProblem struct {
 	Code   string `json:"code"`
 	Detail string `json:"detail"`
@@ -104,12 +124,8 @@ func seatsFree(t *testing.T, a *apptest.App, event uuid.UUID, token string, seat
 // true state (failed/not_accepted), and the seats are on sale again.
 func TestUnknownOutcomeIsResolvedOnRetry(t *testing.T) {
 	t.Parallel()
-	a := apptest.Start(t, apptest.Options{})
-	event := a.Event(10)
-	_, token := a.User(evently.RoleUser)
-	_, other := a.User(evently.RoleUser)
-	seats := seatsOf(1, 2)
-	back := unreachablePG(t, a)
+	b := setupUnknown(t, apptest.Options{})
+	a, event, token, other, seats := b.a, b.event, b.token, b.other, seatsOf(1, 2)
 	a.Server.Bookings.Queue = refusingQueue{}
 
 	id, body := submitUnknown(t, a, event, token, "unknown-1", seats)
@@ -119,17 +135,17 @@ func TestUnknownOutcomeIsResolvedOnRetry(t *testing.T) {
 		t.Fatal("the seats of a submission whose outcome is unknown were given back")
 	}
 
-	back()
+	b.back()
 	res := a.Do("POST", "/api/v1/bookings", token, body, "Idempotency-Key", "unknown-1")
-	var b bookingBody
-	res.JSON(t, &b)
-	if res.Status != 202 || b.ID != id || b.Status != "failed" || b.Reason != evently.ReasonNotAccepted {
+	var bk bookingBody
+	res.JSON(t, &bk)
+	if res.Status != 202 || bk.ID != id || bk.Status != "failed" || bk.Reason != evently.ReasonNotAccepted {
 		t.Fatalf("retry once PostgreSQL is back: %d %s (want 202 %s failed/not_accepted)", res.Status, res.Body, id)
 	}
 	res = a.Do("GET", "/api/v1/bookings/"+id.String(), token, nil)
-	b = bookingBody{}
-	res.JSON(t, &b)
-	if res.Status != 200 || b.Status != "failed" || b.Reason != evently.ReasonNotAccepted {
+	bk = bookingBody{}
+	res.JSON(t, &bk)
+	if res.Status != 200 || bk.Status != "failed" || bk.Reason != evently.ReasonNotAccepted {
 		t.Fatalf("read once resolved: %d %s", res.Status, res.Body)
 	}
 	if !seatsFree(t, a, event, other, seats) {
@@ -147,13 +163,9 @@ func TestUnknownOutcomeIsResolvedOnRetry(t *testing.T) {
 // the retry answers it as it stands and nothing is withdrawn or freed.
 func TestUnknownOutcomeThatWasAccepted(t *testing.T) {
 	t.Parallel()
-	a := apptest.Start(t, apptest.Options{Workers: []string{"booking"},
+	b := setupUnknown(t, apptest.Options{Workers: []string{"booking"},
 		Configure: func(c *app.Config) { c.Payments.ChargeAtCommit = false }})
-	event := a.Event(10)
-	_, token := a.User(evently.RoleUser)
-	_, other := a.User(evently.RoleUser)
-	seats := seatsOf(3)
-	back := unreachablePG(t, a)
+	a, event, token, other, seats := b.a, b.event, b.token, b.other, seatsOf(3)
 	a.Server.Bookings.Queue = lostAck{a.Server.Bookings.Queue}
 
 	id, body := submitUnknown(t, a, event, token, "unknown-2", seats)
@@ -162,11 +174,11 @@ func TestUnknownOutcomeThatWasAccepted(t *testing.T) {
 		must(t, a.DB.Get(&n, `SELECT count(*) FROM bookings WHERE id = $1`, id))
 		return n == 1
 	})
-	back()
+	b.back()
 	res := a.Do("POST", "/api/v1/bookings", token, body, "Idempotency-Key", "unknown-2")
-	var b bookingBody
-	res.JSON(t, &b)
-	if res.Status != 202 || b.ID != id || b.Status == "failed" || b.Status == "pending" {
+	var bk bookingBody
+	res.JSON(t, &bk)
+	if res.Status != 202 || bk.ID != id || bk.Status == "failed" || bk.Status == "pending" {
 		t.Fatalf("retry of an accepted submission: %d %s", res.Status, res.Body)
 	}
 	// Resolving it (as the reaper would) finds the same truth.
@@ -184,15 +196,11 @@ func TestUnknownOutcomeThatWasAccepted(t *testing.T) {
 // hold given back, its key and its status record forgotten.
 func TestUnknownOutcomeIsResolvedBySweep(t *testing.T) {
 	t.Parallel()
-	a := apptest.Start(t, apptest.Options{Configure: func(c *app.Config) { c.UnknownOutcomeAfter = time.Millisecond }})
-	event := a.Event(10)
-	user, token := a.User(evently.RoleUser)
-	_, other := a.User(evently.RoleUser)
-	seats := seatsOf(4, 5)
-	back := unreachablePG(t, a)
+	b := setupUnknown(t, apptest.Options{Configure: func(c *app.Config) { c.UnknownOutcomeAfter = time.Millisecond }})
+	a, event, user, token, other, seats := b.a, b.event, b.user, b.token, b.other, seatsOf(4, 5)
 	a.Server.Bookings.Queue = refusingQueue{}
 	id, _ := submitUnknown(t, a, event, token, "unknown-3", seats)
-	back()
+	b.back()
 
 	a.StartWorkers("reaper")
 	apptest.Eventually(t, "the sweep withdraws the submission", func() bool {
@@ -206,10 +214,10 @@ func TestUnknownOutcomeIsResolvedBySweep(t *testing.T) {
 		must(t, err)
 		return n == 0 && seatsFree(t, a, event, other, seats)
 	})
-	var b bookingBody
+	var bk bookingBody
 	if res := a.Do("GET", "/api/v1/bookings/"+id.String(), token, nil); res.Status != 200 {
 		t.Fatalf("read once swept: %d %s", res.Status, res.Body)
-	} else if res.JSON(t, &b); b.Status != "failed" || b.Reason != evently.ReasonNotAccepted {
+	} else if res.JSON(t, &bk); bk.Status != "failed" || bk.Reason != evently.ReasonNotAccepted {
 		t.Fatalf("read once swept: %s", res.Body)
 	}
 	if n, err := rdb.ZCard(context.Background(), k.Key("unknown")).Result(); err != nil || n != 0 {
