@@ -140,6 +140,9 @@ type StatusChange struct {
 	Currency    string     `json:"currency,omitempty"`
 	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
 	AcceptedAt  time.Time  `json:"accepted_at,omitzero"`
+	// Unknown marks a pending record whose submission's outcome is not
+	// known: it is resolved before it is answered, never shown as pending.
+	Unknown *UnknownOutcome `json:"unknown,omitempty"`
 }
 
 // BookingIDOr returns the id of a pending record, or of b when c is nil.

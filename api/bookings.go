@@ -76,11 +76,25 @@ type BookingWithdrawal interface {
 	Withdraw(ctx context.Context, cmd *evently.BookCommand) (accepted bool, err error)
 }
 
+// UnknownOutcomes keeps the submissions whose outcome is not known (their
+// produce and their withdrawal both failed) until withdrawing them again
+// tells what they became.
+type UnknownOutcomes interface {
+	Mark(ctx context.Context, pending evently.StatusChange, u evently.UnknownOutcome) error
+	// Resolve returns the booking the submission left in PostgreSQL
+	// (failed/not_accepted when it was withdrawn; its hold and key are then
+	// given back); EUNAVAILABLE while that cannot be known.
+	Resolve(ctx context.Context, u *evently.UnknownOutcome) (*evently.Booking, error)
+}
+
 // BookingDeps are the booking area's services.
 type BookingDeps struct {
 	// Withdrawals settles a submission whose produce failed (nil: the
 	// hold and key are simply given back).
 	Withdrawals BookingWithdrawal
+	// Outcomes keeps a submission neither accepted nor withdrawn (nil: its
+	// record is kept unmarked and answered pending).
+	Outcomes UnknownOutcomes
 	// Admissions, when set, admits bookings on a hold (else the separate
 	// Idempotency, Holds and Feed steps do).
 	Admissions  HoldAdmission
@@ -426,10 +440,22 @@ func (s *Server) submitBooking(w http.ResponseWriter, r *http.Request) {
 			switch {
 			case werr != nil:
 				// Neither known nor made harmless: keep the hold, the key and
-				// the pending record, so a retry with the same key learns the
-				// truth instead of starting again.
-				Error(w, r, &evently.Error{Code: evently.EUNAVAILABLE, RetryAfter: 2,
-					Message: "It is not known yet whether the booking was accepted; retry with the same Idempotency-Key."})
+				// the pending record, marked, so a retry with the same key, a
+				// read of the booking or the reaper withdraws it again and
+				// learns the truth, instead of answering pending.
+				if s.Bookings.Outcomes != nil {
+					u := evently.UnknownOutcome{Command: cmd, Hold: *hold, Since: time.Now().UTC()}
+					if merr := s.Bookings.Outcomes.Mark(bg, pending, u); merr != nil {
+						s.Logger.Warn("unknown booking outcome not recorded", "booking", bookingID, "err", merr)
+					}
+				}
+				// Location lets a client without a key read the truth too.
+				w.Header().Set("Location", "/api/v1/bookings/"+bookingID.String())
+				hint := retryHint
+				if key == "" {
+					hint = "read the booking at Location shortly."
+				}
+				Error(w, r, outcomeUnknown(hint))
 				return
 			case accepted:
 				err = nil // the booking worker has it: the truth is a booking
@@ -506,14 +532,51 @@ func (s *Server) awaitStatus(ctx context.Context, id uuid.UUID, changes <-chan e
 	}
 }
 
+// outcomeUnknown is the answer while a submission's outcome is unknown;
+// hint says how to find it out.
+func outcomeUnknown(hint string) error {
+	return &evently.Error{Code: evently.EUNAVAILABLE, RetryAfter: 2,
+		Message: "It is not known yet whether the booking was accepted; " + hint}
+}
+
+// Hints of outcomeUnknown.
+const (
+	retryHint = "retry with the same Idempotency-Key."
+	readHint  = "try again shortly."
+)
+
+// resolve finds out what a submission of unknown outcome became (c is its
+// marked pending record): the booking, or outcomeUnknown while that cannot
+// be known. Never pending: that would promise a booking that may not exist.
+func (s *Server) resolve(ctx context.Context, c *evently.StatusChange, hint string) (*evently.Booking, error) {
+	if s.Bookings.Outcomes == nil {
+		return nil, outcomeUnknown(hint)
+	}
+	bk, err := s.Bookings.Outcomes.Resolve(ctx, c.Unknown)
+	if err != nil {
+		return nil, outcomeUnknown(hint)
+	}
+	return bk, nil
+}
+
 // answerExisting repeats the answer for an idempotent retry.
 func (s *Server) answerExisting(w http.ResponseWriter, r *http.Request, id uuid.UUID) {
 	w.Header().Set("Location", "/api/v1/bookings/"+id.String())
-	if bk, err := s.Bookings.Bookings.Get(r.Context(), id); err == nil {
+	ctx := r.Context()
+	bk, err := s.Bookings.Bookings.Get(ctx, id)
+	if err == nil {
 		writeJSON(w, http.StatusAccepted, bk)
 		return
 	}
-	if c, err := s.Bookings.Feed.Current(r.Context(), id); err == nil && c != nil {
+	if c, err := s.Bookings.Feed.Current(ctx, id); err == nil && c != nil {
+		if c.Unknown != nil {
+			if bk, err = s.resolve(ctx, c, retryHint); err != nil {
+				Error(w, r, err)
+				return
+			}
+			writeJSON(w, http.StatusAccepted, bk)
+			return
+		}
 		writeJSON(w, http.StatusAccepted, statusView(c))
 		return
 	}
@@ -577,6 +640,13 @@ func (s *Server) loadBooking(w http.ResponseWriter, r *http.Request) (committed 
 		Error(w, r, evently.Errorf(evently.EFORBIDDEN, "This booking belongs to someone else."))
 		return nil, nil, false
 	}
+	if c.Unknown != nil {
+		if bk, err = s.resolve(r.Context(), c, readHint); err != nil {
+			Error(w, r, err)
+			return nil, nil, false
+		}
+		return bk, nil, true
+	}
 	return nil, c, true
 }
 
@@ -620,6 +690,15 @@ func (s *Server) getBooking(w http.ResponseWriter, r *http.Request) {
 	}
 	if c.UserID != a.UserID && !a.IsAdmin() {
 		Error(w, r, evently.Errorf(evently.EFORBIDDEN, "This booking belongs to someone else."))
+		return
+	}
+	if c.Unknown != nil {
+		bk, err := s.resolve(ctx, c, readHint)
+		if err != nil {
+			Error(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, bk)
 		return
 	}
 	if wait > 0 && !c.Status.Settled() {

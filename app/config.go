@@ -49,6 +49,9 @@ type Config struct {
 	BatchWait      time.Duration `env:"EVENTLY_BATCH_WAIT" envDefault:"5ms"`
 	MaxAttempts    int           `env:"EVENTLY_MAX_ATTEMPTS" envDefault:"5"`
 	SessionTimeout time.Duration `env:"EVENTLY_SESSION_TIMEOUT" envDefault:"10s"`
+	// UnknownOutcomeAfter: how long a submission of unknown outcome waits
+	// for its client's retry before the reaper resolves it (docs/booking.md).
+	UnknownOutcomeAfter time.Duration `env:"EVENTLY_UNKNOWN_OUTCOME_AFTER" envDefault:"10s"`
 	// GroupPrefix isolates consumer groups (tests, several deployments on one broker).
 	GroupPrefix string `env:"EVENTLY_GROUP_PREFIX" envDefault:""`
 	// Instance names a worker process in GET /admin/pipeline (its consumer

@@ -93,7 +93,7 @@ func workerConfig(d *Deps, c Config) workers.Config {
 		DB: d.DB, Redis: d.Redis, Keys: d.Keys, Producer: d.Producer,
 		BatchSize: c.BatchSize, BatchWait: c.BatchWait, MaxAttempts: c.MaxAttempts,
 		SessionTimeout: c.SessionTimeout, GroupPrefix: c.GroupPrefix, Instance: c.Instance,
-		PaymentWindow: c.PaymentWindow, HoldTTL: c.HoldTTL,
+		PaymentWindow: c.PaymentWindow, HoldTTL: c.HoldTTL, UnknownOutcomeAfter: c.UnknownOutcomeAfter,
 		WaitlistOfferTTL: c.Waitlist.OfferTTL, WaitlistSweep: c.Waitlist.Sweep,
 	}
 }

@@ -73,6 +73,7 @@ func wireBookings(d *Deps, c Config, s *api.Server) error {
 	s.Bookings = api.BookingDeps{
 		Admissions:  &store.Admissions{Holds: holds, Idempotency: idem, Feed: feed},
 		Withdrawals: bookings,
+		Outcomes:    &store.Outcomes{Bookings: bookings, Holds: holds, Feed: feed, Idempotency: idem},
 		Holds:       holds,
 		Bookings:    bookings,
 		Feed:        feed,

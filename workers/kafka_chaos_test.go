@@ -250,14 +250,21 @@ func runKafkaChaos(t *testing.T, o kafkaChaos) kafkaChaosResult {
 			continue
 		}
 		res := resubmit(t, a, b.token, b.body, b.key)
-		switch res.Status {
-		case http.StatusCreated, http.StatusAccepted:
-			// The refusal did not know the outcome: the key names the booking.
-			var v bookingView
+		var v bookingView
+		if res.Status == http.StatusCreated || res.Status == http.StatusAccepted {
 			res.JSON(t, &v)
+		}
+		switch {
+		case v.Status == string(evently.BookingFailed) && v.Reason == evently.ReasonNotAccepted:
+			// The refusal did not know the outcome, and the retry found out
+			// that nothing was accepted: the hold was given back.
+			b.rebook = rebook(t, a, event, b)
+			accepted = append(accepted, b.rebook)
+		case v.ID != uuid.Nil:
+			// The refusal did not know the outcome: the key names the booking.
 			b.retryBooking = v.ID
 			accepted = append(accepted, v.ID)
-		case http.StatusNotFound:
+		case res.Status == http.StatusNotFound:
 			// Nothing was accepted and the hold was given back: the seat
 			// must be free for a new hold.
 			b.rebook = rebook(t, a, event, b)

@@ -2,6 +2,7 @@ package workers
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -13,21 +14,32 @@ import (
 
 // Reaper finds bookings past their deadline and enqueues `expire` through
 // the event's partition (the booking worker decides, so the state machine
-// has one writer per event), asks again for payments left unanswered, and
-// resends outbox messages whose process died before sending them. Several
-// reapers may run: duplicates are recognised downstream.
+// has one writer per event), asks again for payments left unanswered,
+// resends outbox messages whose process died before sending them, and
+// resolves submissions of unknown outcome that no retry resolved, so their
+// holds do not stay claimed. Several reapers may run: duplicates are
+// recognised downstream, and resolving twice finds the same truth.
 type Reaper struct {
 	cfg      Config
 	log      *slog.Logger
 	bookings *store.Bookings
+	outcomes *store.Outcomes
 	// Every is the pause between sweeps; RetryAfter how long a payment may
-	// stay unanswered before it is asked for again.
-	Every, RetryAfter time.Duration
+	// stay unanswered before it is asked for again; UnknownAfter how long
+	// an unknown outcome is left to its client's retry.
+	Every, RetryAfter, UnknownAfter time.Duration
 }
 
 func newReaper(cfg Config) (Runner, error) {
-	return &Reaper{cfg: cfg, log: cfg.Logger.With("worker", "reaper"),
-		bookings: &store.Bookings{DB: cfg.DB}, Every: time.Second, RetryAfter: 5 * time.Second}, nil
+	bookings := &store.Bookings{DB: cfg.DB}
+	after := cfg.UnknownOutcomeAfter
+	if after <= 0 {
+		after = 10 * time.Second
+	}
+	return &Reaper{cfg: cfg, log: cfg.Logger.With("worker", "reaper"), bookings: bookings,
+		outcomes: &store.Outcomes{Bookings: bookings, Holds: &store.Holds{Redis: cfg.Redis, Keys: cfg.Keys},
+			Feed: &store.Feed{Redis: cfg.Redis, Keys: cfg.Keys}, Idempotency: &store.Idempotency{Redis: cfg.Redis, Keys: cfg.Keys}},
+		Every: time.Second, RetryAfter: 5 * time.Second, UnknownAfter: after}, nil
 }
 
 // Run sweeps until ctx ends.
@@ -46,8 +58,26 @@ func (r *Reaper) Run(ctx context.Context) error {
 	}
 }
 
-// Sweep does one pass.
+// Sweep does one pass. Unknown outcomes need PostgreSQL and Redis but not
+// Kafka, so a broker that is down does not keep their holds claimed.
 func (r *Reaper) Sweep(ctx context.Context) error {
+	return errors.Join(r.sweepBookings(ctx), r.resolveUnknown(ctx))
+}
+
+// resolveUnknown withdraws again the submissions whose outcome has been
+// unknown for UnknownAfter (the booking worker's command may still be on
+// its way: withdrawing is safe against it, see store.Outcomes.Resolve).
+func (r *Reaper) resolveUnknown(ctx context.Context) error {
+	us, err := r.outcomes.Unresolved(ctx, time.Now().Add(-r.UnknownAfter), 100)
+	for i := range us {
+		if _, err := r.outcomes.Resolve(ctx, &us[i]); err != nil {
+			return err // PostgreSQL still does not answer: the next sweep
+		}
+	}
+	return err
+}
+
+func (r *Reaper) sweepBookings(ctx context.Context) error {
 	expire, retry, err := r.bookings.Due(ctx, r.RetryAfter, 500)
 	if err != nil {
 		return err

@@ -45,6 +45,9 @@ type Config struct {
 	PaymentWindow time.Duration
 	// HoldTTL is how long a seat hold lives.
 	HoldTTL time.Duration
+	// UnknownOutcomeAfter is how long a submission of unknown outcome is
+	// left to its client's retry before the reaper resolves it.
+	UnknownOutcomeAfter time.Duration
 	// Gateway is the payment gateway client (payment worker).
 	Gateway *gateway.Client
 	// ChargeAtCommit, when set, is the booking worker's own gateway client:
