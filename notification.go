@@ -1,7 +1,9 @@
 package evently
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -80,4 +82,45 @@ func NewNotificationMessage(n Notification) Outgoing {
 	m := NewOutgoing(StreamNotifications, n.UserID.String(), MsgNotification, n)
 	m.ID = n.ID
 	return m
+}
+
+// InboxPage is one page of a user's inbox, newest first, with the count of
+// everything unread.
+type InboxPage struct {
+	Items      []Notification `json:"items"`
+	NextCursor *string        `json:"next_cursor"`
+	Unread     int            `json:"unread"`
+}
+
+// InboxCursor is where a page of the inbox ends: the last item's time and
+// id (the inbox order). Clients see it as an opaque string.
+type InboxCursor struct {
+	At time.Time
+	ID uuid.UUID
+}
+
+// String encodes the cursor for a client.
+func (c InboxCursor) String() string {
+	return base64.RawURLEncoding.EncodeToString([]byte(c.At.UTC().Format(time.RFC3339Nano) + "|" + c.ID.String()))
+}
+
+// ParseInboxCursor decodes a next_cursor; anything else is EINVALID.
+func ParseInboxCursor(s string) (InboxCursor, error) {
+	bad := Invalid(map[string]string{"cursor": "Use the next_cursor of the previous page."})
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return InboxCursor{}, bad
+	}
+	at, id, ok := strings.Cut(string(b), "|")
+	if !ok {
+		return InboxCursor{}, bad
+	}
+	var c InboxCursor
+	if c.At, err = time.Parse(time.RFC3339Nano, at); err != nil {
+		return InboxCursor{}, bad
+	}
+	if c.ID, err = uuid.Parse(id); err != nil {
+		return InboxCursor{}, bad
+	}
+	return c, nil
 }

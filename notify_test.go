@@ -199,3 +199,16 @@ func TestSalesNotifications(t *testing.T) {
 		t.Error("no organizer, nobody to tell")
 	}
 }
+
+func TestInboxCursor(t *testing.T) {
+	c := InboxCursor{At: time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC), ID: NewID()}
+	got, err := ParseInboxCursor(c.String())
+	if err != nil || !got.At.Equal(c.At) || got.ID != c.ID {
+		t.Fatalf("%+v %v", got, err)
+	}
+	for _, bad := range []string{"", "x", "!!!", c.ID.String(), "bm90LWEtY3Vyc29y"} {
+		if _, err := ParseInboxCursor(bad); ErrorCode(err) != EINVALID {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}

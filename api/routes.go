@@ -9,5 +9,6 @@ func (s *Server) mountV1(r chi.Router) {
 	s.mountCatalog(r)
 	s.mountBookings(r)
 	s.mountWaitlist(r)
+	s.mountNotifications(r)
 	s.mountPipeline(r)
 }

@@ -96,6 +96,7 @@ var groupTopics = []struct{ group, topic string }{
 	{workers.GroupBooking, topics.PaymentReplies},
 	{workers.GroupPayment, topics.PaymentRequests},
 	{workers.GroupWaitlist, topics.InventoryReleased},
+	{workers.GroupNotify, topics.Notifications},
 }
 
 type pipelineLagView struct {

@@ -53,6 +53,9 @@ type Config struct {
 	// WaitlistSweep how often the promoter looks for offers to settle.
 	WaitlistOfferTTL time.Duration
 	WaitlistSweep    time.Duration
+	// WaitlistRemindBefore: how long before an offer ends its user is
+	// reminded (waitlist.offer_expiring).
+	WaitlistRemindBefore time.Duration
 }
 
 // Consumer group names (after Config.GroupPrefix).
@@ -75,6 +78,7 @@ var kinds = []struct {
 	{"payment", newPayer},
 	{"reaper", newReaper},
 	{"waitlist", newPromoter},
+	{"notify", newNotifier},
 }
 
 // Kinds lists every worker kind.
