@@ -632,14 +632,9 @@ func (s *Server) getBooking(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listBookings(w http.ResponseWriter, r *http.Request) {
-	limit := 20
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100 {
-			Error(w, r, evently.Invalid(map[string]string{"limit": "Use a number from 1 to 100."}))
-			return
-		}
-		limit = n
+	limit, ok := queryLimit(w, r, 20, 100)
+	if !ok {
+		return
 	}
 	var before *uuid.UUID
 	if v := r.URL.Query().Get("cursor"); v != "" {

@@ -9,7 +9,7 @@ import (
 	"github.com/evently/evently/evtest/apptest"
 )
 
-// handlerRoutes are the catalog, identity and hold routes the fuzzer
+// handlerRoutes are the catalog, identity, hold and inbox routes the fuzzer
 // drives; {event}, {draft} and {venue} become real ids.
 var handlerRoutes = []struct{ method, path string }{
 	{"GET", "/api/v1/venues"},
@@ -32,6 +32,9 @@ var handlerRoutes = []struct{ method, path string }{
 	{"POST", "/api/v1/auth/refresh"},
 	{"GET", "/api/v1/me"},
 	{"PATCH", "/api/v1/me"},
+	{"GET", "/api/v1/notifications"},
+	{"POST", "/api/v1/notifications/{event}/read"},
+	{"POST", "/api/v1/notifications/read-all"},
 }
 
 // handlerSeeds are hostile inputs of every kind: NUL, invalid UTF-8, huge

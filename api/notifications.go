@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -66,14 +65,9 @@ func viewNotification(n evently.Notification) notificationView {
 }
 
 func (s *Server) listNotifications(w http.ResponseWriter, r *http.Request) {
-	limit := 20
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100 {
-			Error(w, r, evently.Invalid(map[string]string{"limit": "Use a number from 1 to 100."}))
-			return
-		}
-		limit = n
+	limit, ok := queryLimit(w, r, 20, 100)
+	if !ok {
+		return
 	}
 	page, err := s.Notifications.List(r.Context(), actor(r).UserID, r.URL.Query().Get("cursor"), limit)
 	if err != nil {

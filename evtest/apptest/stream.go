@@ -38,17 +38,7 @@ type Stream struct {
 func (a *App) Stream(path, token string, headers ...string) *Stream {
 	a.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, "GET", a.URL+path, nil)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := http.DefaultClient.Do(a.request(ctx, "GET", path, token, nil, headers))
 	if err != nil {
 		cancel()
 		a.t.Fatalf("stream %s: %v", path, err)
