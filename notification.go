@@ -16,14 +16,14 @@ import (
 // again after a crash or a redelivery produces the same notification, and
 // every consumer keeps one of each id.
 type Notification struct {
-	ID        uuid.UUID        `json:"id"`
-	UserID    uuid.UUID        `json:"user_id"`
-	Type      NotificationType `json:"type"`
-	CreatedAt time.Time        `json:"created_at"`
-	ReadAt    *time.Time       `json:"read_at,omitempty"`
+	ID        uuid.UUID        `db:"id" json:"id"`
+	UserID    uuid.UUID        `db:"user_id" json:"user_id"`
+	Type      NotificationType `db:"type" json:"type"`
+	CreatedAt time.Time        `db:"created_at" json:"created_at"`
+	ReadAt    *time.Time       `db:"read_at" json:"read_at,omitempty"`
 	// Data is the type's own detail (booking id, event id, seats, reason in
 	// plain words, offer hold and expiry...).
-	Data json.RawMessage `json:"data"`
+	Data json.RawMessage `db:"data" json:"data"`
 }
 
 // NotificationType says what happened; receivers switch on it.

@@ -33,25 +33,18 @@ type Inbox struct {
 // Channel is the pub/sub channel of one user's notifications.
 func (in *Inbox) Channel(user uuid.UUID) string { return in.Keys.Key("ntfch", user.String()) }
 
-type inboxRow struct {
-	ID        uuid.UUID       `db:"id"`
-	UserID    uuid.UUID       `db:"user_id"`
-	Type      string          `db:"type"`
-	Data      json.RawMessage `db:"data"`
-	ReadAt    *time.Time      `db:"read_at"`
-	CreatedAt time.Time       `db:"created_at"`
-}
-
 const inboxColumns = `id, user_id, type, data, read_at, created_at`
 
-func (r inboxRow) notification() evently.Notification {
-	n := evently.Notification{ID: r.ID, UserID: r.UserID, Type: evently.NotificationType(r.Type), Data: r.Data,
-		CreatedAt: r.CreatedAt.UTC()}
-	if r.ReadAt != nil {
-		t := r.ReadAt.UTC()
-		n.ReadAt = &t
+// inUTC shows the inbox's times in UTC, as every time the API shows.
+func inUTC(ns []evently.Notification) []evently.Notification {
+	for i := range ns {
+		ns[i].CreatedAt = ns[i].CreatedAt.UTC()
+		if ns[i].ReadAt != nil {
+			t := ns[i].ReadAt.UTC()
+			ns[i].ReadAt = &t
+		}
 	}
-	return n
+	return ns
 }
 
 // Add writes notifications in one statement and returns those it wrote,
@@ -70,8 +63,8 @@ func (in *Inbox) Add(ctx context.Context, ns []evently.Notification) ([]evently.
 	}
 	// clock_timestamp, not now(): rows of one statement, in the batch's
 	// order, get increasing times, so the inbox order is the stream's.
-	var rows []inboxRow
-	err := in.DB.SelectContext(ctx, &rows, `
+	var out []evently.Notification
+	err := in.DB.SelectContext(ctx, &out, `
 		INSERT INTO notifications (id, user_id, type, data, created_at)
 		SELECT v.id, v.user_id, v.type, v.data, clock_timestamp()
 		FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[]) WITH ORDINALITY AS v(id, user_id, type, data, n)
@@ -82,11 +75,7 @@ func (in *Inbox) Add(ctx context.Context, ns []evently.Notification) ([]evently.
 	if err != nil {
 		return nil, fmt.Errorf("inbox: %w", err)
 	}
-	out := make([]evently.Notification, len(rows))
-	for i, r := range rows {
-		out[i] = r.notification()
-	}
-	sortInbox(out)
+	sortInbox(inUTC(out))
 	return out, nil
 }
 
@@ -143,7 +132,7 @@ func (in *Inbox) List(ctx context.Context, user uuid.UUID, cursor string, limit 
 		at, after = &c.At, &c.ID
 	}
 	var rows []struct {
-		inboxRow
+		evently.Notification
 		Unread int `db:"unread"`
 	}
 	// The unread count rides on every row; an empty page still needs it,
@@ -166,9 +155,10 @@ func (in *Inbox) List(ctx context.Context, user uuid.UUID, cursor string, limit 
 	for _, r := range rows {
 		page.Unread = r.Unread
 		if r.ID != uuid.Nil {
-			page.Items = append(page.Items, r.notification())
+			page.Items = append(page.Items, r.Notification)
 		}
 	}
+	inUTC(page.Items)
 	if len(page.Items) == limit {
 		last := page.Items[len(page.Items)-1]
 		c := evently.InboxCursor{At: last.CreatedAt, ID: last.ID}.String()
@@ -185,8 +175,8 @@ func (in *Inbox) After(ctx context.Context, user, id uuid.UUID, limit int) ([]ev
 	if id != uuid.Nil {
 		after = &id
 	}
-	var rows []inboxRow
-	err := in.DB.SelectContext(ctx, &rows, `
+	var out []evently.Notification
+	err := in.DB.SelectContext(ctx, &out, `
 		SELECT `+inboxColumns+` FROM notifications
 		WHERE user_id = $1 AND ($2::uuid IS NULL OR
 		      (created_at, id) > (SELECT created_at, id FROM notifications WHERE id = $2 AND user_id = $1))
@@ -194,11 +184,7 @@ func (in *Inbox) After(ctx context.Context, user, id uuid.UUID, limit int) ([]ev
 	if err != nil {
 		return nil, err
 	}
-	out := make([]evently.Notification, len(rows))
-	for i, r := range rows {
-		out[i] = r.notification()
-	}
-	return out, nil
+	return inUTC(out), nil
 }
 
 // Newest returns the id of a user's newest notification, or the zero id.
