@@ -1,7 +1,9 @@
 package evently
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -14,14 +16,14 @@ import (
 // again after a crash or a redelivery produces the same notification, and
 // every consumer keeps one of each id.
 type Notification struct {
-	ID        uuid.UUID        `json:"id"`
-	UserID    uuid.UUID        `json:"user_id"`
-	Type      NotificationType `json:"type"`
-	CreatedAt time.Time        `json:"created_at"`
-	ReadAt    *time.Time       `json:"read_at,omitempty"`
+	ID        uuid.UUID        `db:"id" json:"id"`
+	UserID    uuid.UUID        `db:"user_id" json:"user_id"`
+	Type      NotificationType `db:"type" json:"type"`
+	CreatedAt time.Time        `db:"created_at" json:"created_at"`
+	ReadAt    *time.Time       `db:"read_at" json:"read_at,omitempty"`
 	// Data is the type's own detail (booking id, event id, seats, reason in
 	// plain words, offer hold and expiry...).
-	Data json.RawMessage `json:"data"`
+	Data json.RawMessage `db:"data" json:"data"`
 }
 
 // NotificationType says what happened; receivers switch on it.
@@ -80,4 +82,45 @@ func NewNotificationMessage(n Notification) Outgoing {
 	m := NewOutgoing(StreamNotifications, n.UserID.String(), MsgNotification, n)
 	m.ID = n.ID
 	return m
+}
+
+// InboxPage is one page of a user's inbox, newest first, with the count of
+// everything unread.
+type InboxPage struct {
+	Items      []Notification `json:"items"`
+	NextCursor *string        `json:"next_cursor"`
+	Unread     int            `json:"unread"`
+}
+
+// InboxCursor is where a page of the inbox ends: the last item's time and
+// id (the inbox order). Clients see it as an opaque string.
+type InboxCursor struct {
+	At time.Time
+	ID uuid.UUID
+}
+
+// String encodes the cursor for a client.
+func (c InboxCursor) String() string {
+	return base64.RawURLEncoding.EncodeToString([]byte(c.At.UTC().Format(time.RFC3339Nano) + "|" + c.ID.String()))
+}
+
+// ParseInboxCursor decodes a next_cursor; anything else is EINVALID.
+func ParseInboxCursor(s string) (InboxCursor, error) {
+	bad := Invalid(map[string]string{"cursor": "Use the next_cursor of the previous page."})
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return InboxCursor{}, bad
+	}
+	at, id, ok := strings.Cut(string(b), "|")
+	if !ok {
+		return InboxCursor{}, bad
+	}
+	var c InboxCursor
+	if c.At, err = time.Parse(time.RFC3339Nano, at); err != nil {
+		return InboxCursor{}, bad
+	}
+	if c.ID, err = uuid.Parse(id); err != nil {
+		return InboxCursor{}, bad
+	}
+	return c, nil
 }

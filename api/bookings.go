@@ -731,19 +731,15 @@ func (s *Server) streamBooking(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	flusher, canFlush := w.(http.Flusher)
-	if !canFlush {
-		Error(w, r, fmt.Errorf("streaming unsupported"))
-		return
-	}
 	id := pending.BookingIDOr(bk)
 	ctx := r.Context()
 	changes, stop := s.Bookings.Feed.Watch(ctx, id)
 	defer stop()
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
+	es, ok := startEventStream(w, r)
+	if !ok {
+		return
+	}
+	defer es.stop()
 
 	last := evently.BookingStatus("")
 	send := func(ev statusEvent) bool {
@@ -752,8 +748,7 @@ func (s *Server) streamBooking(w http.ResponseWriter, r *http.Request) {
 		}
 		last = ev.Status
 		b, _ := json.Marshal(ev)
-		fmt.Fprintf(w, "event: status\ndata: %s\n\n", b)
-		flusher.Flush()
+		es.send("", "status", b)
 		return ev.Status.Settled()
 	}
 	// The truth, for the first event and on each slow tick.
@@ -780,8 +775,6 @@ func (s *Server) streamBooking(w http.ResponseWriter, r *http.Request) {
 	}
 	poll := time.NewTicker(2 * time.Second)
 	defer poll.Stop()
-	heartbeat := time.NewTicker(15 * time.Second)
-	defer heartbeat.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -794,9 +787,8 @@ func (s *Server) streamBooking(w http.ResponseWriter, r *http.Request) {
 			if current() {
 				return
 			}
-		case <-heartbeat.C:
-			fmt.Fprint(w, ": keep-alive\n\n")
-			flusher.Flush()
+		case <-es.beats():
+			es.keepAlive()
 		}
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/evently/evently/evtest/apptest"
 )
 
-// handlerRoutes are the catalog, identity, hold and webhook routes the fuzzer
+// handlerRoutes are the catalog, identity, hold, webhook and inbox routes the fuzzer
 // drives; {event}, {draft} and {venue} become real ids.
 var handlerRoutes = []struct{ method, path string }{
 	{"GET", "/api/v1/venues"},
@@ -37,6 +37,9 @@ var handlerRoutes = []struct{ method, path string }{
 	{"DELETE", "/api/v1/webhooks/{event}"},
 	{"GET", "/api/v1/webhooks/{event}/deliveries"},
 	{"POST", "/api/v1/webhooks/{event}/deliveries/{event}/retry"},
+	{"GET", "/api/v1/notifications"},
+	{"POST", "/api/v1/notifications/{event}/read"},
+	{"POST", "/api/v1/notifications/read-all"},
 }
 
 // handlerSeeds are hostile inputs of every kind: NUL, invalid UTF-8, huge

@@ -255,3 +255,18 @@ func invalidUTF8Field(body []byte) (string, bool) {
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	return io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 }
+
+// queryLimit reads the page size of a list (the query parameter limit, 1
+// to max, def when absent); false after a 422 for anything else.
+func queryLimit(w http.ResponseWriter, r *http.Request, def, max int) (int, bool) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return def, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > max {
+		Error(w, r, evently.Invalid(map[string]string{"limit": fmt.Sprintf("Use a number from 1 to %d.", max)}))
+		return 0, false
+	}
+	return n, true
+}

@@ -10,5 +10,6 @@ func (s *Server) mountV1(r chi.Router) {
 	s.mountBookings(r)
 	s.mountWaitlist(r)
 	s.mountWebhooks(r)
+	s.mountNotifications(r)
 	s.mountPipeline(r)
 }

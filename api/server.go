@@ -46,8 +46,10 @@ type Server struct {
 	Bookings BookingDeps
 	Waitlist WaitlistService
 	Webhooks WebhookDeps
-	Pipeline PipelineStatus
-	Replay   ReplayDLQ
+	// Notifications is the inbox and its stream.
+	Notifications NotificationService
+	Pipeline      PipelineStatus
+	Replay        ReplayDLQ
 
 	// CORSOrigins are the browser origins allowed to call the API; none
 	// means no CORS headers at all.

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -165,3 +166,51 @@ func (s *Server) scope(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
+
+// streamHeartbeat is the pause between keep-alive comments on an idle
+// stream, so proxies and clients do not take it for dead.
+const streamHeartbeat = 15 * time.Second
+
+// eventStream writes server-sent events: every stream route answers
+// through it, with the same headers and heartbeat.
+type eventStream struct {
+	w         http.ResponseWriter
+	f         http.Flusher
+	heartbeat *time.Ticker
+}
+
+// startEventStream answers 200 with text/event-stream; false (after an
+// error answer) when the response cannot stream. Stop the heartbeat with
+// stop.
+func startEventStream(w http.ResponseWriter, r *http.Request) (*eventStream, bool) {
+	f, ok := w.(http.Flusher)
+	if !ok {
+		Error(w, r, fmt.Errorf("streaming unsupported"))
+		return nil, false
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	f.Flush()
+	return &eventStream{w: w, f: f, heartbeat: time.NewTicker(streamHeartbeat)}, true
+}
+
+// send writes one event (id may be empty).
+func (s *eventStream) send(id, event string, data []byte) {
+	if id != "" {
+		fmt.Fprintf(s.w, "id: %s\n", id)
+	}
+	fmt.Fprintf(s.w, "event: %s\ndata: %s\n\n", event, data)
+	s.f.Flush()
+}
+
+// beats ticks when a keep-alive is due; keepAlive writes it.
+func (s *eventStream) beats() <-chan time.Time { return s.heartbeat.C }
+
+func (s *eventStream) keepAlive() {
+	fmt.Fprint(s.w, ": keep-alive\n\n")
+	s.f.Flush()
+}
+
+func (s *eventStream) stop() { s.heartbeat.Stop() }

@@ -118,6 +118,9 @@ func LoadConfig() (Config, error) {
 	if c.Waitlist.Sweep < 10*time.Millisecond || c.Waitlist.Sweep > time.Minute {
 		errs = append(errs, "EVENTLY_WAITLIST_SWEEP must be between 10ms and 1m")
 	}
+	if c.Waitlist.RemindBefore < 0 || c.Waitlist.RemindBefore > time.Hour {
+		errs = append(errs, "EVENTLY_WAITLIST_REMIND_BEFORE must be between 0s and 1h")
+	}
 	if c.HoldTTL < 10*time.Second {
 		errs = append(errs, "EVENTLY_HOLD_TTL must be at least 10s")
 	}

@@ -18,6 +18,8 @@ var groupTopics = []struct{ group, topic string }{
 	{workers.GroupBooking, topics.PaymentReplies},
 	{workers.GroupPayment, topics.PaymentRequests},
 	{workers.GroupWaitlist, topics.InventoryReleased},
+	{workers.GroupNotify, topics.Notifications},
+	{workers.GroupWebhooks, topics.Notifications},
 }
 
 // The lag trend compares a reading with this API process's reading from

@@ -48,7 +48,7 @@ func Checks(d *Deps, c Config) []api.Check {
 func API(d *Deps, c Config) (*api.Server, error) {
 	s := &api.Server{Logger: d.Log, Checks: Checks(d, c), Profiling: c.Pprof,
 		RequestTimeout: c.RequestTimeout, MaxStreamsPerUser: c.MaxStreams}
-	for _, wire := range []func(*Deps, Config, *api.Server) error{wireAuth, wireCatalog, wireBookings, wireWaitlist, wireWebhooks} {
+	for _, wire := range []func(*Deps, Config, *api.Server) error{wireAuth, wireCatalog, wireBookings, wireWaitlist, wireWebhooks, wireNotifications} {
 		if err := wire(d, c, s); err != nil {
 			return nil, err
 		}
@@ -94,6 +94,6 @@ func workerConfig(d *Deps, c Config) workers.Config {
 		BatchSize: c.BatchSize, BatchWait: c.BatchWait, MaxAttempts: c.MaxAttempts,
 		SessionTimeout: c.SessionTimeout, GroupPrefix: c.GroupPrefix, Instance: c.Instance,
 		PaymentWindow: c.PaymentWindow, HoldTTL: c.HoldTTL, UnknownOutcomeAfter: c.UnknownOutcomeAfter,
-		WaitlistOfferTTL: c.Waitlist.OfferTTL, WaitlistSweep: c.Waitlist.Sweep,
+		WaitlistOfferTTL: c.Waitlist.OfferTTL, WaitlistSweep: c.Waitlist.Sweep, WaitlistRemindBefore: c.Waitlist.RemindBefore,
 	}
 }

@@ -14,6 +14,10 @@ type WaitlistConfig struct {
 	// Sweep is how often the promoter looks for offers that expired, were
 	// declined or were booked.
 	Sweep time.Duration `env:"EVENTLY_WAITLIST_SWEEP" envDefault:"1s"`
+	// RemindBefore is how long before an offer ends its party is reminded
+	// (waitlist.offer_expiring); offers shorter than twice this are
+	// reminded half way.
+	RemindBefore time.Duration `env:"EVENTLY_WAITLIST_REMIND_BEFORE" envDefault:"2m"`
 }
 
 func wireWaitlist(d *Deps, c Config, s *api.Server) error {

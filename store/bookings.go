@@ -64,6 +64,8 @@ type BatchResult struct {
 	Sold     map[uuid.UUID][]string // event -> seats sold by this batch
 	Released map[uuid.UUID][]string // event -> seats back on sale
 	Outbox   []evently.Outgoing
+	// Refunds are the refunds payment replies reported.
+	Refunds []evently.Refund
 	// Redelivered counts messages already applied before.
 	Redelivered int
 	// Conflicts counts bookings that lost their seats.
@@ -133,6 +135,7 @@ func (b *Bookings) CommitBatch(ctx context.Context, cmds []evently.Command) (Bat
 				return err
 			}
 		}
+		res.tell()
 		insertOutbox(w, res.Outbox)
 		t = time.Now()
 		if err := w.flush(ctx, tx); err != nil {
@@ -188,6 +191,7 @@ func (b *Bookings) commitBooks(ctx context.Context, cmds []evently.Command) (Bat
 	if err := b.book(ctx, b.DB, w, now, books, read, early, &res); err != nil {
 		return BatchResult{}, err
 	}
+	res.tell()
 	insertOutbox(w, res.Outbox)
 	t = time.Now()
 	if err := w.flush(ctx, b.DB); err != nil {
@@ -195,6 +199,16 @@ func (b *Bookings) commitBooks(ctx context.Context, cmds []evently.Command) (Bat
 	}
 	b.lap("write", &t)
 	return res, nil
+}
+
+// tell adds what the batch tells the bookings' owners to its outbox, so
+// the notifications are written with the batch (rows of the one outbox
+// insert; no round trip of their own) and derived from what it decided: a
+// batch decided again tells the same ids.
+func (res *BatchResult) tell() {
+	for _, n := range evently.BookingNotifications(res.Changes, res.Refunds) {
+		res.Outbox = append(res.Outbox, evently.NewNotificationMessage(n))
+	}
 }
 
 // claimMessages records the batch's message ids and returns those not seen
@@ -702,9 +716,13 @@ func insertOutbox(w *batchWrite, msgs []evently.Outgoing) {
 	for i, m := range msgs {
 		id[i], topic[i], key[i], typ[i], payload[i] = m.ID.String(), m.Stream, m.Key, m.Type, string(m.Payload)
 	}
+	// Derived ids (notifications) may meet a row of an earlier batch not
+	// sent yet (an event's cancellation told again by a late payment
+	// reply): that row says it already.
 	w.add(`INSERT INTO outbox (id, topic, key, type, payload)
 		SELECT * FROM unnest(` + w.arg(pq.Array(id)) + `::uuid[], ` + w.arg(pq.Array(topic)) + `::text[], ` + w.arg(pq.Array(key)) + `::text[], ` +
-		w.arg(pq.Array(typ)) + `::text[], ` + w.arg(pq.Array(payload)) + `::jsonb[])`)
+		w.arg(pq.Array(typ)) + `::text[], ` + w.arg(pq.Array(payload)) + `::jsonb[])
+		ON CONFLICT (id) DO NOTHING`)
 }
 
 // DeleteOutbox removes messages that were sent. It does not wait for the
@@ -853,6 +871,14 @@ func (b *Bookings) applyRun(ctx context.Context, tx *sqlx.Tx, w *batchWrite, now
 		}
 		if e.Record != "" {
 			payments = append(payments, recordedPayment(e.Record, &bk.Booking, c.Reply))
+		}
+		if e.Record == "refund" {
+			amount := c.Reply.AmountCents
+			if amount == 0 {
+				amount = bk.AmountCents
+			}
+			res.Refunds = append(res.Refunds, evently.Refund{BookingID: bk.ID, UserID: bk.UserID, EventID: bk.EventID,
+				ChargeID: c.Reply.ChargeID, AmountCents: amount, Currency: bk.Currency, At: now})
 		}
 		if e.Record == "refund" && c.Reply.ChargeID != "" {
 			// A refund proves the charge it gives back, whose own record is
@@ -1120,16 +1146,21 @@ func (b *Bookings) failUnwritten(ctx context.Context, c *evently.BookCommand, re
 		if err := addHistory(ctx, tx, c.BookingID, evently.BookingFailed, reason, now); err != nil {
 			return err
 		}
-		if c.PaymentToken == "" {
-			return nil
+		// Its owner is told as of any failed booking (not of one withdrawn:
+		// the API answered 503 for it).
+		res := BatchResult{Changes: []evently.StatusChange{{BookingID: c.BookingID, UserID: c.UserID, EventID: c.EventID,
+			HoldID: c.HoldID, Status: evently.BookingFailed, Reason: reason, SeatIDs: c.SeatIDs, At: now}}}
+		if c.PaymentToken != "" {
+			// The booking worker charges inside its batch, before the batch's
+			// write: an attempt that failed after it may have charged this
+			// booking. The payment worker refunds whatever the gateway holds
+			// under the booking's key (nothing, as a rule).
+			res.Outbox = append(res.Outbox, paymentRequest(evently.PayResolve,
+				&evently.Booking{ID: c.BookingID, UserID: c.UserID, EventID: c.EventID}))
 		}
-		// The booking worker charges inside its batch, before the batch's
-		// write: an attempt that failed after it may have charged this
-		// booking. The payment worker refunds whatever the gateway holds
-		// under the booking's key (nothing, as a rule).
+		res.tell()
 		w := &batchWrite{}
-		insertOutbox(w, []evently.Outgoing{paymentRequest(evently.PayResolve,
-			&evently.Booking{ID: c.BookingID, UserID: c.UserID, EventID: c.EventID})})
+		insertOutbox(w, res.Outbox)
 		return w.flush(ctx, tx)
 	})
 	return wrote, err

@@ -94,7 +94,7 @@ func TestChargeInsideTheCommit(t *testing.T) {
 	// The declined booking's seat comes back on sale: the waitlist hears.
 	sameOutbox(t, res.Outbox, []string{evently.PayCharge + " " + slow.Book.BookingID.String(), evently.PayResolve + " " + taken.Book.BookingID.String(),
 		evently.MsgSeatsReleased + " " + event.String()})
-	if got := snapshot(t, db, `SELECT type FROM outbox ORDER BY type`); len(got) != 3 {
+	if got := snapshot(t, db, `SELECT type FROM outbox WHERE topic <> 'notifications' ORDER BY type`); len(got) != 3 {
 		t.Fatalf("outbox rows %v", got)
 	}
 	if res.Sold[event] == nil || slices.Contains(res.Sold[event], "s2") {
@@ -191,7 +191,7 @@ func TestFailInvalidResolvesAPayingBooking(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got := snapshot(t, db, `SELECT type || ' ' || key FROM outbox ORDER BY key`)
+	got := snapshot(t, db, `SELECT type || ' ' || key FROM outbox WHERE topic <> 'notifications' ORDER BY key`)
 	if want := []string{evently.PayResolve + " " + paying.BookingID.String()}; !slices.Equal(got, want) {
 		t.Fatalf("outbox %v, want one resolve for the paying booking", got)
 	}
@@ -309,9 +309,7 @@ func TestWithdrawnWhileChargedInTheCommitIsRefunded(t *testing.T) {
 		// the gateway answers the same charge.
 		t.Fatalf("%d charge calls, want one, or two under one key", charges)
 	}
-	if len(res.Outbox) != 1 || res.Outbox[0].Type != evently.PayResolve || res.Outbox[0].Key != cmd.BookingID.String() {
-		t.Fatalf("outbox %+v, want one resolve for the withdrawn booking", res.Outbox)
-	}
+	sameOutbox(t, res.Outbox, []string{evently.PayResolve + " " + cmd.BookingID.String()})
 	// The payment worker refunds the charge it finds and replies.
 	refunded := evently.Command{MessageID: evently.NewID(), Type: evently.ReplyRefunded, Reply: &evently.PaymentReply{
 		BookingID: cmd.BookingID, EventID: event, ChargeID: "ch_1", AmountCents: 1000}}
@@ -339,7 +337,9 @@ func sameOutbox(t *testing.T, out []evently.Outgoing, want []string) {
 	t.Helper()
 	var sent []string
 	for _, m := range out {
-		sent = append(sent, m.Type+" "+m.Key)
+		if m.Stream != evently.StreamNotifications { // what the owners are told: notify_test.go
+			sent = append(sent, m.Type+" "+m.Key)
+		}
 	}
 	slices.Sort(sent)
 	want = slices.Clone(want)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -25,10 +24,7 @@ type Feed struct {
 	// TTL bounds how long a status record lives (the stream's reach).
 	TTL time.Duration
 
-	mu       sync.Mutex
-	sub      *redis.PubSub
-	count    int
-	watchers map[uuid.UUID]map[chan evently.StatusChange]bool
+	hub hub[evently.StatusChange]
 }
 
 // The status record is a hash (s: stage, j: the StatusChange as JSON), so
@@ -108,59 +104,17 @@ func (f *Feed) publish(ctx context.Context, p redis.Pipeliner, changes []evently
 
 // Watch returns the changes of one booking as they are published, and a
 // function to stop watching. Every watcher of a process shares one Redis
-// pattern subscription (a connection per open stream would not survive an
-// on-sale); it is opened by the first watcher and closed with the last.
+// pattern subscription (see hub).
 func (f *Feed) Watch(ctx context.Context, id uuid.UUID) (<-chan evently.StatusChange, func()) {
-	ch := make(chan evently.StatusChange, 4)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.watchers == nil {
-		f.watchers = map[uuid.UUID]map[chan evently.StatusChange]bool{}
-	}
-	if f.sub == nil {
-		f.sub = f.Redis.PSubscribe(context.WithoutCancel(ctx), f.Keys.Key("bkch", "*"))
-		go f.fanOut(f.sub)
-	}
-	if f.watchers[id] == nil {
-		f.watchers[id] = map[chan evently.StatusChange]bool{}
-	}
-	f.watchers[id][ch] = true
-	f.count++
-	var once sync.Once
-	return ch, func() {
-		once.Do(func() {
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			delete(f.watchers[id], ch)
-			if len(f.watchers[id]) == 0 {
-				delete(f.watchers, id)
-			}
-			if f.count--; f.count == 0 && f.sub != nil {
-				f.sub.Close() // ends fanOut
-				f.sub = nil
-			}
-		})
-	}
+	return f.hub.watch(ctx, f.Redis, f.Keys.Key("bkch", "*"), decodeChange, id, 4)
 }
 
-// fanOut delivers published changes to this process's watchers until the
-// subscription is closed. A watcher too slow to take a change misses it; its
-// stream re-reads the booking on its own tick.
-func (f *Feed) fanOut(sub *redis.PubSub) {
-	for m := range sub.Channel() {
-		var c evently.StatusChange
-		if json.Unmarshal([]byte(m.Payload), &c) != nil {
-			continue
-		}
-		f.mu.Lock()
-		for ch := range f.watchers[c.BookingID] {
-			select {
-			case ch <- c:
-			default:
-			}
-		}
-		f.mu.Unlock()
+func decodeChange(payload string) (uuid.UUID, evently.StatusChange, bool) {
+	var c evently.StatusChange
+	if json.Unmarshal([]byte(payload), &c) != nil {
+		return uuid.Nil, c, false
 	}
+	return c.BookingID, c, true
 }
 
 // Idempotency remembers, for 24 hours, which booking a client's

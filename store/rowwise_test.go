@@ -58,6 +58,7 @@ func (b *Bookings) CommitBatchRowByRow(ctx context.Context, cmds []evently.Comma
 				return err
 			}
 		}
+		res.tell()
 		w := &batchWrite{}
 		insertOutbox(w, res.Outbox)
 		return w.flush(ctx, tx)
@@ -101,7 +102,7 @@ func rowByRowMove(ctx context.Context, tx *sqlx.Tx, now time.Time, bk *evently.B
 		return err
 	}
 	res.Changes = append(res.Changes, evently.StatusChange{BookingID: bk.ID, UserID: bk.UserID, EventID: bk.EventID,
-		HoldID: bk.HoldID, Status: to, Reason: reason, SeatIDs: seats, At: now})
+		HoldID: bk.HoldID, Status: to, Reason: reason, SeatIDs: seats, At: now, AmountCents: bk.AmountCents, Currency: bk.Currency})
 	return nil
 }
 
@@ -229,6 +230,12 @@ func (b *Bookings) rowByRowApply(ctx context.Context, tx *sqlx.Tx, now time.Time
 		return err
 
 	case evently.ReplyRefunded:
+		amount := c.Reply.AmountCents
+		if amount == 0 {
+			amount = bk.AmountCents
+		}
+		res.Refunds = append(res.Refunds, evently.Refund{BookingID: bk.ID, UserID: bk.UserID, EventID: bk.EventID,
+			ChargeID: c.Reply.ChargeID, AmountCents: amount, Currency: bk.Currency, At: now})
 		if err := rowByRowRecordPayment(ctx, tx, bk, "refund", c.Reply); err != nil || c.Reply.ChargeID == "" {
 			return err
 		}

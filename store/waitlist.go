@@ -355,65 +355,145 @@ func (w *Waitlist) OffersDue(ctx context.Context, limit int) ([]evently.OfferChe
 	return out, err
 }
 
+// Remind marks the open offers that end within lead as reminded and
+// returns their waitlist.offer_expiring notifications, written to the
+// outbox in the same transaction (the caller sends them). Each offer is
+// reminded once: several sweeping promoters race on the mark, and the row
+// lock lets one win.
+func (w *Waitlist) Remind(ctx context.Context, lead time.Duration, limit int) ([]evently.Outgoing, error) {
+	var told []evently.Outgoing
+	err := inTx(ctx, w.DB, func(tx *sqlx.Tx) error {
+		now := w.now()
+		var rows []entryRow
+		if err := tx.SelectContext(ctx, &rows, `
+			UPDATE waitlist_entries SET offer_reminded = true
+			WHERE id IN (SELECT id FROM waitlist_entries
+			             WHERE offer_open AND status = 'offered' AND NOT offer_reminded
+			               AND offer_expires_at > $1 AND offer_expires_at <= $2
+			             ORDER BY offer_expires_at LIMIT $3)
+			  AND NOT offer_reminded
+			RETURNING `+entryColumns, now, now.Add(lead), limit); err != nil {
+			return err
+		}
+		ns := make([]evently.Notification, 0, len(rows))
+		for _, r := range rows {
+			if r.HoldID == nil || r.OfferExpires == nil {
+				continue
+			}
+			ns = append(ns, evently.OfferNotification(evently.OfferMomentExpiring, r.UserID, evently.OfferNotice{EntryID: r.ID,
+				EventID: r.EventID, HoldID: *r.HoldID, SeatIDs: []string(r.OfferSeats), ExpiresAt: r.OfferExpires.UTC()}, now))
+		}
+		var err error
+		told, err = tell(ctx, tx, ns)
+		return err
+	})
+	return told, err
+}
+
 // Promote offers seats released on the event to its waitlist (msgID makes
-// the offers' hold ids, so a redelivered message makes the same ones).
-func (w *Waitlist) Promote(ctx context.Context, eventID uuid.UUID, seats []string, msgID uuid.UUID) error {
-	return inTx(ctx, w.DB, func(tx *sqlx.Tx) error { return w.pass(ctx, tx, eventID, seats, msgID) })
+// the offers' hold ids, so a redelivered message makes the same ones). It
+// returns what the entries' users are told (waitlist.offered), written to
+// the outbox in the same transaction: the caller sends it, and the relay
+// does should the caller die first.
+func (w *Waitlist) Promote(ctx context.Context, eventID uuid.UUID, seats []string, msgID uuid.UUID) ([]evently.Outgoing, error) {
+	var told []evently.Outgoing
+	err := inTx(ctx, w.DB, func(tx *sqlx.Tx) error {
+		ns, err := w.pass(ctx, tx, eventID, seats, msgID)
+		if err != nil {
+			return err
+		}
+		told, err = tell(ctx, tx, ns)
+		return err
+	})
+	return told, err
+}
+
+// tell writes notifications to the outbox, in the caller's transaction.
+func tell(ctx context.Context, tx *sqlx.Tx, ns []evently.Notification) ([]evently.Outgoing, error) {
+	if len(ns) == 0 {
+		return nil, nil
+	}
+	msgs := make([]evently.Outgoing, len(ns))
+	for i, n := range ns {
+		msgs[i] = evently.NewNotificationMessage(n)
+	}
+	b := &batchWrite{}
+	insertOutbox(b, msgs)
+	return msgs, b.flush(ctx, tx)
 }
 
 // Revisit looks at an entry's open offer again and settles it: booked,
 // still standing, or lapsed (expired, declined, its booking failed), in
-// which case its seats go to the next entries that fit.
-func (w *Waitlist) Revisit(ctx context.Context, eventID, entryID, msgID uuid.UUID) error {
-	return inTx(ctx, w.DB, func(tx *sqlx.Tx) error {
-		var r entryRow
-		err := tx.GetContext(ctx, &r, `SELECT `+entryColumns+` FROM waitlist_entries WHERE id = $1 AND event_id = $2 FOR UPDATE`, entryID, eventID)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		if err != nil || !r.OfferOpen || r.HoldID == nil || r.OfferExpires == nil {
-			return nil // unknown, or settled already (a redelivery)
-		}
-		base := w.Keys.Event(eventID)
-		hold := base + ":hold:" + r.HoldID.String()
-		claimed, err := w.Redis.HExists(ctx, hold, "booking").Result()
+// which case its seats go to the next entries that fit. Like Promote, it
+// returns what it tells (waitlist.offer_expired to a lapsed offer's user,
+// unless they declined it themselves; waitlist.offered to the next).
+func (w *Waitlist) Revisit(ctx context.Context, eventID, entryID, msgID uuid.UUID) ([]evently.Outgoing, error) {
+	var told []evently.Outgoing
+	err := inTx(ctx, w.DB, func(tx *sqlx.Tx) error {
+		ns, err := w.revisit(ctx, tx, eventID, entryID, msgID)
 		if err != nil {
-			return unavailable(err)
-		}
-		var booking *evently.BookingStatus
-		var bs evently.BookingStatus
-		err = tx.GetContext(ctx, &bs, `SELECT status FROM bookings WHERE user_id = $1 AND hold_id = $2 ORDER BY id DESC LIMIT 1`, r.UserID, *r.HoldID)
-		if err == nil {
-			booking = &bs
-		} else if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		now := w.now()
-		switch evently.DecideOffer(r.Status, *r.OfferExpires, now, claimed, booking, w.ClaimWait) {
-		case evently.OfferStands:
-			return nil
-		case evently.OfferBooked:
-			_, err := tx.ExecContext(ctx, `UPDATE waitlist_entries SET offer_open = false, updated_at = $2,
-				status = CASE WHEN status = 'offered' THEN 'booked' ELSE status END WHERE id = $1`, entryID, now)
-			return err
-		}
-		res, err := endOfferScript.Run(ctx, w.Redis, []string{hold, base + ":held"}, base, r.HoldID.String(),
-			waitlistLockTTL.Milliseconds(), now.Add(waitlistLockTTL).UnixMilli()).Text()
-		if err != nil {
-			return unavailable(err)
-		}
-		if res == "claimed" && booking == nil {
-			return nil // a booking claimed it just now: it stands until that booking is written
-		}
-		if err := w.Redis.Del(ctx, w.Keys.Key("hold", r.HoldID.String())).Err(); err != nil {
-			return unavailable(err)
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE waitlist_entries SET offer_open = false, updated_at = $2,
-			status = CASE WHEN status = 'offered' THEN 'expired' ELSE status END WHERE id = $1`, entryID, now); err != nil {
-			return err
-		}
-		return w.pass(ctx, tx, eventID, r.OfferSeats, msgID)
+		told, err = tell(ctx, tx, ns)
+		return err
 	})
+	return told, err
+}
+
+func (w *Waitlist) revisit(ctx context.Context, tx *sqlx.Tx, eventID, entryID, msgID uuid.UUID) ([]evently.Notification, error) {
+	var r entryRow
+	err := tx.GetContext(ctx, &r, `SELECT `+entryColumns+` FROM waitlist_entries WHERE id = $1 AND event_id = $2 FOR UPDATE`, entryID, eventID)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	if err != nil || !r.OfferOpen || r.HoldID == nil || r.OfferExpires == nil {
+		return nil, nil // unknown, or settled already (a redelivery)
+	}
+	base := w.Keys.Event(eventID)
+	hold := base + ":hold:" + r.HoldID.String()
+	claimed, err := w.Redis.HExists(ctx, hold, "booking").Result()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	var booking *evently.BookingStatus
+	var bs evently.BookingStatus
+	err = tx.GetContext(ctx, &bs, `SELECT status FROM bookings WHERE user_id = $1 AND hold_id = $2 ORDER BY id DESC LIMIT 1`, r.UserID, *r.HoldID)
+	if err == nil {
+		booking = &bs
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	now := w.now()
+	switch evently.DecideOffer(r.Status, *r.OfferExpires, now, claimed, booking, w.ClaimWait) {
+	case evently.OfferStands:
+		return nil, nil
+	case evently.OfferBooked:
+		_, err := tx.ExecContext(ctx, `UPDATE waitlist_entries SET offer_open = false, updated_at = $2,
+			status = CASE WHEN status = 'offered' THEN 'booked' ELSE status END WHERE id = $1`, entryID, now)
+		return nil, err
+	}
+	res, err := endOfferScript.Run(ctx, w.Redis, []string{hold, base + ":held"}, base, r.HoldID.String(),
+		waitlistLockTTL.Milliseconds(), now.Add(waitlistLockTTL).UnixMilli()).Text()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	if res == "claimed" && booking == nil {
+		return nil, nil // a booking claimed it just now: it stands until that booking is written
+	}
+	if err := w.Redis.Del(ctx, w.Keys.Key("hold", r.HoldID.String())).Err(); err != nil {
+		return nil, unavailable(err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE waitlist_entries SET offer_open = false, updated_at = $2,
+		status = CASE WHEN status = 'offered' THEN 'expired' ELSE status END WHERE id = $1`, entryID, now); err != nil {
+		return nil, err
+	}
+	var told []evently.Notification
+	if r.Status == evently.WaitlistOffered {
+		told = append(told, evently.OfferNotification(evently.OfferMomentExpired, r.UserID, evently.OfferNotice{EntryID: r.ID,
+			EventID: eventID, HoldID: *r.HoldID, SeatIDs: []string(r.OfferSeats), ExpiresAt: r.OfferExpires.UTC()}, now))
+	}
+	offered, err := w.pass(ctx, tx, eventID, r.OfferSeats, msgID)
+	return append(told, offered...), err
 }
 
 type offerArg struct {
@@ -432,15 +512,15 @@ type offerArg struct {
 // meanwhile), skips seats someone holds or another open offer has, lets
 // the domain allot them, and makes the offers in Redis before the commit.
 // What nobody is offered goes back on open sale.
-func (w *Waitlist) pass(ctx context.Context, tx *sqlx.Tx, eventID uuid.UUID, seats []string, msgID uuid.UUID) error {
+func (w *Waitlist) pass(ctx context.Context, tx *sqlx.Tx, eventID uuid.UUID, seats []string, msgID uuid.UUID) ([]evently.Notification, error) {
 	if len(seats) == 0 {
-		return nil
+		return nil, nil
 	}
 	base := w.Keys.Event(eventID)
 	var queue []evently.WaitlistEntry
 	if err := tx.SelectContext(ctx, &queue, `SELECT id, event_id, user_id, party_size, tier, status, created_at, updated_at
 		FROM waitlist_entries WHERE event_id = $1 AND status = 'waiting' ORDER BY created_at, id FOR UPDATE`, eventID); err != nil {
-		return err
+		return nil, err
 	}
 	// With people waiting, every seat on open sale is theirs to be offered
 	// too, not only the ones that came back now: two seats released apart,
@@ -450,7 +530,7 @@ func (w *Waitlist) pass(ctx context.Context, tx *sqlx.Tx, eventID uuid.UUID, sea
 	all := len(queue) > 0
 	var offered []string
 	if err := tx.SelectContext(ctx, &offered, `SELECT unnest(offer_seat_ids) FROM waitlist_entries WHERE event_id = $1 AND offer_open`, eventID); err != nil {
-		return err
+		return nil, err
 	}
 	var rows []struct {
 		ID      string `db:"seat_id"`
@@ -461,7 +541,7 @@ func (w *Waitlist) pass(ctx context.Context, tx *sqlx.Tx, eventID uuid.UUID, sea
 	}
 	if err := tx.SelectContext(ctx, &rows, `SELECT seat_id, section, row_label, number, tier FROM event_seats
 		WHERE event_id = $1 AND (seat_id = ANY($2) OR $3) AND status = 'available' ORDER BY seat_id FOR UPDATE`, eventID, pq.Array(seats), all); err != nil {
-		return err
+		return nil, err
 	}
 	keys := make([]string, len(rows))
 	for i, r := range rows {
@@ -471,7 +551,7 @@ func (w *Waitlist) pass(ctx context.Context, tx *sqlx.Tx, eventID uuid.UUID, sea
 	if len(keys) > 0 {
 		var err error
 		if locks, err = w.Redis.MGet(ctx, keys...).Result(); err != nil {
-			return unavailable(err)
+			return nil, unavailable(err)
 		}
 	}
 	var free []evently.FreeSeat
@@ -503,11 +583,11 @@ func (w *Waitlist) pass(ctx context.Context, tx *sqlx.Tx, eventID uuid.UUID, sea
 	res, err := offerScript.Run(ctx, w.Redis, []string{base + ":held"}, base, now.UnixMilli(), lockTTL.Milliseconds(),
 		string(offersJSON), string(restJSON)).StringSlice()
 	if err != nil {
-		return unavailable(err)
+		return nil, unavailable(err)
 	}
 	if res[0] == "taken" {
 		// A buyer took the seat between the look and the offer: try again.
-		return fmt.Errorf("waitlist: seat %s was taken while offering it", res[1])
+		return nil, fmt.Errorf("waitlist: seat %s was taken while offering it", res[1])
 	}
 	lookups := w.Redis.Pipeline()
 	for _, o := range offers {
@@ -520,10 +600,10 @@ func (w *Waitlist) pass(ctx context.Context, tx *sqlx.Tx, eventID uuid.UUID, sea
 		lookups.Del(ctx, base+":waitlist")
 	}
 	if _, err := lookups.Exec(ctx); err != nil {
-		return unavailable(err)
+		return nil, unavailable(err)
 	}
 	if len(allot) == 0 {
-		return nil
+		return nil, nil
 	}
 	ids, holds, seatsJSON := make([]string, len(allot)), make([]string, len(allot)), make([]string, len(allot))
 	for i, o := range offers {
@@ -533,7 +613,15 @@ func (w *Waitlist) pass(ctx context.Context, tx *sqlx.Tx, eventID uuid.UUID, sea
 		offer_seat_ids = ARRAY(SELECT jsonb_array_elements_text(v.seats::jsonb)), offer_expires_at = $4, offer_open = true, updated_at = $5
 		FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS v(id, hold, seats) WHERE w.id = v.id`,
 		pq.Array(ids), pq.Array(holds), pq.Array(seatsJSON), expires, now)
-	return err
+	if err != nil {
+		return nil, err
+	}
+	told := make([]evently.Notification, len(offers))
+	for i, o := range offers {
+		told[i] = evently.OfferNotification(evently.OfferMomentMade, uuid.MustParse(o.User), evently.OfferNotice{
+			EntryID: uuid.MustParse(o.Entry), EventID: eventID, HoldID: uuid.MustParse(o.Hold), SeatIDs: o.Seats, ExpiresAt: expires.UTC()}, now)
+	}
+	return told, nil
 }
 
 // compareLabels orders row labels as people read them: "2" before "10",

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/evently/evently"
@@ -27,14 +28,22 @@ type Promoter struct {
 	cfg   Config
 	log   *slog.Logger
 	wl    *store.Waitlist
+	out   *store.Bookings // the outbox's cleanup
 	group *topics.Group
+	// RemindBefore is how long before an offer ends its user is reminded
+	// (waitlist.offer_expiring; see evently.OfferRemindLead).
+	RemindBefore time.Duration
 	// SweepEvery is the pause between looks for offers to settle.
 	SweepEvery time.Duration
 }
 
 func newPromoter(cfg Config) (Runner, error) {
 	p := &Promoter{cfg: cfg, log: cfg.Logger.With("worker", "waitlist"), SweepEvery: cfg.WaitlistSweep,
-		wl: &store.Waitlist{DB: cfg.DB, Redis: cfg.Redis, Keys: cfg.Keys, OfferTTL: cfg.WaitlistOfferTTL, ClaimWait: 2 * time.Minute}}
+		wl:  &store.Waitlist{DB: cfg.DB, Redis: cfg.Redis, Keys: cfg.Keys, OfferTTL: cfg.WaitlistOfferTTL, ClaimWait: 2 * time.Minute},
+		out: &store.Bookings{DB: cfg.DB}, RemindBefore: cfg.WaitlistRemindBefore}
+	if p.RemindBefore <= 0 {
+		p.RemindBefore = 2 * time.Minute
+	}
 	if p.SweepEvery <= 0 {
 		p.SweepEvery = time.Second
 	}
@@ -67,26 +76,29 @@ func (p *Promoter) Assigned() map[string][]int { return p.group.Assigned() }
 
 // handle applies a partition's messages in order. Each is its own
 // transaction; a redelivered one finds its work done (seats already in an
-// open offer are skipped, a settled offer is left alone).
+// open offer are skipped, a settled offer is left alone). What a message
+// tells the entries' users is in the outbox of its transaction and is sent
+// right after it, before the offsets are committed.
 func (p *Promoter) handle(ctx context.Context, b topics.Batch) error {
 	for _, m := range b.Messages {
 		env, err := topics.Decode(m.Value)
 		if err != nil {
 			return topics.Poison(err)
 		}
+		var told []evently.Outgoing
 		switch env.Type {
 		case evently.MsgSeatsReleased:
 			var r evently.SeatsReleased
 			if err := env.Unpack(&r); err != nil {
 				return topics.Poison(err)
 			}
-			err = p.wl.Promote(ctx, r.EventID, r.SeatIDs, env.ID)
+			told, err = p.wl.Promote(ctx, r.EventID, r.SeatIDs, env.ID)
 		case evently.MsgOfferCheck:
 			var c evently.OfferCheck
 			if err := env.Unpack(&c); err != nil {
 				return topics.Poison(err)
 			}
-			err = p.wl.Revisit(ctx, c.EventID, c.EntryID, env.ID)
+			told, err = p.wl.Revisit(ctx, c.EventID, c.EntryID, env.ID)
 		default:
 			return topics.Poison(fmt.Errorf("unknown message type %q", env.Type))
 		}
@@ -96,8 +108,28 @@ func (p *Promoter) handle(ctx context.Context, b topics.Batch) error {
 			}
 			return err
 		}
+		p.send(ctx, told)
 	}
 	return nil
+}
+
+// send sends committed outbox messages and clears them. A failure is only
+// logged: the reaper's relay sends what is left in the outbox.
+func (p *Promoter) send(ctx context.Context, msgs []evently.Outgoing) {
+	if len(msgs) == 0 {
+		return
+	}
+	if err := p.cfg.Producer.Send(ctx, msgs); err != nil {
+		p.log.Warn("notifications not sent; the relay will send them", "err", err)
+		return
+	}
+	ids := make([]uuid.UUID, len(msgs))
+	for i, m := range msgs {
+		ids[i] = m.ID
+	}
+	if err := p.out.DeleteOutbox(ctx, ids); err != nil {
+		p.log.Warn("outbox cleanup failed; the relay will resend (duplicates are harmless)", "err", err)
+	}
 }
 
 // markEvery is how often the promoter marks again every event with
@@ -136,5 +168,11 @@ func (p *Promoter) sweep(ctx context.Context) {
 		if err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
 			p.log.Warn("waitlist sweep failed", "err", err)
 		}
+		// Offers about to end are reminded once (waitlist.offer_expiring).
+		told, err := p.wl.Remind(ctx, evently.OfferRemindLead(p.wl.OfferTTL, p.RemindBefore), 500)
+		if err != nil && ctx.Err() == nil {
+			p.log.Warn("waitlist reminders failed", "err", err)
+		}
+		p.send(ctx, told)
 	}
 }

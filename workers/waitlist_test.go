@@ -36,7 +36,7 @@ type entryView struct {
 func startWaitlist(t *testing.T, offerTTL time.Duration) *saga {
 	return startSaga(t, paysim.Behaviour{}, func(c *app.Config) {
 		c.Waitlist.OfferTTL, c.Waitlist.Sweep = offerTTL, 50*time.Millisecond
-	}, "booking", "payment", "reaper", "waitlist")
+	}, "booking", "payment", "reaper", "waitlist", "notify")
 }
 
 func (s *saga) join(t *testing.T, token string, event uuid.UUID, party int) entryView {
@@ -103,7 +103,10 @@ func (s *saga) cancel(t *testing.T, token string, id uuid.UUID) {
 // is cancelled: the first party is offered both seats as a hold nobody else
 // can take; it lets the offer expire, so the seats go to the next party
 // that fits (the party of 1), which books its offer: confirmed, and its
-// entry booked. The last party keeps waiting, now first in line.
+// entry booked. The last party keeps waiting, now first in line. Each step
+// is told in the inbox and on the stream: waitlist.offered, a reminder
+// before the offer ends, waitlist.offer_expired, the next party's
+// waitlist.offered and its booking.confirmed.
 func TestWaitlistEndToEnd(t *testing.T) {
 	t.Parallel()
 	s := startWaitlist(t, 3*time.Second)
@@ -123,10 +126,19 @@ func TestWaitlistEndToEnd(t *testing.T) {
 		}
 	}
 
+	stream1, stream2 := notificationStream(s.a, tok1), notificationStream(s.a, tok2)
 	s.cancel(t, owners[0], bookings[0])
 	off := s.waitEntry(t, tok1, e1.ID, "offered")
 	if off.Offer == nil || len(off.Offer.SeatIDs) != 2 {
 		t.Fatalf("offer: %+v", off.Offer)
+	}
+	ofHold := func(h uuid.UUID) func(notice) bool {
+		return func(n notice) bool { return n.Data.HoldID == h && n.Data.EntryID != uuid.Nil }
+	}
+	told := onStream(t, stream1, "waitlist.offered", ofHold(off.Offer.HoldID))
+	if kept := waitNotice(t, s.a, tok1, "waitlist.offered", ofHold(off.Offer.HoldID)); kept.ID != told.ID ||
+		kept.Data.EntryID != e1.ID || len(kept.Data.SeatIDs) != 2 || kept.Data.EventID != event {
+		t.Fatalf("offer told %+v, kept %+v", told, kept)
 	}
 	// The offer is an ordinary hold of the first party's; nobody else can
 	// take its seats from the seat map.
@@ -144,10 +156,15 @@ func TestWaitlistEndToEnd(t *testing.T) {
 	// The first party lets its offer expire: the next party that fits is
 	// the party of 1; the party of 2 behind it does not fit one seat.
 	s.waitEntry(t, tok1, e1.ID, "expired")
+	waitNotice(t, s.a, tok1, "waitlist.offer_expiring", ofHold(off.Offer.HoldID))
+	onStream(t, stream1, "waitlist.offer_expired", ofHold(off.Offer.HoldID))
+	waitNotice(t, s.a, tok1, "waitlist.offer_expired", ofHold(off.Offer.HoldID))
 	off2 := s.waitEntry(t, tok2, e2.ID, "offered")
 	if off2.Offer == nil || len(off2.Offer.SeatIDs) != 1 {
 		t.Fatalf("second offer: %+v", off2.Offer)
 	}
+	onStream(t, stream2, "waitlist.offered", ofHold(off2.Offer.HoldID))
+	waitNotice(t, s.a, tok2, "waitlist.offered", ofHold(off2.Offer.HoldID))
 	res := s.a.Do("POST", "/api/v1/bookings", tok2, map[string]any{"hold_id": off2.Offer.HoldID, "payment": map[string]any{"token": "tok_visa"}})
 	if res.Status != 202 {
 		t.Fatalf("book offer: %d %s", res.Status, res.Body)
@@ -156,6 +173,8 @@ func TestWaitlistEndToEnd(t *testing.T) {
 	res.JSON(t, &b)
 	s.waitStatus(t, tok2, b.ID, "confirmed")
 	s.waitEntry(t, tok2, e2.ID, "booked")
+	onStream(t, stream2, "booking.confirmed", func(n notice) bool { return n.Data.BookingID == b.ID })
+	waitNotice(t, s.a, tok2, "booking.confirmed", func(n notice) bool { return n.Data.BookingID == b.ID })
 	if e := s.entry(t, tok3, e3.ID); e.Status != "waiting" || e.Position != 1 {
 		t.Fatalf("third party: %+v", e)
 	}

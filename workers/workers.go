@@ -61,6 +61,9 @@ type Config struct {
 	WaitlistSweep    time.Duration
 	// Webhooks configures the webhooks worker (its sender is required).
 	Webhooks WebhookConfig
+	// WaitlistRemindBefore: how long before an offer ends its user is
+	// reminded (waitlist.offer_expiring).
+	WaitlistRemindBefore time.Duration
 }
 
 // Consumer group names (after Config.GroupPrefix).
@@ -84,6 +87,7 @@ var kinds = []struct {
 	{"reaper", newReaper},
 	{"waitlist", newPromoter},
 	{"webhooks", newCourier},
+	{"notify", newNotifier},
 }
 
 // Kinds lists every worker kind.

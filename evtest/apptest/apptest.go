@@ -228,11 +228,25 @@ func (a *App) Do(method, path, token string, body any, headers ...string) Respon
 		}
 		rd = bytes.NewReader(buf)
 	}
-	req, err := http.NewRequest(method, a.URL+path, rd)
+	req := a.request(context.Background(), method, path, token, rd, headers)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		a.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return Response{Status: res.StatusCode, Header: res.Header, Body: b}
+}
+
+// request builds a request to the app with the token and headers (name,
+// value pairs); a body is JSON.
+func (a *App) request(ctx context.Context, method, path, token string, body io.Reader, headers []string) *http.Request {
+	a.t.Helper()
+	req, err := http.NewRequestWithContext(ctx, method, a.URL+path, body)
 	if err != nil {
 		a.t.Fatal(err)
 	}
-	if rd != nil {
+	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if token != "" {
@@ -241,13 +255,7 @@ func (a *App) Do(method, path, token string, body any, headers ...string) Respon
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		a.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return Response{Status: res.StatusCode, Header: res.Header, Body: b}
+	return req
 }
 
 // Eventually polls cond until it holds or 30 s pass.
