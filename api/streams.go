@@ -192,6 +192,10 @@ func startEventStream(w http.ResponseWriter, r *http.Request) (*eventStream, boo
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
+	// A first line at once: the compressing writer sends nothing, headers
+	// included, until something is written, and a stream with nothing to
+	// tell yet would keep its client waiting for the first heartbeat.
+	fmt.Fprint(w, ": open\n\n")
 	f.Flush()
 	return &eventStream{w: w, f: f, heartbeat: time.NewTicker(streamHeartbeat)}, true
 }

@@ -48,11 +48,16 @@ func openStream(t *testing.T, base string, booking uuid.UUID, token string) (*ht
 		t.Fatalf("stream: %d %s", res.StatusCode, b)
 	}
 	rd := bufio.NewReader(res.Body)
-	line, err := rd.ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "event: status") {
-		t.Fatalf("first line %q: %v", line, err)
+	for {
+		line, err := rd.ReadString('\n')
+		if err == nil && (line == "\n" || strings.HasPrefix(line, ":")) {
+			continue // the opening comment, or a keep-alive
+		}
+		if err != nil || !strings.HasPrefix(line, "event: status") {
+			t.Fatalf("first line %q: %v", line, err)
+		}
+		return res, rd
 	}
-	return res, rd
 }
 
 // Beyond MaxStreamsPerUser concurrent streams a user gets 429, and a closed
@@ -133,5 +138,34 @@ func TestShutdownEndsOpenStreams(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("shutdown took %s", d)
+	}
+}
+
+// A stream answers its headers at once, before it has anything to tell:
+// a client is not left waiting for the first heartbeat (15 s) to learn
+// its stream is open.
+func TestStreamsOpenAtOnce(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, apptest.Options{})
+	booking, token := pendingBooking(t, a)
+	_, quiet := a.User(evently.RoleUser)
+	for _, c := range []struct{ name, path, token string }{
+		{"a booking's events", "/api/v1/bookings/" + booking.String() + "/events", token},
+		{"notifications, none yet", "/api/v1/notifications/stream", quiet},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, "GET", a.URL+c.path, nil)
+			req.Header.Set("Authorization", "Bearer "+c.token)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatalf("no answer before the first heartbeat: %v", err)
+			}
+			defer res.Body.Close()
+			if res.StatusCode != 200 || res.Header.Get("Content-Type") != "text/event-stream" {
+				t.Fatalf("%d %s", res.StatusCode, res.Header.Get("Content-Type"))
+			}
+		})
 	}
 }

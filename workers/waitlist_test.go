@@ -11,6 +11,7 @@ import (
 
 	"github.com/evently/evently"
 	"github.com/evently/evently/app"
+	"github.com/evently/evently/evtest"
 	"github.com/evently/evently/evtest/apptest"
 	"github.com/evently/evently/paysim"
 	"github.com/evently/evently/store"
@@ -36,7 +37,9 @@ type entryView struct {
 func startWaitlist(t *testing.T, offerTTL time.Duration) *saga {
 	return startSaga(t, paysim.Behaviour{}, func(c *app.Config) {
 		c.Waitlist.OfferTTL, c.Waitlist.Sweep = offerTTL, 50*time.Millisecond
-	}, "booking", "payment", "reaper", "waitlist", "notify")
+		c.Webhooks.AllowPrivate = true // the test's receiver is on loopback
+		c.Webhooks.Poll = 20 * time.Millisecond
+	}, "booking", "payment", "reaper", "waitlist", "notify", "webhooks")
 }
 
 func (s *saga) join(t *testing.T, token string, event uuid.UUID, party int) entryView {
@@ -104,7 +107,8 @@ func (s *saga) cancel(t *testing.T, token string, id uuid.UUID) {
 // can take; it lets the offer expire, so the seats go to the next party
 // that fits (the party of 1), which books its offer: confirmed, and its
 // entry booked. The last party keeps waiting, now first in line. Each step
-// is told in the inbox and on the stream: waitlist.offered, a reminder
+// is told in the inbox and on the stream: waitlist.offered (also to a real
+// webhook receiver, which checks its signature), a reminder
 // before the offer ends, waitlist.offer_expired, the next party's
 // waitlist.offered and its booking.confirmed.
 func TestWaitlistEndToEnd(t *testing.T) {
@@ -127,6 +131,11 @@ func TestWaitlistEndToEnd(t *testing.T) {
 	}
 
 	stream1, stream2 := notificationStream(s.a, tok1), notificationStream(s.a, tok2)
+	// The first party also has a webhook: a real receiver that checks
+	// every delivery's signature.
+	rcv := evtest.NewReceiver(t)
+	hooks := &hooks{a: s.a}
+	hooks.subscribe(t, tok1, rcv, "waitlist.offered")
 	s.cancel(t, owners[0], bookings[0])
 	off := s.waitEntry(t, tok1, e1.ID, "offered")
 	if off.Offer == nil || len(off.Offer.SeatIDs) != 2 {
@@ -139,6 +148,10 @@ func TestWaitlistEndToEnd(t *testing.T) {
 	if kept := waitNotice(t, s.a, tok1, "waitlist.offered", ofHold(off.Offer.HoldID)); kept.ID != told.ID ||
 		kept.Data.EntryID != e1.ID || len(kept.Data.SeatIDs) != 2 || kept.Data.EventID != event {
 		t.Fatalf("offer told %+v, kept %+v", told, kept)
+	}
+	apptest.Eventually(t, "the offer delivered to the webhook, signed", func() bool { return rcv.Delivered(told.ID) == 1 })
+	if body, _ := rcv.Body(told.ID); body.Type != evently.NotifyWaitlistOffered || rcv.Refused() != 0 {
+		t.Fatalf("webhook got %+v (%d refused)", body, rcv.Refused())
 	}
 	// The offer is an ordinary hold of the first party's; nobody else can
 	// take its seats from the seat map.
