@@ -237,22 +237,7 @@ func TestSweepResolvesASubmissionWhoseRequestDied(t *testing.T) {
 	id := bookingOfKey(t, a, user, "died-2")
 
 	a.StartWorkers("reaper")
-	apptest.Eventually(t, "the sweep withdraws the submission", func() bool {
-		var st []string
-		must(t, a.DB.Select(&st, `SELECT status || '/' || coalesce(reason, '') FROM bookings WHERE id = $1`, id))
-		return len(st) == 1 && st[0] == "failed/not_accepted"
-	})
-	rdb, k := a.Deps.Redis, a.Deps.Keys
-	apptest.Eventually(t, "the sweep gives back the hold, the key and the record", func() bool {
-		n, err := rdb.Exists(context.Background(), k.Key("idem", user.String(), "died-2"), k.Key("bks", id.String())).Result()
-		must(t, err)
-		return n == 0 && seatsFree(t, a, event, other, seats)
-	})
-	for _, idx := range []string{"inflight", "unknown"} {
-		if n, err := rdb.ZCard(context.Background(), k.Key(idx)).Result(); err != nil || n != 0 {
-			t.Fatalf("%s index: %d entries, %v", idx, n, err)
-		}
-	}
+	assertSwept(t, a, event, user, other, "died-2", id, seats)
 }
 
 // lostMark is a status feed that cannot mark a command durable.
