@@ -143,6 +143,18 @@ type StatusChange struct {
 	// Unknown marks a pending record whose submission's outcome is not
 	// known: it is resolved before it is answered, never shown as pending.
 	Unknown *UnknownOutcome `json:"unknown,omitempty"`
+	// InFlight marks a pending record whose book command is not known to
+	// be durable yet: its request is still producing it, or died before
+	// it could say. The store clears it once the broker acknowledged.
+	InFlight *Submission `json:"in_flight,omitempty"`
+}
+
+// Submission is what a pending record keeps of its command, besides what
+// the record shows, so that anyone can withdraw the command if the request
+// that produces it never finishes.
+type Submission struct {
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	PaymentToken   string `json:"payment_token,omitempty"`
 }
 
 // BookingIDOr returns the id of a pending record, or of b when c is nil.

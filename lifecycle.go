@@ -286,7 +286,10 @@ type Admission struct {
 	// IdempotencyKey and BodyHash: the same key with the same body names
 	// the earlier booking; "" when the client sent no key.
 	IdempotencyKey, BodyHash string
-	At                       time.Time
+	// PaymentToken is the booking's, kept on its pending record until its
+	// command is durable (see Submission).
+	PaymentToken string
+	At           time.Time
 }
 
 // Admitted is the outcome of an admission: either Earlier (the key was used

@@ -43,3 +43,49 @@ func ResolveOutcome(b *Booking, err error) Outcome {
 	}
 	return OutcomeAccepted
 }
+
+// Standing is how a pending status record may be answered by a retry with
+// the same idempotency key or a read of the booking.
+type Standing int
+
+const (
+	// StandingTrue: the record can be answered as it stands: its command is
+	// durable, or the booking moved on past pending.
+	StandingTrue Standing = iota
+	// StandingInFlight: its command is not known to be durable and its
+	// request may still be producing it: wait for that request to finish.
+	StandingInFlight
+	// StandingUnknown: its outcome is unknown (marked so, or still not
+	// durable a bound after it was accepted, so its request died): resolve
+	// it, never answer it pending.
+	StandingUnknown
+)
+
+// StandingOf decides how c may be answered at now; bound is the longest a
+// live request takes from recording the booking to knowing its command
+// durable (the produce's deadline and a margin).
+func StandingOf(c *StatusChange, now time.Time, bound time.Duration) Standing {
+	switch {
+	case c.Status != BookingPending:
+		return StandingTrue
+	case c.Unknown != nil:
+		return StandingUnknown
+	case c.InFlight == nil:
+		return StandingTrue
+	case now.Before(c.AcceptedAt.Add(bound)):
+		return StandingInFlight
+	}
+	return StandingUnknown
+}
+
+// Abandoned is the unknown outcome of an in-flight pending record whose
+// request did not finish: its command rebuilt from the record, to be
+// withdrawn, and the hold it claimed.
+func Abandoned(c *StatusChange, hold Hold) UnknownOutcome {
+	cmd := BookCommand{BookingID: c.BookingID, UserID: c.UserID, EventID: c.EventID, HoldID: c.HoldID,
+		SeatIDs: c.SeatIDs, AcceptedAt: c.AcceptedAt}
+	if c.InFlight != nil {
+		cmd.IdempotencyKey, cmd.PaymentToken = c.InFlight.IdempotencyKey, c.InFlight.PaymentToken
+	}
+	return UnknownOutcome{Command: cmd, Hold: hold, Since: c.AcceptedAt}
+}

@@ -45,6 +45,10 @@ type BookingReader interface {
 // StatusFeed is the fast status record and live stream of bookings.
 type StatusFeed interface {
 	SetPending(ctx context.Context, c evently.StatusChange) error
+	// Durable clears the in-flight mark of a booking's pending record once
+	// its command is durable; it fails when the record was taken over as
+	// abandoned meanwhile (or the store did not answer).
+	Durable(ctx context.Context, id uuid.UUID) error
 	Forget(ctx context.Context, id uuid.UUID) error
 	Current(ctx context.Context, id uuid.UUID) (*evently.StatusChange, error)
 	Watch(ctx context.Context, id uuid.UUID) (<-chan evently.StatusChange, func())
@@ -61,7 +65,8 @@ type CommandQueue interface {
 // IdempotencyKeys remembers which booking a client key produced.
 type IdempotencyKeys interface {
 	Reserve(ctx context.Context, user uuid.UUID, key, bodyHash string, booking uuid.UUID) (*uuid.UUID, string, error)
-	Forget(ctx context.Context, user uuid.UUID, key string) error
+	// Forget releases the key while it still names booking.
+	Forget(ctx context.Context, user uuid.UUID, key string, booking uuid.UUID) error
 }
 
 // HoldAdmission admits a booking on a hold in as few round trips as the
@@ -85,6 +90,9 @@ type UnknownOutcomes interface {
 	// (failed/not_accepted when it was withdrawn; its hold and key are then
 	// given back); EUNAVAILABLE while that cannot be known.
 	Resolve(ctx context.Context, u *evently.UnknownOutcome) (*evently.Booking, error)
+	// TakeOver makes an in-flight pending record whose request died an
+	// unknown outcome (nil: its command was marked durable meanwhile).
+	TakeOver(ctx context.Context, c *evently.StatusChange) (*evently.UnknownOutcome, error)
 }
 
 // BookingDeps are the booking area's services.
@@ -116,7 +124,16 @@ type BookingDeps struct {
 	// waiting room); RoomMaxWait bounds a buyer's wait there (default 5s).
 	Room        *WaitingRoom
 	RoomMaxWait time.Duration
+	// InFlightFor is the longest a live submission takes from recording
+	// its booking to marking its command durable (default inFlightFor). A
+	// retry or read that meets a record still in flight waits that long
+	// from its acceptance, then takes its request for dead.
+	InFlightFor time.Duration
 }
+
+// inFlightFor: the producer gives a write 5 s (topics.Producer), and the
+// durable mark follows it.
+const inFlightFor = 6 * time.Second
 
 // MaxWait bounds `Prefer: wait=N` and `?wait=N`.
 const MaxWait = 30 * time.Second
@@ -356,20 +373,24 @@ func (s *Server) submitBooking(w http.ResponseWriter, r *http.Request) {
 			Error(w, r, evently.Invalid(map[string]string{"Idempotency-Key": "This key was used for a different request."}))
 			return
 		}
-		s.answerExisting(w, r, *prev)
+		s.answerExisting(w, r, *prev, a.UserID, key)
 	}
 	forgetKey := func() {
 		if key != "" {
-			_ = s.Bookings.Idempotency.Forget(context.WithoutCancel(ctx), a.UserID, key)
+			_ = s.Bookings.Idempotency.Forget(context.WithoutCancel(ctx), a.UserID, key, bookingID)
 		}
 	}
 	now := time.Now().UTC()
 	var hold *evently.Hold
 	var pending evently.StatusChange
 	recorded := false
+	var token string
+	if req.Payment != nil {
+		token = req.Payment.Token
+	}
 	if req.HoldID != nil && s.Bookings.Admissions != nil {
 		adm, err := s.Bookings.Admissions.Admit(ctx, evently.Admission{UserID: a.UserID, AsForOthers: a.IsAdmin(),
-			HoldID: *req.HoldID, BookingID: bookingID, IdempotencyKey: key, BodyHash: bodyHash, At: now})
+			HoldID: *req.HoldID, BookingID: bookingID, IdempotencyKey: key, BodyHash: bodyHash, PaymentToken: token, At: now})
 		if err != nil {
 			Error(w, r, err)
 			return
@@ -406,13 +427,11 @@ func (s *Server) submitBooking(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		pending = evently.StatusChange{BookingID: bookingID, UserID: a.UserID, EventID: hold.EventID, HoldID: &hold.ID,
-			Status: evently.BookingPending, SeatIDs: hold.SeatIDs, At: now, AcceptedAt: now}
+			Status: evently.BookingPending, SeatIDs: hold.SeatIDs, At: now, AcceptedAt: now,
+			InFlight: &evently.Submission{IdempotencyKey: key, PaymentToken: token}}
 	}
 	cmd := evently.BookCommand{BookingID: bookingID, UserID: a.UserID, EventID: hold.EventID, HoldID: &hold.ID,
-		SeatIDs: hold.SeatIDs, HoldExpiresAt: hold.ExpiresAt, IdempotencyKey: key, AcceptedAt: now}
-	if req.Payment != nil {
-		cmd.PaymentToken = req.Payment.Token
-	}
+		SeatIDs: hold.SeatIDs, HoldExpiresAt: hold.ExpiresAt, IdempotencyKey: key, PaymentToken: token, AcceptedAt: now}
 	wait, preferred := preferWait(r, s.Bookings.SubmitWait)
 	var changes <-chan evently.StatusChange
 	if wait > 0 {
@@ -429,6 +448,14 @@ func (s *Server) submitBooking(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		queued = true // from here on the command may reach the queue
 		err = s.Bookings.Queue.Enqueue(ctx, evently.StreamBookingCommands, hold.EventID.String(), evently.CmdBook, cmd)
+	}
+	if err == nil {
+		// Durable: say so on the record before the answer, so a retry or a
+		// read never takes this request for dead and withdraws what it said
+		// was accepted. A mark refused (the record was taken over) or lost
+		// is handled as a failed produce: withdrawn, or found accepted.
+		// Not the client's context: one that hung up must not undo this.
+		err = s.Bookings.Feed.Durable(context.WithoutCancel(ctx), bookingID)
 	}
 	if err != nil {
 		bg := context.WithoutCancel(ctx)
@@ -559,8 +586,10 @@ func (s *Server) resolve(ctx context.Context, c *evently.StatusChange, hint stri
 	return bk, nil
 }
 
-// answerExisting repeats the answer for an idempotent retry.
-func (s *Server) answerExisting(w http.ResponseWriter, r *http.Request, id uuid.UUID) {
+// answerExisting repeats the answer for an idempotent retry whose key
+// (of user) names the booking id: its true state, waited for while the
+// first request is still running (see settle), never a placeholder.
+func (s *Server) answerExisting(w http.ResponseWriter, r *http.Request, id, user uuid.UUID, key string) {
 	w.Header().Set("Location", "/api/v1/bookings/"+id.String())
 	ctx := r.Context()
 	bk, err := s.Bookings.Bookings.Get(ctx, id)
@@ -568,19 +597,105 @@ func (s *Server) answerExisting(w http.ResponseWriter, r *http.Request, id uuid.
 		writeJSON(w, http.StatusAccepted, bk)
 		return
 	}
-	if c, err := s.Bookings.Feed.Current(ctx, id); err == nil && c != nil {
-		if c.Unknown != nil {
-			if bk, err = s.resolve(ctx, c, retryHint); err != nil {
-				Error(w, r, err)
-				return
-			}
-			writeJSON(w, http.StatusAccepted, bk)
-			return
-		}
-		writeJSON(w, http.StatusAccepted, statusView(c))
+	c, err := s.Bookings.Feed.Current(ctx, id)
+	if err != nil {
+		Error(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"id": id, "status": evently.BookingPending})
+	bk, c, err = s.settle(ctx, id, c, retryHint, true)
+	switch {
+	case err != nil:
+		Error(w, r, err)
+	case bk != nil:
+		writeJSON(w, http.StatusAccepted, bk)
+	case c != nil:
+		writeJSON(w, http.StatusAccepted, statusView(c))
+	default:
+		if lost, lerr := s.Bookings.Feed.MayHaveForgotten(ctx, id); lost || lerr != nil {
+			Error(w, r, statusForgotten)
+			return
+		}
+		// The first request was refused, or died before recording the
+		// booking: nothing exists, and the key is free for a fresh start.
+		_ = s.Bookings.Idempotency.Forget(context.WithoutCancel(ctx), user, key, id)
+		w.Header().Del("Location")
+		Error(w, r, &evently.Error{Code: evently.EUNAVAILABLE, RetryAfter: 1,
+			Message: "The earlier request with this Idempotency-Key was not accepted; nothing was booked. Retry to start afresh."})
+	}
+}
+
+// statusForgotten answers a booking that may have been accepted before its
+// status store restarted empty and is not committed yet: never "not found".
+var statusForgotten = &evently.Error{Code: evently.EUNAVAILABLE, RetryAfter: 2,
+	Message: "This booking's status is not known right now (its status store restarted); try again shortly."}
+
+// settle returns what a booking's pending record c (nil: none) truly
+// stands for (evently.StandingOf): c when it can be answered as it stands;
+// the booking PostgreSQL has once the record went (its request ended) or
+// once it was resolved; an error while that cannot be known; neither when
+// there is no booking at all. A record in flight is polled until its
+// request finishes, or until its bound passes: then the request died, and
+// the record is taken over and resolved as an unknown outcome, which
+// withdraws its command unless the booking worker has it. awaitRecord
+// also waits, within the bound from the id's time, for a record not
+// written yet (a retry can overtake its first request).
+func (s *Server) settle(ctx context.Context, id uuid.UUID, c *evently.StatusChange, hint string, awaitRecord bool) (*evently.Booking, *evently.StatusChange, error) {
+	bound := s.Bookings.InFlightFor
+	if bound <= 0 {
+		bound = inFlightFor
+	}
+	made := time.Unix(id.Time().UnixTime())
+	pause := 5 * time.Millisecond
+	for {
+		var until time.Time // when to look again; zero: at once
+		switch {
+		case c == nil && awaitRecord && time.Now().Before(made.Add(bound)):
+			until = made.Add(bound)
+		case c == nil:
+			bk, err := s.Bookings.Bookings.Get(ctx, id)
+			if evently.ErrorCode(err) == evently.ENOTFOUND {
+				return nil, nil, nil
+			}
+			return bk, nil, err
+		default:
+			awaitRecord = false // seen: once it goes, its request has ended
+			switch evently.StandingOf(c, time.Now(), bound) {
+			case evently.StandingTrue:
+				return nil, c, nil
+			case evently.StandingInFlight:
+				until = c.AcceptedAt.Add(bound)
+			case evently.StandingUnknown:
+				if c.Unknown == nil {
+					if s.Bookings.Outcomes == nil {
+						return nil, nil, outcomeUnknown(hint)
+					}
+					u, err := s.Bookings.Outcomes.TakeOver(ctx, c)
+					if err != nil {
+						return nil, nil, outcomeUnknown(hint)
+					}
+					c.Unknown = u // nil: marked durable meanwhile, read it again
+				}
+				if c.Unknown != nil {
+					bk, err := s.resolve(ctx, c, hint)
+					return bk, nil, err
+				}
+			}
+		}
+		if !until.IsZero() {
+			t := time.NewTimer(min(pause, max(time.Until(until), 0)))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, nil, outcomeUnknown(hint)
+			case <-t.C:
+			}
+			pause = min(2*pause, 100*time.Millisecond)
+		}
+		var err error
+		if c, err = s.Bookings.Feed.Current(ctx, id); err != nil {
+			return nil, nil, err
+		}
+	}
 }
 
 // statusView shows a booking from its status record: the fields of the
@@ -629,8 +744,7 @@ func (s *Server) loadBooking(w http.ResponseWriter, r *http.Request) (committed 
 		// of a booking accepted and not committed yet, which must never be
 		// called "not found".
 		if lost, lerr := s.Bookings.Feed.MayHaveForgotten(r.Context(), id); lost || lerr != nil {
-			Error(w, r, &evently.Error{Code: evently.EUNAVAILABLE, RetryAfter: 2,
-				Message: "This booking's status is not known right now (its status store restarted); try again shortly."})
+			Error(w, r, statusForgotten)
 			return nil, nil, false
 		}
 		Error(w, r, err)
@@ -640,14 +754,16 @@ func (s *Server) loadBooking(w http.ResponseWriter, r *http.Request) (committed 
 		Error(w, r, evently.Errorf(evently.EFORBIDDEN, "This booking belongs to someone else."))
 		return nil, nil, false
 	}
-	if c.Unknown != nil {
-		if bk, err = s.resolve(r.Context(), c, readHint); err != nil {
-			Error(w, r, err)
-			return nil, nil, false
-		}
-		return bk, nil, true
+	bk, c, err = s.settle(r.Context(), id, c, readHint, false)
+	switch {
+	case err != nil:
+		Error(w, r, err)
+		return nil, nil, false
+	case bk == nil && c == nil:
+		Error(w, r, evently.Errorf(evently.ENOTFOUND, "Booking not found."))
+		return nil, nil, false
 	}
-	return nil, c, true
+	return bk, c, true
 }
 
 // getBooking answers a poll from the booking's status record in Redis (one
@@ -692,13 +808,16 @@ func (s *Server) getBooking(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, evently.Errorf(evently.EFORBIDDEN, "This booking belongs to someone else."))
 		return
 	}
-	if c.Unknown != nil {
-		bk, err := s.resolve(ctx, c, readHint)
-		if err != nil {
-			Error(w, r, err)
-			return
-		}
+	bk, c, err := s.settle(ctx, id, c, readHint, false)
+	switch {
+	case err != nil:
+		Error(w, r, err)
+		return
+	case bk != nil:
 		writeJSON(w, http.StatusOK, bk)
+		return
+	case c == nil:
+		Error(w, r, evently.Errorf(evently.ENOTFOUND, "Booking not found."))
 		return
 	}
 	if wait > 0 && !c.Status.Settled() {

@@ -50,7 +50,9 @@ type Config struct {
 	MaxAttempts    int           `env:"EVENTLY_MAX_ATTEMPTS" envDefault:"5"`
 	SessionTimeout time.Duration `env:"EVENTLY_SESSION_TIMEOUT" envDefault:"10s"`
 	// UnknownOutcomeAfter: how long a submission of unknown outcome waits
-	// for its client's retry before the reaper resolves it (docs/booking.md).
+	// for its client's retry before the reaper resolves it, and how old a
+	// submission still in flight must be for the reaper to take its
+	// request for dead (docs/booking.md).
 	UnknownOutcomeAfter time.Duration `env:"EVENTLY_UNKNOWN_OUTCOME_AFTER" envDefault:"10s"`
 	// GroupPrefix isolates consumer groups (tests, several deployments on one broker).
 	GroupPrefix string `env:"EVENTLY_GROUP_PREFIX" envDefault:""`

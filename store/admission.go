@@ -13,7 +13,8 @@ import (
 
 // Admissions admits bookings on a hold in two Redis round trips: the
 // idempotency key and the hold's lookup in one pipeline, then the claim
-// (on the event's hash slot) and the pending status record in another.
+// (on the event's hash slot), the pending status record (in flight until
+// Feed.Durable) and its in-flight index entry in another.
 // A claim that is refused takes the record and the key back.
 type Admissions struct {
 	Holds       *Holds
@@ -42,6 +43,7 @@ func (a *Admissions) Admit(ctx context.Context, in evently.Admission) (evently.A
 		p := rdb.Pipeline()
 		if recorded {
 			p.Del(bg, a.Feed.key(in.BookingID))
+			p.ZRem(bg, a.Feed.inFlightKey(), in.BookingID.String())
 		}
 		if in.IdempotencyKey != "" {
 			p.Del(bg, a.Idempotency.key(in.UserID, in.IdempotencyKey))
@@ -60,11 +62,12 @@ func (a *Admissions) Admit(ctx context.Context, in evently.Admission) (evently.A
 	}
 	hold := &evently.Hold{ID: in.HoldID, EventID: eventID}
 	pending := evently.StatusChange{BookingID: in.BookingID, UserID: in.UserID, EventID: eventID, HoldID: &hold.ID,
-		Status: evently.BookingPending, SeatIDs: seats, At: in.At, AcceptedAt: in.At}
+		Status: evently.BookingPending, SeatIDs: seats, At: in.At, AcceptedAt: in.At,
+		InFlight: &evently.Submission{IdempotencyKey: in.IdempotencyKey, PaymentToken: in.PaymentToken}}
 	keys, args := a.Holds.claimArgs(hold, in.UserID, in.AsForOthers, in.BookingID)
 	pipe = rdb.Pipeline()
 	claim := claimScript.Eval(ctx, pipe, keys, args...)
-	a.Feed.record(ctx, pipe, pending, false)
+	a.Feed.pending(ctx, pipe, pending)
 	if _, err := pipe.Exec(ctx); err != nil {
 		undo(true)
 		return evently.Admitted{}, unavailable(err)

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -67,31 +66,90 @@ func (f *Feed) ttl() time.Duration {
 	return time.Hour
 }
 
+// The in-flight index: a sorted set of the bookings whose pending record
+// is in flight (evently.StatusChange.InFlight), by the time they were
+// accepted, so the reaper finds the ones whose request died.
+func (f *Feed) inFlightKey() string { return f.Keys.Key("inflight") }
+
+// pending queues on p the pending record of a booking about to be queued
+// and its entry in the in-flight index.
+func (f *Feed) pending(ctx context.Context, p redis.Pipeliner, c evently.StatusChange) {
+	f.record(ctx, p, c, false)
+	if c.InFlight != nil {
+		p.ZAdd(ctx, f.inFlightKey(), redis.Z{Score: float64(c.AcceptedAt.UnixMilli()), Member: c.BookingID.String()})
+	}
+}
+
 // SetPending records an accepted booking before its command is queued.
 func (f *Feed) SetPending(ctx context.Context, c evently.StatusChange) error {
-	if err := f.record(ctx, f.Redis, c, false).Err(); err != nil {
+	if _, err := f.Redis.Pipelined(ctx, func(p redis.Pipeliner) error { f.pending(ctx, p, c); return nil }); err != nil {
 		return unavailable(err)
+	}
+	return nil
+}
+
+// durableScript clears a pending record's in-flight mark (field d: the
+// command is durable), unless the record is gone or was taken over by
+// someone resolving it as abandoned (field u): that one may be withdrawn,
+// so its request must not say it was accepted. The take-over script checks
+// d in turn, so of the two only the first wins.
+var durableScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'u') == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'd', '1')
+return 1
+`)
+
+// errNotDurable: the durable mark was refused.
+var errNotDurable = &evently.Error{Code: evently.EUNAVAILABLE, RetryAfter: 2,
+	Message: "The booking could not be recorded as queued; nothing was accepted. Try again shortly."}
+
+// Durable records that a booking's command is durable in the queue, in one
+// round trip with its removal from the in-flight index. It fails when the
+// record was taken over meanwhile (or Redis did not answer): the caller
+// cannot tell the client the booking was accepted and must withdraw it.
+func (f *Feed) Durable(ctx context.Context, id uuid.UUID) error {
+	var ok *redis.Cmd
+	_, err := f.Redis.Pipelined(ctx, func(p redis.Pipeliner) error {
+		ok = durableScript.Eval(ctx, p, []string{f.key(id)})
+		p.ZRem(ctx, f.inFlightKey(), id.String())
+		return nil
+	})
+	if err != nil {
+		return unavailable(err)
+	}
+	if n, _ := ok.Int(); n != 1 {
+		return errNotDurable
 	}
 	return nil
 }
 
 // Forget drops a pending record whose command never made it to the queue.
 func (f *Feed) Forget(ctx context.Context, id uuid.UUID) error {
-	return f.Redis.Del(ctx, f.key(id)).Err()
+	_, err := f.Redis.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, f.key(id))
+		p.ZRem(ctx, f.inFlightKey(), id.String())
+		return nil
+	})
+	return err
 }
 
-// Current returns the last recorded status, or nil.
+// Current returns the last recorded status, or nil. A pending record whose
+// command was marked durable is returned without its in-flight mark.
 func (f *Feed) Current(ctx context.Context, id uuid.UUID) (*evently.StatusChange, error) {
-	b, err := f.Redis.HGet(ctx, f.key(id), "j").Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
-	}
+	v, err := f.Redis.HMGet(ctx, f.key(id), "j", "d").Result()
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	var c evently.StatusChange
-	if err := json.Unmarshal(b, &c); err != nil {
+	j, ok := v[0].(string)
+	if !ok {
 		return nil, nil
+	}
+	var c evently.StatusChange
+	if err := json.Unmarshal([]byte(j), &c); err != nil {
+		return nil, nil
+	}
+	if v[1] != nil {
+		c.InFlight = nil
 	}
 	return &c, nil
 }
@@ -167,9 +225,11 @@ func (i *Idempotency) earlier(ctx context.Context, user uuid.UUID, key string) (
 	return &r.BookingID, r.BodyHash, nil
 }
 
-// Forget releases a key whose request was not accepted after all.
-func (i *Idempotency) Forget(ctx context.Context, user uuid.UUID, key string) error {
-	return i.Redis.Del(ctx, i.key(user, key)).Err()
+// Forget releases a key whose request was not accepted after all, while
+// it still names that request's booking (a key released meanwhile may
+// already name a newer submission).
+func (i *Idempotency) Forget(ctx context.Context, user uuid.UUID, key string, booking uuid.UUID) error {
+	return forgetForScript.Run(ctx, i.Redis, []string{i.key(user, key)}, booking.String()).Err()
 }
 
 // MayHaveForgotten reports whether the record of a booking made at the id's

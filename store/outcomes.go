@@ -35,15 +35,120 @@ func (o *Outcomes) dataKey() string  { return o.Feed.Keys.Key("unknown", "outcom
 // unknown, keeping its hold, key and record. A record that went past
 // pending meanwhile (the worker wrote the booking) is left as it is.
 func (o *Outcomes) Mark(ctx context.Context, pending evently.StatusChange, u evently.UnknownOutcome) error {
-	b, _ := json.Marshal(u)
-	id := u.Command.BookingID.String()
 	pending.Unknown = &u
 	pipe := o.Feed.Redis.Pipeline()
 	o.Feed.record(ctx, pipe, pending, false)
-	pipe.HSet(ctx, o.dataKey(), id, b)
-	pipe.ZAdd(ctx, o.indexKey(), redis.Z{Score: float64(u.Since.UnixMilli()), Member: id})
+	o.index(ctx, pipe, &u)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return unavailable(err)
+	}
+	return nil
+}
+
+// index queues on p the entry of an unknown outcome in the index, in place
+// of its booking's entry in the in-flight index.
+func (o *Outcomes) index(ctx context.Context, p redis.Pipeliner, u *evently.UnknownOutcome) {
+	b, _ := json.Marshal(u)
+	id := u.Command.BookingID.String()
+	p.HSet(ctx, o.dataKey(), id, b)
+	p.ZAdd(ctx, o.indexKey(), redis.Z{Score: float64(u.Since.UnixMilli()), Member: id})
+	p.ZRem(ctx, o.Feed.inFlightKey(), id)
+}
+
+// takeOverScript marks an in-flight pending record taken over (u) with its
+// unknown outcome, unless its command was marked durable (d) or the
+// booking moved on: the reverse of durableScript, so a command whose
+// request says "accepted" is never withdrawn, and a command being
+// withdrawn is never said to be accepted.
+var takeOverScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 's') ~= '0' or redis.call('HEXISTS', KEYS[1], 'd') == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'j', ARGV[1], 'u', '1')
+return 1
+`)
+
+// TakeOver makes the in-flight pending record c, whose request did not
+// finish within its bound (it died), an unknown outcome, to be resolved
+// like one: it returns the outcome to Resolve, or nil when the command
+// was marked durable meanwhile (or the record moved on or went), so c
+// must be read again.
+func (o *Outcomes) TakeOver(ctx context.Context, c *evently.StatusChange) (*evently.UnknownOutcome, error) {
+	hold := evently.Hold{EventID: c.EventID, UserID: c.UserID, SeatIDs: c.SeatIDs}
+	if c.HoldID != nil {
+		hold.ID = *c.HoldID
+		// The hold itself names its holder (an admin may book for others).
+		h, err := o.Holds.Get(ctx, hold.ID)
+		switch {
+		case err == nil:
+			hold = *h
+		case evently.ErrorCode(err) != evently.ENOTFOUND:
+			return nil, err
+		}
+	}
+	u := evently.Abandoned(c, hold)
+	marked := *c
+	marked.Unknown = &u
+	j, _ := json.Marshal(marked)
+	n, err := takeOverScript.Run(ctx, o.Feed.Redis, []string{o.Feed.key(c.BookingID)}, j).Int()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	if n != 1 {
+		return nil, nil
+	}
+	// Indexed as unknown, so the sweep resolves it should this try fail.
+	pipe := o.Feed.Redis.Pipeline()
+	o.index(ctx, pipe, &u)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, unavailable(err)
+	}
+	return &u, nil
+}
+
+// TakeOverAbandoned takes over up to limit in-flight submissions accepted
+// before the given time, whose requests died (StandingOf, with the time
+// since as the bound), so that Unresolved returns them; it drops the
+// in-flight entries of records that are durable, moved on or gone.
+func (o *Outcomes) TakeOverAbandoned(ctx context.Context, before time.Time, limit int) error {
+	rdb := o.Feed.Redis
+	ids, err := rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: o.Feed.inFlightKey(), ByScore: true,
+		Start: "-inf", Stop: strconv.FormatInt(before.UnixMilli(), 10), Count: int64(limit)}).Result()
+	if err != nil {
+		return unavailable(err)
+	}
+	now := time.Now()
+	var done []any
+	for _, s := range ids {
+		id, perr := uuid.Parse(s)
+		var c *evently.StatusChange
+		if perr == nil {
+			if c, err = o.Feed.Current(ctx, id); err != nil {
+				return err
+			}
+		}
+		switch {
+		case c == nil:
+			done = append(done, s)
+		case c.Unknown != nil: // marked, but its index entry was not written
+			pipe := rdb.Pipeline()
+			o.index(ctx, pipe, c.Unknown)
+			if _, err := pipe.Exec(ctx); err != nil {
+				return unavailable(err)
+			}
+		default:
+			switch evently.StandingOf(c, now, now.Sub(before)) {
+			case evently.StandingTrue:
+				done = append(done, s)
+			case evently.StandingUnknown:
+				if _, err := o.TakeOver(ctx, c); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if len(done) > 0 {
+		if err := rdb.ZRem(ctx, o.Feed.inFlightKey(), done...).Err(); err != nil {
+			return unavailable(err)
+		}
 	}
 	return nil
 }
@@ -98,6 +203,7 @@ func (o *Outcomes) forget(ctx context.Context, u *evently.UnknownOutcome, withdr
 		}
 		p.HDel(ctx, o.dataKey(), c.BookingID.String())
 		p.ZRem(ctx, o.indexKey(), c.BookingID.String())
+		p.ZRem(ctx, o.Feed.inFlightKey(), c.BookingID.String())
 		return nil
 	})
 	return err

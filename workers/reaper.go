@@ -16,8 +16,9 @@ import (
 // the event's partition (the booking worker decides, so the state machine
 // has one writer per event), asks again for payments left unanswered,
 // resends outbox messages whose process died before sending them, and
-// resolves submissions of unknown outcome that no retry resolved, so their
-// holds do not stay claimed. Several reapers may run: duplicates are
+// resolves submissions of unknown outcome that no retry resolved (including
+// those whose request died before its command was known to be durable), so
+// their holds do not stay claimed. Several reapers may run: duplicates are
 // recognised downstream, and resolving twice finds the same truth.
 type Reaper struct {
 	cfg      Config
@@ -66,9 +67,15 @@ func (r *Reaper) Sweep(ctx context.Context) error {
 
 // resolveUnknown withdraws again the submissions whose outcome has been
 // unknown for UnknownAfter (the booking worker's command may still be on
-// its way: withdrawing is safe against it, see store.Outcomes.Resolve).
+// its way: withdrawing is safe against it, see store.Outcomes.Resolve),
+// first taking over those accepted as long ago whose command is still not
+// known to be durable: their request died, and nobody asked again.
 func (r *Reaper) resolveUnknown(ctx context.Context) error {
-	us, err := r.outcomes.Unresolved(ctx, time.Now().Add(-r.UnknownAfter), 100)
+	before := time.Now().Add(-r.UnknownAfter)
+	if err := r.outcomes.TakeOverAbandoned(ctx, before, 100); err != nil {
+		return err
+	}
+	us, err := r.outcomes.Unresolved(ctx, before, 100)
 	for i := range us {
 		if _, err := r.outcomes.Resolve(ctx, &us[i]); err != nil {
 			return err // PostgreSQL still does not answer: the next sweep

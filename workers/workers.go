@@ -46,7 +46,10 @@ type Config struct {
 	// HoldTTL is how long a seat hold lives.
 	HoldTTL time.Duration
 	// UnknownOutcomeAfter is how long a submission of unknown outcome is
-	// left to its client's retry before the reaper resolves it.
+	// left to its client's retry before the reaper resolves it; also how
+	// long after its acceptance a submission whose command is still not
+	// known to be durable is taken for abandoned (its request died). Keep
+	// it above the API's bound for a live request (6 s).
 	UnknownOutcomeAfter time.Duration
 	// Gateway is the payment gateway client (payment worker).
 	Gateway *gateway.Client
