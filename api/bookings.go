@@ -170,14 +170,24 @@ func (s *Server) mountBookings(r chi.Router) {
 // bookingsReady answers 503 on an instance wired without the booking
 // services, instead of failing on a nil one.
 func (s *Server) bookingsReady(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b := s.Bookings
-		if b.Holds == nil || b.Bookings == nil || b.Feed == nil || b.Queue == nil || b.Idempotency == nil {
-			Error(w, r, &evently.Error{Code: evently.EUNAVAILABLE, Message: "Bookings are not available on this instance.", RetryAfter: 5})
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+	b := &s.Bookings
+	return wired("Bookings are", func() bool {
+		return b.Holds != nil && b.Bookings != nil && b.Feed != nil && b.Queue != nil && b.Idempotency != nil
+	})(next)
+}
+
+// wired answers 503 ("<what> not available on this instance") while
+// present reports that a part of the API was not wired on this process.
+func wired(what string, present func() bool) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !present() {
+				Error(w, r, &evently.Error{Code: evently.EUNAVAILABLE, Message: what + " not available on this instance.", RetryAfter: 5})
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
 // pathID parses a UUID path parameter; a malformed one is simply not found.

@@ -37,13 +37,7 @@ func (s *Server) mountNotifications(r chi.Router) {
 }
 
 func (s *Server) notificationsReady(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.Notifications == nil {
-			Error(w, r, &evently.Error{Code: evently.EUNAVAILABLE, Message: "Notifications are not available on this instance.", RetryAfter: 5})
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+	return wired("Notifications are", func() bool { return s.Notifications != nil })(next)
 }
 
 // notificationView is a notification as clients see it, in the inbox and

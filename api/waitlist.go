@@ -34,13 +34,7 @@ func (s *Server) mountWaitlist(r chi.Router) {
 }
 
 func (s *Server) waitlistReady(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.Waitlist == nil {
-			Error(w, r, &evently.Error{Code: evently.EUNAVAILABLE, Message: "The waitlist is not available on this instance.", RetryAfter: 5})
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+	return wired("The waitlist is", func() bool { return s.Waitlist != nil })(next)
 }
 
 type joinRequest struct {

@@ -42,13 +42,7 @@ func (s *Server) mountWebhooks(r chi.Router) {
 }
 
 func (s *Server) webhooksReady(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.Webhooks.Store == nil || s.Webhooks.CheckURL == nil {
-			Error(w, r, &evently.Error{Code: evently.EUNAVAILABLE, Message: "Webhooks are not available on this instance.", RetryAfter: 5})
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+	return wired("Webhooks are", func() bool { return s.Webhooks.Store != nil && s.Webhooks.CheckURL != nil })(next)
 }
 
 type webhookRequest struct {
