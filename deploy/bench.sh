@@ -232,9 +232,15 @@ one_run() {
   bench setup -db "$db" -users "$ACCOUNTS" -seats "$SEATS" -out "$OUT/setup-$name.json" >/dev/null 2>>"$OUT/logs/setup.log"
   log "run $name"
   # shellcheck disable=SC2046
-  if ! bench run -name "$name" -setup "$OUT/setup-$name.json" "${COMMON[@]}" $(shape_flags "$shape") \
-      -audit-db "$db" -paysim "$paysim" "$@" ${GEN_PROFILE:+-cpuprofile "$OUT/$name.generator.pprof"} \
-      -out "$OUT/$name" >/dev/null 2>>"$OUT/logs/runs.log"; then
+  measured "$name" -setup "$OUT/setup-$name.json" "${COMMON[@]}" $(shape_flags "$shape") \
+    -audit-db "$db" -paysim "$paysim" "$@" ${GEN_PROFILE:+-cpuprofile "$OUT/$name.generator.pprof"}
+}
+
+# measured NAME FLAGS...: one measured, audited run; a failure fails the
+# suite at its end, and the run is reported either way.
+measured() {
+  local name=$1; shift
+  if ! bench run -name "$name" "$@" -out "$OUT/$name" >/dev/null 2>>"$OUT/logs/runs.log"; then
     status=1
     log "run $name FAILED (see $OUT/logs/runs.log)"
     tail -n 5 "$OUT/logs/runs.log" >&2 || true
@@ -317,17 +323,11 @@ waitlist_run() {
   local name=$1
   bench setup -db "$EV_URL" -users $((WL_SEATS + WL_PEOPLE)) -seats "$WL_SEATS" -out "$OUT/setup-$name.json" >/dev/null 2>>"$OUT/logs/setup.log"
   log "run $name ($WL_PEOPLE waiting, $WL_CANCELS cancellations at $WL_RATE/s)"
-  if ! bench run -name "$name" -setup "$OUT/setup-$name.json" -scenario waitlist -buyers "$WL_SEATS" -concurrency 100 \
-      -accounts "$WL_SEATS" -duration 60s -abandon 0 -decline 0 -retries 2 -seed 42 -drain -follow-timeout 60s \
-      -settle-wait 60s -seat-map-ttl "$SEATMAP_TTL" -strategy disjoint -max-seats 1 -waitlisters "$WL_PEOPLE" \
-      -cancels "$WL_CANCELS" -cancel-rate "$WL_RATE" -cpu-pidfiles "$CPU_ROOTS" -audit-db "$EV_URL" \
-      -paysim "http://$PAYSIM_ADDR" -api evently -target "http://$API_ADDR" -follow poll -stack-dir "$STACK_DIR" \
-      -out "$OUT/$name" >/dev/null 2>>"$OUT/logs/runs.log"; then
-    status=1
-    log "run $name FAILED (see $OUT/logs/runs.log)"
-    tail -n 5 "$OUT/logs/runs.log" >&2 || true
-  fi
-  runs+=("$name")
+  measured "$name" -setup "$OUT/setup-$name.json" -scenario waitlist -buyers "$WL_SEATS" -concurrency 100 \
+    -accounts "$WL_SEATS" -duration 60s -abandon 0 -decline 0 -retries 2 -seed 42 -drain -follow-timeout 60s \
+    -settle-wait 60s -seat-map-ttl "$SEATMAP_TTL" -strategy disjoint -max-seats 1 -waitlisters "$WL_PEOPLE" \
+    -cancels "$WL_CANCELS" -cancel-rate "$WL_RATE" -cpu-pidfiles "$CPU_ROOTS" -audit-db "$EV_URL" \
+    -paysim "http://$PAYSIM_ADDR" -api evently -target "http://$API_ADDR" -follow poll -stack-dir "$STACK_DIR"
 }
 
 metrics() { bin/evently-bench server-time -scrape "http://$API_ADDR/metrics" -out "$OUT/$1.prom" 2>/dev/null || true; }
