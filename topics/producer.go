@@ -57,14 +57,13 @@ func NewProducer(brokers []string, names Names) *Producer {
 	// when a broker dies (the default transport refreshes every 6 s, longer
 	// than a caller waits). Only Evently's topics are asked for.
 	tr := &kafka.Transport{MetadataTTL: time.Second, MetadataTopics: names.All()}
-	// With several brokers, retry until the write's 5 s deadline: a dead
-	// leader is replaced within about 4 s (deploy/kafka-node.sh:
-	// broker.session.timeout.ms). With one there is no other leader to
-	// wait for, and callers hear "not stored" sooner.
-	attempts := 5
-	if len(brokers) > 1 {
-		attempts = 10
-	}
+	// Retry until the write's 5 s deadline. On a cluster a dead leader is
+	// replaced within about 4 s (deploy/kafka-node.sh:
+	// broker.session.timeout.ms). On one broker a topic just made can still
+	// answer "not leader" for a while after its metadata names a leader
+	// (the broker publishes metadata before its replica manager takes the
+	// partition), longer than five attempts when the broker is busy.
+	const attempts = 10
 	return &Producer{names: names, tr: tr, flights: map[string]*flight{}, w: &kafka.Writer{
 		Addr:         kafka.TCP(brokers...),
 		Transport:    tr,
