@@ -46,6 +46,12 @@ type GroupConfig struct {
 	BatchWait     time.Duration // longest wait for a batch to fill after its first message (default 20 ms)
 	HandleTimeout time.Duration // one attempt's deadline (default 3 s: well within the session timeout)
 	MaxAttempts   int           // attempts on one message before the DLQ (default 5)
+	// Gather, when set, lets the broker hold each fetch until 64 KB have
+	// queued or Gather has passed, for groups whose messages can wait that
+	// long (the inbox, webhooks): fewer, fuller fetches, batches, commits
+	// and offset commits. Zero answers a fetch as soon as one message is
+	// there, for the groups a buyer waits on.
+	Gather time.Duration
 
 	// Ready checks the handler's dependencies. While it fails, failures are
 	// blamed on them, not on the messages: nothing is dead-lettered.
@@ -232,9 +238,13 @@ func (g *Group) own(genCtx context.Context, gen *kafka.Generation, topic string,
 	logical := g.cfg.Names.Logical(topic)
 	log := g.log.With("topic", logical, "partition", a.ID)
 	newReader := func(offset int64) *kafka.Reader {
+		minBytes, maxWait := 1, 500*time.Millisecond
+		if g.cfg.Gather > 0 {
+			minBytes, maxWait = 64<<10, g.cfg.Gather
+		}
 		r := kafka.NewReader(kafka.ReaderConfig{
 			Brokers: g.cfg.Brokers, Topic: topic, Partition: a.ID,
-			MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 500 * time.Millisecond,
+			MinBytes: minBytes, MaxBytes: 10 << 20, MaxWait: maxWait,
 			QueueCapacity: g.cfg.BatchSize,
 		})
 		_ = r.SetOffset(offset) // a fresh reader is never closed: cannot fail

@@ -52,6 +52,14 @@ type Notifier struct {
 // milestone is told at most this late.
 const salesLookEvery = time.Second
 
+// notifyGather is how long the broker may hold a fetch of the
+// notifications topic for the notifier and the webhook courier: nobody
+// waits on an inbox row or a webhook the way a buyer waits on a booking,
+// and one fetch, batch, transaction and offset commit a tenth of a second
+// per partition instead of one per few messages took a share of the
+// on-sale's CPU back.
+const notifyGather = 100 * time.Millisecond
+
 // toldLimit bounds told; past it, it starts afresh (a notice sent twice is
 // harmless).
 const toldLimit = 10000
@@ -63,7 +71,7 @@ func newNotifier(cfg Config) (Runner, error) {
 	g, err := topics.NewGroup(topics.GroupConfig{
 		Brokers: cfg.Brokers, Names: cfg.Names, GroupID: cfg.GroupPrefix + GroupNotify,
 		Topics: []string{topics.Notifications}, Handle: n.handle,
-		BatchSize: 200, BatchWait: cfg.BatchWait, MaxAttempts: cfg.MaxAttempts,
+		BatchSize: 200, BatchWait: cfg.BatchWait, Gather: notifyGather, MaxAttempts: cfg.MaxAttempts,
 		SessionTimeout: cfg.SessionTimeout, Logger: cfg.Logger, DLQ: cfg.Producer,
 		Ready: func(ctx context.Context) error { return cfg.DB.PingContext(ctx) },
 	})

@@ -77,7 +77,7 @@ func newCourier(cfg Config) (Runner, error) {
 	g, err := topics.NewGroup(topics.GroupConfig{
 		Brokers: cfg.Brokers, Names: cfg.Names, GroupID: cfg.GroupPrefix + GroupWebhooks,
 		Topics: []string{topics.Notifications}, Handle: c.handle,
-		BatchSize: 200, BatchWait: cfg.BatchWait, MaxAttempts: cfg.MaxAttempts,
+		BatchSize: 200, BatchWait: cfg.BatchWait, Gather: notifyGather, MaxAttempts: cfg.MaxAttempts,
 		SessionTimeout: cfg.SessionTimeout, Logger: cfg.Logger, DLQ: cfg.Producer,
 		Ready: func(ctx context.Context) error { return cfg.DB.PingContext(ctx) },
 	})
