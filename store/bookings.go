@@ -38,7 +38,11 @@ type Bookings struct {
 	Phase func(name string, d time.Duration)
 
 	prices priceBook // for chargeEarly
+	stmts  statements
 }
+
+// prepared runs q's statements prepared (see statements).
+func (b *Bookings) prepared(q querier) querier { return b.stmts.on(b.DB, q) }
 
 // lap tells Phase how long name took since *t, and restarts *t.
 func (b *Bookings) lap(name string, t *time.Time) {
@@ -102,7 +106,7 @@ func (b *Bookings) CommitBatch(ctx context.Context, cmds []evently.Command) (Bat
 			}
 			early = b.chargeEarly(ctx, now, lead)
 			defer early.wait()
-			first, fresh, err = readRun(ctx, tx, lead, &claim{consumer: b.Consumer, cmds: cmds, lock: true})
+			first, fresh, err = readRun(ctx, b.prepared(tx), lead, &claim{consumer: b.Consumer, cmds: cmds, lock: true})
 		} else {
 			fresh, err = claimMessages(ctx, tx, b.Consumer, cmds)
 		}
@@ -138,7 +142,7 @@ func (b *Bookings) CommitBatch(ctx context.Context, cmds []evently.Command) (Bat
 		res.tell()
 		insertOutbox(w, res.Outbox)
 		t = time.Now()
-		if err := w.flush(ctx, tx); err != nil {
+		if err := w.flush(ctx, b.prepared(tx)); err != nil {
 			return err
 		}
 		b.lap("write", &t)
@@ -169,7 +173,7 @@ func (b *Bookings) commitBooks(ctx context.Context, cmds []evently.Command) (Bat
 	}
 	early := b.chargeEarly(ctx, now, run)
 	defer early.wait()
-	read, fresh, err := readRun(ctx, b.DB, run, &claim{consumer: b.Consumer, cmds: cmds})
+	read, fresh, err := readRun(ctx, b.prepared(b.DB), run, &claim{consumer: b.Consumer, cmds: cmds})
 	if err != nil {
 		return BatchResult{}, err
 	}
@@ -194,7 +198,7 @@ func (b *Bookings) commitBooks(ctx context.Context, cmds []evently.Command) (Bat
 	res.tell()
 	insertOutbox(w, res.Outbox)
 	t = time.Now()
-	if err := w.flush(ctx, b.DB); err != nil {
+	if err := w.flush(ctx, b.prepared(b.DB)); err != nil {
 		return BatchResult{}, err
 	}
 	b.lap("write", &t)
@@ -278,11 +282,11 @@ func (b *Bookings) book(ctx context.Context, tx querier, w *batchWrite, now time
 		return nil
 	}
 	if read == nil {
-		if err := w.flush(ctx, tx); err != nil { // the reads below must see what came before
+		if err := w.flush(ctx, b.prepared(tx)); err != nil { // the reads below must see what came before
 			return err
 		}
 		var err error
-		if read, _, err = readRun(ctx, tx, run, nil); err != nil {
+		if read, _, err = readRun(ctx, b.prepared(tx), run, nil); err != nil {
 			return err
 		}
 	}
