@@ -41,6 +41,7 @@ const (
 	CheckDoubleCharge        = "booking_charged_twice"
 	CheckRefundExceedsCharge = "refund_exceeds_charge"
 	CheckLedger              = "ledger_reconcile"
+	CheckOrphan              = "row_without_its_parent"
 )
 
 // IntegrityOptions scope and extend the audit.
@@ -141,6 +142,17 @@ func CheckIntegrity(ctx context.Context, db *sqlx.DB, o IntegrityOptions) ([]Vio
 			WHERE p.status NOT IN ` + failedPaymentStatuses + ` AND ` + fmt.Sprintf(scope, "b.event_id") + `
 			GROUP BY p.booking_id
 			HAVING coalesce(sum(p.amount_cents) FILTER (WHERE p.kind = 'refund'), 0) > coalesce(sum(p.amount_cents) FILTER (WHERE p.kind = 'charge'), 0)`},
+		// A booking's seats, history and payments, and the inbox, carry no
+		// foreign keys (migration 00008): their references hold by
+		// construction, and this checks it.
+		{CheckOrphan, `SELECT x.booking_id::text, x.what || ' of no booking' FROM (
+				SELECT booking_id, 'seat ' || seat_id AS what FROM booking_seats WHERE ` + fmt.Sprintf(scope, "event_id") + `
+				UNION ALL SELECT booking_id, 'history entry ' || id FROM booking_history
+				UNION ALL SELECT booking_id, 'payment ' || id FROM payments) x
+			WHERE NOT EXISTS (SELECT 1 FROM bookings b WHERE b.id = x.booking_id)
+			UNION ALL
+			SELECT n.id::text, 'notification of unknown user ' || n.user_id
+			FROM notifications n WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = n.user_id)`},
 	}
 	for _, q := range queries {
 		vs, err := collect(ctx, db, q.check, q.sql+fmt.Sprintf(" LIMIT %d", o.Limit), pq.Array(events))

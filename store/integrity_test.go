@@ -207,3 +207,21 @@ func TestIntegrityReconcileHook(t *testing.T) {
 	}
 	wantOnly(t, vs, store.CheckLedger)
 }
+
+// A booking's child rows and the inbox have no foreign keys (migration
+// 00008); the audit finds a row whose parent is missing.
+func TestIntegrityCatchesOrphans(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	accepted := w.cleanHistory()
+	ghost := evently.NewID()
+	w.exec(`INSERT INTO booking_history (booking_id, status) VALUES ($1, 'pending')`, ghost)
+	w.exec(`INSERT INTO payments (id, booking_id, kind, idempotency_key, status, amount_cents, currency) VALUES ($1, $2, 'charge', $3, 'failed', 0, 'USD')`,
+		evently.NewID(), ghost, evently.NewID().String())
+	w.exec(`INSERT INTO notifications (id, user_id, type) VALUES ($1, $2, 'booking.failed')`, evently.NewID(), evently.NewID())
+	vs := w.audit(accepted[:4]...)
+	wantOnly(t, vs, store.CheckOrphan)
+	if len(vs) != 3 {
+		t.Fatalf("want 3 orphans, got %v", vs)
+	}
+}
