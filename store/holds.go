@@ -304,7 +304,15 @@ func (h *Holds) Take(ctx context.Context, eventID, userID uuid.UUID, seats []str
 		}
 		switch res[0] {
 		case "need_sold":
-			if err := h.RebuildSold(ctx, eventID); err != nil {
+			// One rebuild per event at a time: at an on-sale's first second
+			// every hold finds the mirror missing, and each rebuild reads all
+			// the event's sold seats (70 of them in the bench's first second).
+			_, err, _ := h.group.Do("sold/"+eventID.String(), func() (any, error) {
+				ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				defer cancel()
+				return nil, h.RebuildSold(ctx, eventID)
+			})
+			if err != nil {
 				return nil, unavailable(err)
 			}
 			continue
