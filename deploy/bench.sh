@@ -51,6 +51,8 @@
 #   BENCH_DURATION=25s (per run) BENCH_ABANDON=0.05 BENCH_DECLINE=0.02 BENCH_RETRIES=2
 #   BENCH_HOT_SEATS=200 BENCH_HOT_MAX_SEATS=4 BENCH_SEAT_MAP_TTL=1s
 #   BENCH_POLL_EVERY=0 (0: the adaptive poll schedule)
+#   BENCH_RATE=0 (0: closed loop; N: open loop at N arrivals/s, at most
+#     BENCH_CONCURRENCY in flight: compares CPU per booking at one load)
 #   BENCH_EVENTLY_GOMAXPROCS=1 (Evently's processes; empty: the runtime's default)
 #   BENCH_WAITLIST=1 (on evently dev: cancellation -> waitlist.offered) BENCH_WAITLIST_SEATS=500
 #   BENCH_WAITLIST_PEOPLE=1000 BENCH_WAITLIST_CANCELS=400 BENCH_WAITLIST_RATE=50
@@ -80,6 +82,7 @@ SEATMAP_TTL=${BENCH_SEAT_MAP_TTL:-1s}
 WARMUP=${BENCH_WARMUP:-8s}
 BROKER_WARMUP=${BENCH_BROKER_WARMUP:-45s}
 POLL_EVERY=${BENCH_POLL_EVERY:-0}
+RATE=${BENCH_RATE:-0}
 GEN_PROFILE=${BENCH_GEN_PROFILE:-}
 WAITLIST=${BENCH_WAITLIST:-1}
 WL_SEATS=${BENCH_WAITLIST_SEATS:-500}
@@ -209,7 +212,7 @@ bench() {
 # The load shape, the same for both sides.
 COMMON=(-buyers "$JOURNEYS" -concurrency "$CONC" -accounts "$ACCOUNTS" -duration "$DUR" -abandon "$ABANDON"
   -decline "$DECLINE" -retries "$RETRIES" -seed 42 -drain -follow-timeout 60s -settle-wait 90s -seat-map-ttl "$SEATMAP_TTL" -poll-every "$POLL_EVERY"
-  -cpu-pidfiles "$CPU_ROOTS")
+  -cpu-pidfiles "$CPU_ROOTS" -rate "$RATE")
 shape_flags() { # SHAPE
   case $1 in
     disjoint) echo -strategy disjoint -max-seats 1 ;;
