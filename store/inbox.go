@@ -65,7 +65,7 @@ func (in *Inbox) Add(ctx context.Context, ns []evently.Notification) ([]evently.
 	// clock_timestamp, not now(): rows of one statement, in the batch's
 	// order, get increasing times, so the inbox order is the stream's.
 	var out []evently.Notification
-	rows, err := in.stmts.on(in.DB, in.DB).QueryContext(ctx, `
+	err := in.stmts.selectAll(ctx, in.DB, &out, `
 		INSERT INTO notifications (id, user_id, type, data, created_at)
 		SELECT v.id, v.user_id, v.type, v.data, clock_timestamp()
 		FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[]) WITH ORDINALITY AS v(id, user_id, type, data, n)
@@ -73,10 +73,6 @@ func (in *Inbox) Add(ctx context.Context, ns []evently.Notification) ([]evently.
 		ORDER BY v.n
 		ON CONFLICT (id) DO NOTHING
 		RETURNING `+inboxColumns, pq.Array(id), pq.Array(user), pq.Array(typ), pq.Array(data))
-	if err == nil {
-		err = sqlx.StructScan(rows, &out)
-		rows.Close()
-	}
 	if err != nil {
 		return nil, fmt.Errorf("inbox: %w", err)
 	}

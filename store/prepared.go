@@ -83,3 +83,13 @@ func (p preparedOn) QueryRowContext(ctx context.Context, query string, args ...a
 	}
 	return p.q.QueryRowContext(ctx, query, args...)
 }
+
+// selectAll is sqlx's SelectContext for a statement run prepared on db.
+func (s *statements) selectAll(ctx context.Context, db *sqlx.DB, dest any, query string, args ...any) error {
+	rows, err := s.on(db, db).QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	return sqlx.StructScan(rows, dest)
+}
