@@ -17,7 +17,7 @@ import (
 type Deps struct {
 	Log      *slog.Logger
 	DB       *sqlx.DB
-	Redis    *redis.Client
+	Redis    redis.UniversalClient
 	Producer *topics.Producer
 	Names    topics.Names
 	// Keys builds every Redis key under the configured prefix.

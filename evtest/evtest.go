@@ -170,28 +170,64 @@ func ensureTemplate(ctx context.Context) (string, error) {
 	return name, nil
 }
 
-// Redis returns a client and a key prefix of the test's own; its keys are
-// deleted when the test ends.
-func Redis(t testing.TB) (*redis.Client, string) {
+// Redis returns a client of the stack's Redis (REDIS_URL: one node or a
+// cluster, see store.OpenRedis) and a key prefix of the test's own; its
+// keys are deleted when the test ends.
+func Redis(t testing.TB) (redis.UniversalClient, string) {
 	t.Helper()
-	rdb, err := store.OpenRedis(context.Background(), RedisURL())
+	return RedisAt(t, RedisURL())
+}
+
+// RedisAt is Redis for the Redis at url (a RedisCluster's URL).
+func RedisAt(t testing.TB, url string) (redis.UniversalClient, string) {
+	t.Helper()
+	rdb, err := store.OpenRedis(context.Background(), url)
 	if err != nil {
 		t.Fatalf("evtest: %v (is the stack up? run make stack)", err)
 	}
 	prefix := "t:" + Suffix() + ":"
 	t.Cleanup(func() {
-		ctx := context.Background()
-		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		var keys []string
-		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
-		}
-		if len(keys) > 0 {
-			rdb.Del(ctx, keys...)
-		}
+		DeleteKeys(t, rdb, prefix+"*")
 		rdb.Close()
 	})
 	return rdb, prefix
+}
+
+// Keys returns the keys matching pattern: on a cluster, from every master
+// (SCAN sees one node's keys only).
+func Keys(t testing.TB, rdb redis.UniversalClient, pattern string) []string {
+	t.Helper()
+	var mu sync.Mutex
+	var keys []string
+	err := store.ForEachMaster(context.Background(), rdb, func(ctx context.Context, n redis.UniversalClient) error {
+		iter := n.Scan(ctx, 0, pattern, 1000).Iterator()
+		for iter.Next(ctx) {
+			mu.Lock()
+			keys = append(keys, iter.Val())
+			mu.Unlock()
+		}
+		return iter.Err()
+	})
+	if err != nil {
+		t.Errorf("evtest: scan %s: %v", pattern, err)
+	}
+	return keys
+}
+
+// DeleteKeys deletes the keys matching pattern, one UNLINK each: keys of
+// several slots in one command fail on a cluster (CROSSSLOT).
+func DeleteKeys(t testing.TB, rdb redis.UniversalClient, pattern string) {
+	t.Helper()
+	keys := Keys(t, rdb, pattern)
+	if len(keys) == 0 {
+		return
+	}
+	ctx := context.Background()
+	p := rdb.Pipeline()
+	for _, k := range keys {
+		p.Unlink(ctx, k)
+	}
+	_, _ = p.Exec(ctx)
 }
 
 // Topics creates every topic under a prefix of the test's own, with the

@@ -18,7 +18,7 @@ import (
 // visible as pending from the moment of its 202 and pushes changes to
 // whoever is streaming.
 type Feed struct {
-	Redis *redis.Client
+	Redis redis.UniversalClient
 	Keys  Keys
 	// TTL bounds how long a status record lives (the stream's reach).
 	TTL time.Duration
@@ -178,7 +178,7 @@ func decodeChange(payload string) (uuid.UUID, evently.StatusChange, bool) {
 // Idempotency remembers, for 24 hours, which booking a client's
 // Idempotency-Key produced and a hash of the request body.
 type Idempotency struct {
-	Redis *redis.Client
+	Redis redis.UniversalClient
 	Keys  Keys
 	TTL   time.Duration
 }
@@ -247,7 +247,13 @@ func (f *Feed) MayHaveForgotten(ctx context.Context, id uuid.UUID) (bool, error)
 	if time.Since(made) > f.ttl() {
 		return false, nil
 	}
-	info, err := f.Redis.Info(ctx, "server").Result()
+	// On a cluster, the uptime that matters is that of the master holding
+	// the record (another node's restart lost none of it).
+	node, err := nodeOf(ctx, f.Redis, f.key(id))
+	if err != nil {
+		return false, err
+	}
+	info, err := node.Info(ctx, "server").Result()
 	if err != nil {
 		return false, err
 	}

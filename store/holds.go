@@ -30,7 +30,7 @@ import (
 //	hold:<hold>        "<event id> <seats JSON>" of a hold, for lookups by hold id alone
 
 // HeldSeats returns the seats of an event held (not sold) right now.
-func HeldSeats(ctx context.Context, rdb *redis.Client, k Keys, eventID uuid.UUID, now time.Time) ([]string, error) {
+func HeldSeats(ctx context.Context, rdb redis.UniversalClient, k Keys, eventID uuid.UUID, now time.Time) ([]string, error) {
 	return rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: k.Event(eventID) + ":held", ByScore: true,
 		Start: strconv.FormatInt(now.UnixMilli()+1, 10), Stop: "+inf"}).Result()
 }
@@ -88,7 +88,7 @@ if redis.call('HEXISTS', KEYS[2], 'booking') == 1 then return 0 end
 // Holds keeps seat holds in Redis. PostgreSQL is read only to learn an
 // event's seats (cached) and to rebuild the sold mirror when it is missing.
 type Holds struct {
-	Redis *redis.Client
+	Redis redis.UniversalClient
 	Keys  Keys
 	DB    *sqlx.DB
 	TTL   time.Duration

@@ -27,11 +27,7 @@ func TestRefusedHoldLookupIsDeletedByTheNextHold(t *testing.T) {
 		t.Fatal(err)
 	}
 	lookups := func() int {
-		n, err := rdb.Keys(ctx, keys.Key("hold", "*")).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return len(n)
+		return len(evtest.Keys(t, rdb, keys.Key("hold", "*")))
 	}
 	_, err := h.Take(ctx, event, evently.NewID(), []string{"s1"})
 	var e *evently.Error

@@ -24,7 +24,7 @@ import (
 // rest serve the API.
 type Inbox struct {
 	DB    *sqlx.DB
-	Redis *redis.Client
+	Redis redis.UniversalClient
 	Keys  Keys
 
 	hub   hub[evently.Notification]

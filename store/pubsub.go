@@ -12,6 +12,14 @@ import (
 // process, by the id each message is about (a booking, a user). A
 // connection per open stream would not survive an on-sale; the
 // subscription is opened by the first watcher and closed with the last.
+//
+// On a Redis Cluster the one subscription still sees every channel:
+// go-redis' ClusterClient.PSubscribe opens it on one master (the one of
+// the pattern's slot), and Redis Cluster forwards every classic PUBLISH
+// (the record script's too) to all nodes over the cluster bus. Sharded
+// pub/sub (SSUBSCRIBE) would spare the bus that traffic but delivers on
+// the channel's shard only and has no patterns: it would take a
+// subscription per watched id, per shard.
 type hub[T any] struct {
 	mu       sync.Mutex
 	sub      *redis.PubSub
@@ -22,7 +30,7 @@ type hub[T any] struct {
 // watch returns the messages about id as they are published on channels
 // matching pattern (decode says what a payload is about and holds), and a
 // function to stop watching.
-func (h *hub[T]) watch(ctx context.Context, r *redis.Client, pattern string, decode func(string) (uuid.UUID, T, bool),
+func (h *hub[T]) watch(ctx context.Context, r redis.UniversalClient, pattern string, decode func(string) (uuid.UUID, T, bool),
 	id uuid.UUID, buffer int) (<-chan T, func()) {
 	ch := make(chan T, buffer)
 	h.mu.Lock()

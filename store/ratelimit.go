@@ -17,7 +17,7 @@ type RateLimiter struct {
 }
 
 // NewRateLimiter returns a limiter over rdb with keys under keys.Prefix.
-func NewRateLimiter(rdb *redis.Client, keys Keys) *RateLimiter {
+func NewRateLimiter(rdb redis.UniversalClient, keys Keys) *RateLimiter {
 	return &RateLimiter{limiter: redis_rate.NewLimiter(rdb), keys: keys}
 }
 

@@ -34,7 +34,7 @@ import (
 // (at most the access-token lifetime); refresh tokens, which PostgreSQL
 // revokes, do not.
 type Revocations struct {
-	Redis *redis.Client
+	Redis redis.UniversalClient
 	Keys  Keys
 	// Window is how long a "revoked before" time must be kept: the access
 	// token lifetime plus the clock-skew leeway.

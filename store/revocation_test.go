@@ -77,7 +77,10 @@ func TestRevocations(t *testing.T) {
 	}
 	// Another API process follows the revocations into a local copy and,
 	// once that is live, answers without asking Redis.
-	frdb := redis.NewClient(rdb.Options())
+	frdb, err := store.OpenRedis(ctx, evtest.RedisURL())
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { frdb.Close() })
 	var asked atomic.Int64
 	frdb.AddHook(countChecks{&asked})

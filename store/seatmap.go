@@ -24,7 +24,7 @@ import (
 // most of what reading a 20,000-seat map cost.
 type SeatMaps struct {
 	DB    *sqlx.DB
-	Redis *redis.Client
+	Redis redis.UniversalClient
 	Keys  Keys
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time

@@ -116,7 +116,7 @@ return 'ended'
 // are the promoter's, called by the owner of the event's partition only.
 type Waitlist struct {
 	DB    *sqlx.DB
-	Redis *redis.Client
+	Redis redis.UniversalClient
 	Keys  Keys
 	// OfferTTL is how long an offer can be booked.
 	OfferTTL time.Duration

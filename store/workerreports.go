@@ -30,7 +30,7 @@ type WorkerReport struct {
 // per process that expires unless renewed, and an index sorted by the
 // last renewal. Both share the {workers} hash tag (Redis Cluster).
 type WorkerReports struct {
-	Redis *redis.Client
+	Redis redis.UniversalClient
 	Keys  Keys
 }
 

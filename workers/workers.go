@@ -28,7 +28,7 @@ type Config struct {
 	Names    topics.Names
 	Logger   *slog.Logger
 	DB       *sqlx.DB
-	Redis    *redis.Client
+	Redis    redis.UniversalClient
 	Keys     store.Keys
 	Producer *topics.Producer
 

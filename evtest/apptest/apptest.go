@@ -57,6 +57,8 @@ type Options struct {
 	Share *App
 	// LogTo also receives the app's log, at debug level.
 	LogTo io.Writer
+	// RedisURL overrides the stack's Redis (an evtest.RedisCluster's URL).
+	RedisURL string
 }
 
 // Start runs Evently for one test and stops it when the test ends.
@@ -67,7 +69,14 @@ func Start(t testing.TB, o Options) *App {
 	}
 	var db *sqlx.DB
 	var dbURL string
-	rdb, prefix := evtest.Redis(t)
+	redisURL := evtest.RedisURL()
+	if o.RedisURL != "" {
+		redisURL = o.RedisURL
+	}
+	if o.Share != nil {
+		redisURL = o.Share.Config.RedisURL
+	}
+	rdb, prefix := evtest.RedisAt(t, redisURL)
 	if o.Share != nil {
 		db, dbURL, prefix = o.Share.DB, o.Share.DBURL, o.Share.Config.RedisPrefix
 	} else {
@@ -92,6 +101,7 @@ func Start(t testing.TB, o Options) *App {
 		t.Fatalf("apptest: config: %v", err)
 	}
 	c.DatabaseURL, c.KafkaBrokers, c.TopicPrefix, c.RedisPrefix = dbURL, brokers, names.Prefix, prefix
+	c.RedisURL = redisURL
 	c.GroupPrefix = names.Prefix
 	c.Partitions, c.Replication = o.Partitions, o.Replication
 	c.SessionTimeout = 6 * time.Second
