@@ -36,7 +36,7 @@ type BookingsConfig struct {
 	// answer; hold requests beyond it wait their turn, at most
 	// WaitingRoomMaxWait, then get a 503 (0: no waiting room). See
 	// docs/booking.md.
-	WaitingRoom        int           `env:"EVENTLY_WAITING_ROOM" envDefault:"64"`
+	WaitingRoom        int           `env:"EVENTLY_WAITING_ROOM" envDefault:"72"`
 	WaitingRoomMaxWait time.Duration `env:"EVENTLY_WAITING_ROOM_MAX_WAIT" envDefault:"5s"`
 	// WaitingRoomPassTTL is how long a granted hold counts as in flight
 	// before its booking is submitted (buyers who hold and go away).
