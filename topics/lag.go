@@ -39,6 +39,9 @@ func GroupLag(ctx context.Context, conn Conn, names Names, groupID, topic string
 		return nil, fmt.Errorf("end offsets of %s: %w", physical, err)
 	}
 	committed, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: groupID, Topics: map[string][]int{physical: parts}})
+	if err == nil {
+		err = committed.Error // kafka-go answers the group's error, not err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("offsets of group %s: %w", groupID, err)
 	}

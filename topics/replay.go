@@ -47,6 +47,12 @@ func replayDLQ(ctx context.Context, conn Conn, names Names, p *Producer, groupID
 	c, done := conn.client(10 * time.Second)
 	defer done()
 	committed, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: groupID, Topics: map[string][]int{dlq: parts}})
+	if err == nil {
+		// kafka-go returns the group's error (its coordinator still
+		// loading, say) in the answer, not as err: read alone it looks like
+		// nothing to replay.
+		err = committed.Error
+	}
 	if err != nil {
 		return 0, fmt.Errorf("replay offsets: %w", err)
 	}
@@ -54,6 +60,9 @@ func replayDLQ(ctx context.Context, conn Conn, names Names, p *Producer, groupID
 	for _, pc := range committed.Topics[dlq] {
 		if replayed >= max {
 			break
+		}
+		if pc.Error != nil {
+			return replayed, fmt.Errorf("replay offsets of %s/%d: %w", dlq, pc.Partition, pc.Error)
 		}
 		end, err := lastOffset(ctx, c, dlq, pc.Partition)
 		if err != nil {
