@@ -462,6 +462,49 @@ func TestKafkaDownRefusesBookingsAndFreesHolds(t *testing.T) {
 	})
 }
 
+// Against a managed-style Kafka (SASL_SSL, SCRAM, a private CA), configured
+// as an operator would: a booking goes through the API's producer and the
+// booking worker's consumer group to reserved, /readyz is green, and a
+// process with a wrong password does not start, saying why.
+func TestBookingOverSecuredKafka(t *testing.T) {
+	t.Parallel()
+	sb := evtest.StartSecureBroker(t)
+	secure := func(c *app.Config) {
+		c.KafkaSecurity = app.KafkaSecurityConfig{TLS: true, TLSCAFile: sb.CAFile,
+			SASLMechanism: "scram-sha-256", SASLUsername: sb.User, SASLPassword: sb.Password}
+	}
+	a := apptest.Start(t, apptest.Options{Brokers: []string{sb.TLSAddr}, Configure: secure, Workers: []string{"booking"}})
+	event := a.Event(10)
+	_, token := a.User(evently.RoleUser)
+	res := a.Do("POST", "/api/v1/bookings", token, map[string]any{"event_id": event, "seat_ids": seatsOf(1, 2)}, "Idempotency-Key", "sasl-1")
+	if res.Status != 202 {
+		t.Fatalf("booking: %d %s", res.Status, res.Body)
+	}
+	var b bookingBody
+	res.JSON(t, &b)
+	apptest.Eventually(t, "reserved", func() bool {
+		var got bookingBody
+		a.Do("GET", "/api/v1/bookings/"+b.ID.String(), token, nil).JSON(t, &got)
+		return got.Status == "reserved"
+	})
+	if res := a.Do("GET", "/readyz", "", nil); res.Status != 200 {
+		t.Errorf("readyz: %d %s", res.Status, res.Body)
+	}
+
+	c := a.Config
+	c.KafkaSecurity.SASLPassword = "wrong"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d, err := app.Connect(ctx, c)
+	if err == nil {
+		d.Close()
+		t.Fatal("Connect with a wrong Kafka password succeeded")
+	}
+	if want := "kafka at " + sb.TLSAddr + " refused the SASL credentials"; !strings.Contains(err.Error(), want) {
+		t.Errorf("Connect: %v\nwant %q", err, want)
+	}
+}
+
 // The status stream sends the current state, then each change, and ends
 // at a settled state.
 func TestBookingStream(t *testing.T) {

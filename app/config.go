@@ -60,6 +60,9 @@ type Config struct {
 	// groups' client id); default host-pid-random. A pod name fits.
 	Instance string `env:"EVENTLY_INSTANCE" envDefault:""`
 
+	// KafkaSecurity: TLS and SASL towards KAFKA_BROKERS (app/kafka.go).
+	KafkaSecurity KafkaSecurityConfig
+
 	Auth     AuthConfig
 	Catalog  CatalogConfig
 	Payments PaymentsConfig
@@ -87,6 +90,8 @@ func LoadConfig() (Config, error) {
 			errs = append(errs, fmt.Sprintf("KAFKA_BROKERS entry %q must be host:port", b))
 		}
 	}
+	_, kafkaProblems := c.kafkaConn()
+	errs = append(errs, kafkaProblems...)
 	if c.Partitions < 1 || c.Partitions > 1024 {
 		errs = append(errs, "EVENTLY_PARTITIONS must be between 1 and 1024")
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -19,7 +20,10 @@ type Deps struct {
 	DB       *sqlx.DB
 	Redis    redis.UniversalClient
 	Producer *topics.Producer
-	Names    topics.Names
+	// Kafka is how every Kafka client of the process connects (brokers,
+	// TLS, SASL): built once from the configuration.
+	Kafka topics.Conn
+	Names topics.Names
 	// Keys builds every Redis key under the configured prefix.
 	Keys store.Keys
 }
@@ -36,17 +40,24 @@ func Connect(ctx context.Context, c Config) (*Deps, error) {
 		d.Close()
 		return nil, err
 	}
-	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	if err := topics.Reachable(tctx, c.KafkaBrokers); err != nil {
+	if d.Kafka, err = c.KafkaConn(); err != nil {
 		d.Close()
 		return nil, err
 	}
-	if err := topics.EnsureTopics(tctx, c.KafkaBrokers, d.Names, c.Partitions, c.Replication); err != nil {
+	if d.Kafka.SASL != nil && d.Kafka.TLS == nil && strings.EqualFold(c.KafkaSecurity.SASLMechanism, "plain") {
+		d.Log.Warn("KAFKA_SASL_MECHANISM=plain without KAFKA_TLS sends the Kafka password in clear")
+	}
+	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := topics.Reachable(tctx, d.Kafka); err != nil {
+		d.Close()
+		return nil, err
+	}
+	if err := topics.EnsureTopics(tctx, d.Kafka, d.Names, c.Partitions, c.Replication); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("kafka at %v: %w", c.KafkaBrokers, err)
 	}
-	d.Producer = topics.NewProducer(c.KafkaBrokers, d.Names)
+	d.Producer = topics.NewProducer(d.Kafka, d.Names)
 	return d, nil
 }
 

@@ -122,7 +122,7 @@ func (v *pipelineView) read(ctx context.Context) (any, error) {
 		}
 		seen[gt.group] = true
 		cv := consumerGroupView{Group: gt.group}
-		st, err := topics.DescribeGroup(ctx, v.c.KafkaBrokers, v.d.Names, v.c.GroupPrefix+gt.group)
+		st, err := topics.DescribeGroup(ctx, v.d.Kafka, v.d.Names, v.c.GroupPrefix+gt.group)
 		if err != nil {
 			cv.Error = "the group's coordinator did not answer"
 			cv.Members = []topics.GroupMember{}
@@ -175,7 +175,7 @@ func (v *pipelineView) read(ctx context.Context) (any, error) {
 		}
 		// Replays record their progress as the dlq-replay group's offsets:
 		// its lag is what waits to be replayed.
-		parts, err := topics.GroupLag(ctx, v.c.KafkaBrokers, v.d.Names, v.c.GroupPrefix+"dlq-replay", t)
+		parts, err := topics.GroupLag(ctx, v.d.Kafka, v.d.Names, v.c.GroupPrefix+"dlq-replay", t)
 		if err != nil {
 			return nil, err
 		}
@@ -223,7 +223,7 @@ func trend(dt time.Duration, then, now []topics.PartitionLag) *lagTrend {
 func (v *pipelineView) readLag(ctx context.Context) (lagReading, error) {
 	r := lagReading{at: time.Now(), lags: map[string][]topics.PartitionLag{}}
 	for _, gt := range groupTopics {
-		parts, err := topics.GroupLag(ctx, v.c.KafkaBrokers, v.d.Names, v.c.GroupPrefix+gt.group, gt.topic)
+		parts, err := topics.GroupLag(ctx, v.d.Kafka, v.d.Names, v.c.GroupPrefix+gt.group, gt.topic)
 		if err != nil {
 			return r, err
 		}

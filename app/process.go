@@ -36,7 +36,11 @@ func Checks(d *Deps, c Config) []api.Check {
 			return nil
 		}},
 		{Name: "kafka", Fn: func(ctx context.Context) error {
-			if err := topics.Ping(ctx, c.KafkaBrokers, d.Names); err != nil {
+			err := topics.Ping(ctx, d.Kafka, d.Names)
+			if topics.AuthFailed(err) {
+				return errors.New("credentials refused")
+			}
+			if err != nil {
 				return errors.New("unreachable")
 			}
 			return nil
@@ -89,7 +93,7 @@ func Workers(d *Deps, c Config, kinds []string) (*workers.Set, error) {
 
 func workerConfig(d *Deps, c Config) workers.Config {
 	return workers.Config{
-		Brokers: c.KafkaBrokers, Names: d.Names, Logger: d.Log,
+		Kafka: d.Kafka, Names: d.Names, Logger: d.Log,
 		DB: d.DB, Redis: d.Redis, Keys: d.Keys, Producer: d.Producer,
 		BatchSize: c.BatchSize, BatchWait: c.BatchWait, MaxAttempts: c.MaxAttempts,
 		SessionTimeout: c.SessionTimeout, GroupPrefix: c.GroupPrefix, Instance: c.Instance,

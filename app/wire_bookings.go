@@ -63,7 +63,7 @@ func wireBookings(d *Deps, c Config, s *api.Server) error {
 		if !slices.Contains(topics.All(), topic) || strings.HasSuffix(topic, topics.DLQSuffix) {
 			return 0, evently.Errorf(evently.ENOTFOUND, "No topic %q has a dead-letter queue.", topic)
 		}
-		n, err := topics.ReplayDLQ(ctx, c.KafkaBrokers, d.Names, d.Producer, c.GroupPrefix+"dlq-replay", topic, max)
+		n, err := topics.ReplayDLQ(ctx, d.Kafka, d.Names, d.Producer, c.GroupPrefix+"dlq-replay", topic, max)
 		if err != nil && n == 0 {
 			return 0, &evently.Error{Code: evently.EUNAVAILABLE, Message: "The broker did not answer; nothing was replayed.", RetryAfter: 2}
 		}

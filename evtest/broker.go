@@ -80,7 +80,7 @@ func (b *Broker) wait() error {
 	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		err := topics.Reachable(ctx, []string{b.Addr})
+		err := topics.Reachable(ctx, topics.Conn{Brokers: []string{b.Addr}})
 		cancel()
 		if err == nil {
 			return nil

@@ -38,6 +38,9 @@ func RedisURL() string { return env("REDIS_URL", "redis://127.0.0.1:16379/0") }
 // Brokers are the stack's Kafka brokers.
 func Brokers() []string { return strings.Split(env("KAFKA_BROKERS", "127.0.0.1:19092"), ",") }
 
+// Kafka is how to reach the stack's Kafka (plaintext).
+func Kafka() topics.Conn { return topics.Conn{Brokers: Brokers()} }
+
 func env(k, def string) string {
 	if v := os.Getenv(k); v != "" {
 		return v
@@ -237,19 +240,19 @@ func Topics(t testing.TB, partitions int) topics.Names {
 	names := topics.Names{Prefix: "t" + Suffix() + "."}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := topics.EnsureTopics(ctx, Brokers(), names, partitions, 1); err != nil {
+	if err := topics.EnsureTopics(ctx, Kafka(), names, partitions, 1); err != nil {
 		t.Fatalf("evtest: topics: %v (is the stack up? run make stack)", err)
 	}
-	t.Cleanup(func() { DropTopics(Brokers(), names) })
+	t.Cleanup(func() { DropTopics(Kafka(), names) })
 	return names
 }
 
 // DropTopics deletes a test's topics when it ends (best effort), so a
 // long-lived local broker does not collect them.
-func DropTopics(brokers []string, names topics.Names) {
+func DropTopics(conn topics.Conn, names topics.Names) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	_ = topics.DeleteTopics(ctx, brokers, names)
+	_ = topics.DeleteTopics(ctx, conn, names)
 }
 
 // RepoRoot finds the module root (where go.mod is).

@@ -36,7 +36,7 @@ func Poison(err error) error { return fmt.Errorf("%w: %w", ErrPoison, err) }
 
 // GroupConfig configures a consumer group of one worker kind.
 type GroupConfig struct {
-	Brokers []string
+	Conn    Conn
 	Names   Names
 	GroupID string
 	Topics  []string // logical names
@@ -90,7 +90,7 @@ type Group struct {
 
 // NewGroup validates cfg and fills in defaults.
 func NewGroup(cfg GroupConfig) (*Group, error) {
-	if len(cfg.Brokers) == 0 || cfg.GroupID == "" || len(cfg.Topics) == 0 || cfg.Handle == nil {
+	if len(cfg.Conn.Brokers) == 0 || cfg.GroupID == "" || len(cfg.Topics) == 0 || cfg.Handle == nil {
 		return nil, errors.New("consumer group: brokers, group id, topics and handler are required")
 	}
 	if cfg.BatchSize <= 0 {
@@ -152,7 +152,7 @@ func (g *Group) Run(ctx context.Context) error {
 	}
 	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                    g.cfg.GroupID,
-		Brokers:               g.cfg.Brokers,
+		Brokers:               g.cfg.Conn.Brokers,
 		Topics:                physical,
 		HeartbeatInterval:     time.Second,
 		SessionTimeout:        g.cfg.SessionTimeout,
@@ -162,7 +162,7 @@ func (g *Group) Run(ctx context.Context) error {
 		StartOffset:           kafka.FirstOffset,
 		WatchPartitionChanges: true,
 		Timeout:               5 * time.Second,
-		Dialer:                &kafka.Dialer{ClientID: g.cfg.ClientID, Timeout: 10 * time.Second, DualStack: true},
+		Dialer:                g.cfg.Conn.dialer(g.cfg.ClientID, 10*time.Second),
 		ErrorLogger:           kafka.LoggerFunc(func(f string, a ...any) { g.log.Debug(fmt.Sprintf(f, a...)) }),
 	})
 	if err != nil {
@@ -243,7 +243,8 @@ func (g *Group) own(genCtx context.Context, gen *kafka.Generation, topic string,
 			minBytes, maxWait = 64<<10, g.cfg.Gather
 		}
 		r := kafka.NewReader(kafka.ReaderConfig{
-			Brokers: g.cfg.Brokers, Topic: topic, Partition: a.ID,
+			Brokers: g.cfg.Conn.Brokers, Dialer: g.cfg.Conn.dialer(g.cfg.ClientID, 10*time.Second),
+			Topic: topic, Partition: a.ID,
 			MinBytes: minBytes, MaxBytes: 10 << 20, MaxWait: maxWait,
 			QueueCapacity: g.cfg.BatchSize,
 		})

@@ -81,10 +81,10 @@ func publish(t *testing.T, p *topics.Producer, from, to int) {
 func TestGroupRoundTripSurvivesRestart(t *testing.T) {
 	t.Parallel()
 	names := evtest.Topics(t, 3)
-	p := topics.NewProducer(evtest.Brokers(), names)
+	p := topics.NewProducer(evtest.Kafka(), names)
 	defer p.Close()
 	rec := &recorder{seen: map[string]int{}}
-	cfg := topics.GroupConfig{Brokers: evtest.Brokers(), Names: names, GroupID: names.Prefix + "g",
+	cfg := topics.GroupConfig{Conn: evtest.Kafka(), Names: names, GroupID: names.Prefix + "g",
 		Topics: []string{topics.BookingCommands}, Handle: rec.handle, BatchSize: 10, SessionTimeout: 6 * time.Second}
 
 	stop := startGroup(t, context.Background(), cfg)
@@ -109,7 +109,7 @@ func TestGroupRoundTripSurvivesRestart(t *testing.T) {
 func TestGroupDeadLettersPoison(t *testing.T) {
 	t.Parallel()
 	names := evtest.Topics(t, 1)
-	p := topics.NewProducer(evtest.Brokers(), names)
+	p := topics.NewProducer(evtest.Kafka(), names)
 	defer p.Close()
 	rec := &recorder{seen: map[string]int{}, fail: func(b topics.Batch) error {
 		for _, m := range b.Messages {
@@ -120,7 +120,7 @@ func TestGroupDeadLettersPoison(t *testing.T) {
 		return nil
 	}}
 	var dead sync.Map
-	cfg := topics.GroupConfig{Brokers: evtest.Brokers(), Names: names, GroupID: names.Prefix + "g",
+	cfg := topics.GroupConfig{Conn: evtest.Kafka(), Names: names, GroupID: names.Prefix + "g",
 		Topics: []string{topics.BookingCommands}, Handle: rec.handle, DLQ: p, SessionTimeout: 6 * time.Second,
 		OnDeadLetter: func(_ context.Context, topic string, m kafkaMessage, cause error) {
 			dead.Store(string(m.Key), cause.Error())
@@ -147,7 +147,7 @@ func TestGroupDeadLettersPoison(t *testing.T) {
 func TestReplayDLQ(t *testing.T) {
 	t.Parallel()
 	names := evtest.Topics(t, 2)
-	p := topics.NewProducer(evtest.Brokers(), names)
+	p := topics.NewProducer(evtest.Kafka(), names)
 	defer p.Close()
 	var dead []kafkaMessage
 	for i := range 3 {
@@ -160,15 +160,15 @@ func TestReplayDLQ(t *testing.T) {
 	}
 	ctx := context.Background()
 	group := names.Prefix + "replay"
-	n, err := topics.ReplayDLQ(ctx, evtest.Brokers(), names, p, group, topics.BookingCommands, 100)
+	n, err := topics.ReplayDLQ(ctx, evtest.Kafka(), names, p, group, topics.BookingCommands, 100)
 	if err != nil || n != 3 {
 		t.Fatalf("replayed %d, %v", n, err)
 	}
-	if n, err := topics.ReplayDLQ(ctx, evtest.Brokers(), names, p, group, topics.BookingCommands, 100); err != nil || n != 0 {
+	if n, err := topics.ReplayDLQ(ctx, evtest.Kafka(), names, p, group, topics.BookingCommands, 100); err != nil || n != 0 {
 		t.Fatalf("second replay: %d, %v", n, err)
 	}
 	rec := &recorder{seen: map[string]int{}}
-	stop := startGroup(t, ctx, topics.GroupConfig{Brokers: evtest.Brokers(), Names: names, GroupID: names.Prefix + "g",
+	stop := startGroup(t, ctx, topics.GroupConfig{Conn: evtest.Kafka(), Names: names, GroupID: names.Prefix + "g",
 		Topics: []string{topics.BookingCommands}, Handle: rec.handle, SessionTimeout: 6 * time.Second})
 	defer stop()
 	apptest.Eventually(t, "the three replayed messages", func() bool { return rec.count() == 3 })
@@ -180,7 +180,7 @@ func TestReplayDLQ(t *testing.T) {
 func TestProducerCommitsInGroups(t *testing.T) {
 	t.Parallel()
 	names := evtest.Topics(t, 1)
-	p := topics.NewProducer(evtest.Brokers(), names)
+	p := topics.NewProducer(evtest.Kafka(), names)
 	defer p.Close()
 	const n = 200
 	for _, err := range publishAtOnce(p, n) {
@@ -192,7 +192,7 @@ func TestProducerCommitsInGroups(t *testing.T) {
 		t.Errorf("%d publishers at once took %d writes, want them grouped", n, w)
 	}
 	rec := &recorder{seen: map[string]int{}}
-	stop := startGroup(t, context.Background(), topics.GroupConfig{Brokers: evtest.Brokers(), Names: names,
+	stop := startGroup(t, context.Background(), topics.GroupConfig{Conn: evtest.Kafka(), Names: names,
 		GroupID: names.Prefix + "g", Topics: []string{topics.BookingCommands}, Handle: rec.handle})
 	defer stop()
 	apptest.Eventually(t, "every message stored", func() bool { return rec.count() == n })
@@ -204,7 +204,7 @@ func TestProducerGroupFailureReachesEveryPublisher(t *testing.T) {
 	t.Parallel()
 	names := evtest.Topics(t, 1)
 	names.Prefix += "missing." // topics that were never created
-	p := topics.NewProducer(evtest.Brokers(), names)
+	p := topics.NewProducer(evtest.Kafka(), names)
 	defer p.Close()
 	for _, err := range publishAtOnce(p, 20) {
 		if err == nil {

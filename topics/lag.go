@@ -19,11 +19,11 @@ type PartitionLag struct {
 
 // GroupLag reads, from the broker, a consumer group's committed offsets on
 // a logical topic and the partitions' end offsets.
-func GroupLag(ctx context.Context, brokers []string, names Names, groupID, topic string) ([]PartitionLag, error) {
+func GroupLag(ctx context.Context, conn Conn, names Names, groupID, topic string) ([]PartitionLag, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	physical := names.Of(topic)
-	n, err := PartitionCount(ctx, brokers, physical)
+	n, err := PartitionCount(ctx, conn, physical)
 	if err != nil {
 		return nil, err
 	}
@@ -32,12 +32,16 @@ func GroupLag(ctx context.Context, brokers []string, names Names, groupID, topic
 	for i := range parts {
 		parts[i], reqs[i] = i, kafka.LastOffsetOf(i)
 	}
-	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
+	c, done := conn.client(5 * time.Second)
+	defer done()
 	ends, err := c.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{physical: reqs}})
 	if err != nil {
 		return nil, fmt.Errorf("end offsets of %s: %w", physical, err)
 	}
 	committed, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: groupID, Topics: map[string][]int{physical: parts}})
+	if err == nil {
+		err = committed.Error // kafka-go answers the group's error, not err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("offsets of group %s: %w", groupID, err)
 	}
@@ -78,10 +82,11 @@ type GroupState struct {
 
 // DescribeGroup asks the group's coordinator for its members and their
 // assignments (empty while a rebalance is in progress).
-func DescribeGroup(ctx context.Context, brokers []string, names Names, groupID string) (GroupState, error) {
+func DescribeGroup(ctx context.Context, conn Conn, names Names, groupID string) (GroupState, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
+	c, done := conn.client(5 * time.Second)
+	defer done()
 	res, err := c.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{groupID}})
 	if err != nil {
 		return GroupState{}, fmt.Errorf("describe group %s: %w", groupID, err)

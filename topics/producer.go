@@ -49,14 +49,14 @@ type publishCall struct {
 	done chan error // buffered: the writer never waits for the caller
 }
 
-// NewProducer returns a Producer for the given brokers.
-func NewProducer(brokers []string, names Names) *Producer {
+// NewProducer returns a Producer for conn's brokers.
+func NewProducer(conn Conn, names Names) *Producer {
 	// kafka-go's writer learns that a partition's leader moved only from
 	// its next metadata refresh, not from the write's error: on a cluster,
 	// refreshing every second lets the retries below reach the new leader
 	// when a broker dies (the default transport refreshes every 6 s, longer
 	// than a caller waits). Only Evently's topics are asked for.
-	tr := &kafka.Transport{MetadataTTL: time.Second, MetadataTopics: names.All()}
+	tr := &kafka.Transport{MetadataTTL: time.Second, MetadataTopics: names.All(), TLS: conn.TLS, SASL: conn.SASL}
 	// Retry until the write's 5 s deadline. On a cluster a dead leader is
 	// replaced within about 4 s (deploy/kafka-node.sh:
 	// broker.session.timeout.ms). On one broker a topic just made can still
@@ -65,7 +65,7 @@ func NewProducer(brokers []string, names Names) *Producer {
 	// partition), longer than five attempts when the broker is busy.
 	const attempts = 10
 	return &Producer{names: names, tr: tr, flights: map[string]*flight{}, w: &kafka.Writer{
-		Addr:         kafka.TCP(brokers...),
+		Addr:         kafka.TCP(conn.Brokers...),
 		Transport:    tr,
 		Balancer:     kafka.Murmur2Balancer{}, // same partition as Java clients for a key
 		RequiredAcks: kafka.RequireAll,
@@ -206,31 +206,35 @@ func (p *Producer) Names() Names { return p.names }
 // Ping checks that a broker answers and knows the booking topic. It dials
 // afresh each time: a shared transport would answer from cached metadata
 // after the broker died.
-func Ping(ctx context.Context, brokers []string, names Names) error {
-	return dialAny(ctx, brokers, func(c *kafka.Conn) error {
+func Ping(ctx context.Context, conn Conn, names Names) error {
+	return dialAny(ctx, conn, func(c *kafka.Conn) error {
 		_, err := c.ReadPartitions(names.Of(BookingCommands))
 		return err
 	})
 }
 
 // Reachable checks that a broker answers, without asking for any topic.
-func Reachable(ctx context.Context, brokers []string) error {
-	err := dialAny(ctx, brokers, func(c *kafka.Conn) error {
+func Reachable(ctx context.Context, conn Conn) error {
+	err := dialAny(ctx, conn, func(c *kafka.Conn) error {
 		_, err := c.Brokers()
 		return err
 	})
+	if AuthFailed(err) {
+		return fmt.Errorf("kafka at %s refused the SASL credentials: %w", strings.Join(conn.Brokers, ","), err)
+	}
 	if err != nil {
-		return fmt.Errorf("kafka unreachable at %s: %w", strings.Join(brokers, ","), err)
+		return fmt.Errorf("kafka unreachable at %s: %w", strings.Join(conn.Brokers, ","), err)
 	}
 	return nil
 }
 
-func dialAny(ctx context.Context, brokers []string, fn func(*kafka.Conn) error) error {
+func dialAny(ctx context.Context, conn Conn, fn func(*kafka.Conn) error) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	var last error
-	for _, b := range brokers {
-		c, err := (&kafka.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, "tcp", b)
+	d := conn.dialer("", 2*time.Second)
+	for _, b := range conn.Brokers {
+		c, err := d.DialContext(ctx, "tcp", b)
 		if err != nil {
 			last = err
 			continue
@@ -249,14 +253,15 @@ func dialAny(ctx context.Context, brokers []string, fn func(*kafka.Conn) error) 
 
 // EnsureTopics creates any missing topic with the given partition count and
 // waits until every partition has a leader, so the first write succeeds.
-func EnsureTopics(ctx context.Context, brokers []string, names Names, partitions, replication int) error {
+func EnsureTopics(ctx context.Context, conn Conn, names Names, partitions, replication int) error {
 	if partitions <= 0 {
 		partitions = 6
 	}
 	if replication <= 0 {
 		replication = 1
 	}
-	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	c, done := conn.client(10 * time.Second)
+	defer done()
 	all := names.All()
 	cfgs := make([]kafka.TopicConfig, len(all))
 	for i, t := range all {
@@ -298,8 +303,9 @@ func MinInSync(replication int) int {
 
 // DeleteTopics removes every topic under names (tests: a long-lived broker
 // would otherwise collect thousands of topics and run out of files).
-func DeleteTopics(ctx context.Context, brokers []string, names Names) error {
-	c := &kafka.Client{Addr: kafka.TCP(brokers...)}
+func DeleteTopics(ctx context.Context, conn Conn, names Names) error {
+	c, done := conn.client(0)
+	defer done()
 	_, err := c.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: names.All()})
 	return err
 }
@@ -322,8 +328,9 @@ func allLed(md *kafka.MetadataResponse, want int) bool {
 }
 
 // PartitionCount returns how many partitions a broker topic has.
-func PartitionCount(ctx context.Context, brokers []string, topic string) (int, error) {
-	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
+func PartitionCount(ctx context.Context, conn Conn, topic string) (int, error) {
+	c, done := conn.client(5 * time.Second)
+	defer done()
 	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return 0, err

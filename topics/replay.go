@@ -19,10 +19,10 @@ import (
 // A broker error that passes (a leader or group coordinator still being
 // elected, as on a broker that just started) is retried a few times; what
 // was replayed before it is not replayed again.
-func ReplayDLQ(ctx context.Context, brokers []string, names Names, p *Producer, groupID, topic string, max int) (int, error) {
+func ReplayDLQ(ctx context.Context, conn Conn, names Names, p *Producer, groupID, topic string, max int) (int, error) {
 	total := 0
 	for attempt := 1; ; attempt++ {
-		n, err := replayDLQ(ctx, brokers, names, p, groupID, topic, max-total)
+		n, err := replayDLQ(ctx, conn, names, p, groupID, topic, max-total)
 		total += n
 		var kerr kafka.Error
 		if err == nil || attempt == 5 || !errors.As(err, &kerr) || !kerr.Temporary() {
@@ -34,9 +34,9 @@ func ReplayDLQ(ctx context.Context, brokers []string, names Names, p *Producer, 
 	}
 }
 
-func replayDLQ(ctx context.Context, brokers []string, names Names, p *Producer, groupID, topic string, max int) (int, error) {
+func replayDLQ(ctx context.Context, conn Conn, names Names, p *Producer, groupID, topic string, max int) (int, error) {
 	dlq := names.Of(topic + DLQSuffix)
-	n, err := PartitionCount(ctx, brokers, dlq)
+	n, err := PartitionCount(ctx, conn, dlq)
 	if err != nil {
 		return 0, err
 	}
@@ -44,8 +44,15 @@ func replayDLQ(ctx context.Context, brokers []string, names Names, p *Producer, 
 	for i := range parts {
 		parts[i] = i
 	}
-	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	c, done := conn.client(10 * time.Second)
+	defer done()
 	committed, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: groupID, Topics: map[string][]int{dlq: parts}})
+	if err == nil {
+		// kafka-go returns the group's error (its coordinator still
+		// loading, say) in the answer, not as err: read alone it looks like
+		// nothing to replay.
+		err = committed.Error
+	}
 	if err != nil {
 		return 0, fmt.Errorf("replay offsets: %w", err)
 	}
@@ -53,6 +60,9 @@ func replayDLQ(ctx context.Context, brokers []string, names Names, p *Producer, 
 	for _, pc := range committed.Topics[dlq] {
 		if replayed >= max {
 			break
+		}
+		if pc.Error != nil {
+			return replayed, fmt.Errorf("replay offsets of %s/%d: %w", dlq, pc.Partition, pc.Error)
 		}
 		end, err := lastOffset(ctx, c, dlq, pc.Partition)
 		if err != nil {
@@ -65,7 +75,7 @@ func replayDLQ(ctx context.Context, brokers []string, names Names, p *Producer, 
 		if from >= end {
 			continue
 		}
-		k, err := replayPartition(ctx, brokers, c, p, names.Of(topic), dlq, groupID, pc.Partition, from, min(end, from+int64(max-replayed)))
+		k, err := replayPartition(ctx, conn, c, p, names.Of(topic), dlq, groupID, pc.Partition, from, min(end, from+int64(max-replayed)))
 		replayed += k
 		if err != nil {
 			return replayed, err
@@ -88,8 +98,8 @@ func lastOffset(ctx context.Context, c *kafka.Client, topic string, partition in
 
 // replayPartition republishes offsets [from, to) and commits each one after
 // it is durable on the source topic.
-func replayPartition(ctx context.Context, brokers []string, c *kafka.Client, p *Producer, source, dlq, groupID string, partition int, from, to int64) (int, error) {
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: dlq, Partition: partition, MaxWait: 500 * time.Millisecond})
+func replayPartition(ctx context.Context, conn Conn, c *kafka.Client, p *Producer, source, dlq, groupID string, partition int, from, to int64) (int, error) {
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: conn.Brokers, Dialer: conn.dialer("", 10*time.Second), Topic: dlq, Partition: partition, MaxWait: 500 * time.Millisecond})
 	defer r.Close()
 	if err := r.SetOffset(from); err != nil {
 		return 0, err

@@ -86,7 +86,7 @@ func newCommitter(cfg Config) (Runner, error) {
 		quit:     make(chan struct{}),
 	}
 	g, err := topics.NewGroup(topics.GroupConfig{
-		Brokers: cfg.Brokers, Names: cfg.Names, GroupID: cfg.GroupPrefix + GroupBooking,
+		Conn: cfg.Kafka, Names: cfg.Names, GroupID: cfg.GroupPrefix + GroupBooking,
 		Topics:    []string{topics.BookingCommands, topics.PaymentReplies},
 		Handle:    c.handle,
 		BatchSize: cfg.BatchSize, BatchWait: cfg.BatchWait, MaxAttempts: cfg.MaxAttempts,

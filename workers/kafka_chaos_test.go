@@ -392,7 +392,7 @@ func bookCommandsInLog(t *testing.T, brokers []string, topic string) map[uuid.UU
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	parts, err := topics.PartitionCount(ctx, brokers, topic)
+	parts, err := topics.PartitionCount(ctx, topics.Conn{Brokers: brokers}, topic)
 	must(t, err)
 	out := map[uuid.UUID]bool{}
 	for p := range parts {

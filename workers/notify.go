@@ -69,7 +69,7 @@ func newNotifier(cfg Config) (Runner, error) {
 		inbox: &store.Inbox{DB: cfg.DB, Redis: cfg.Redis, Keys: cfg.Keys}, told: map[uuid.UUID]bool{},
 		looked: map[uuid.UUID]time.Time{}, later: map[uuid.UUID]bool{}}
 	g, err := topics.NewGroup(topics.GroupConfig{
-		Brokers: cfg.Brokers, Names: cfg.Names, GroupID: cfg.GroupPrefix + GroupNotify,
+		Conn: cfg.Kafka, Names: cfg.Names, GroupID: cfg.GroupPrefix + GroupNotify,
 		Topics: []string{topics.Notifications}, Handle: n.handle,
 		BatchSize: 200, BatchWait: cfg.BatchWait, Gather: notifyGather, MaxAttempts: cfg.MaxAttempts,
 		SessionTimeout: cfg.SessionTimeout, Logger: cfg.Logger, DLQ: cfg.Producer,

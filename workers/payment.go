@@ -36,7 +36,7 @@ func newPayer(cfg Config) (Runner, error) {
 	}
 	p := &Payer{cfg: cfg, log: cfg.Logger.With("worker", "payment"), gw: cfg.Gateway, InFlight: 32}
 	g, err := topics.NewGroup(topics.GroupConfig{
-		Brokers: cfg.Brokers, Names: cfg.Names, GroupID: cfg.GroupPrefix + GroupPayment,
+		Conn: cfg.Kafka, Names: cfg.Names, GroupID: cfg.GroupPrefix + GroupPayment,
 		Topics: []string{topics.PaymentRequests}, Handle: p.handle,
 		BatchSize: 64, BatchWait: cfg.BatchWait, MaxAttempts: cfg.MaxAttempts,
 		// A batch may wait on a slow gateway: time-outs, retries and backoff.

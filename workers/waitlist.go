@@ -51,7 +51,7 @@ func newPromoter(cfg Config) (Runner, error) {
 		p.wl.OfferTTL = 10 * time.Minute
 	}
 	g, err := topics.NewGroup(topics.GroupConfig{
-		Brokers: cfg.Brokers, Names: cfg.Names, GroupID: cfg.GroupPrefix + GroupWaitlist,
+		Conn: cfg.Kafka, Names: cfg.Names, GroupID: cfg.GroupPrefix + GroupWaitlist,
 		Topics: []string{topics.InventoryReleased}, Handle: p.handle,
 		BatchSize: 50, BatchWait: cfg.BatchWait, MaxAttempts: cfg.MaxAttempts,
 		SessionTimeout: cfg.SessionTimeout, Logger: cfg.Logger, ClientID: cfg.Instance, DLQ: cfg.Producer,

@@ -137,7 +137,7 @@ func TestWaitlistUnderConcurrency(t *testing.T) {
 		if busy > 0 {
 			return false
 		}
-		parts, err := topics.GroupLag(context.Background(), s.a.Config.KafkaBrokers, s.a.Deps.Names, s.a.Config.GroupPrefix+workers.GroupWaitlist, topics.InventoryReleased)
+		parts, err := topics.GroupLag(context.Background(), s.a.Deps.Kafka, s.a.Deps.Names, s.a.Config.GroupPrefix+workers.GroupWaitlist, topics.InventoryReleased)
 		if err != nil {
 			return false
 		}

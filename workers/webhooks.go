@@ -75,7 +75,7 @@ func newCourier(cfg Config) (Runner, error) {
 	c := &Courier{cfg: wc, log: cfg.Logger.With("worker", "webhooks"), hooks: &store.Webhooks{DB: cfg.DB},
 		wake: make(chan struct{}, 1)}
 	g, err := topics.NewGroup(topics.GroupConfig{
-		Brokers: cfg.Brokers, Names: cfg.Names, GroupID: cfg.GroupPrefix + GroupWebhooks,
+		Conn: cfg.Kafka, Names: cfg.Names, GroupID: cfg.GroupPrefix + GroupWebhooks,
 		Topics: []string{topics.Notifications}, Handle: c.handle,
 		BatchSize: 200, BatchWait: cfg.BatchWait, Gather: notifyGather, MaxAttempts: cfg.MaxAttempts,
 		SessionTimeout: cfg.SessionTimeout, Logger: cfg.Logger, DLQ: cfg.Producer,

@@ -24,7 +24,7 @@ import (
 
 // Config is what every worker kind may need.
 type Config struct {
-	Brokers  []string
+	Kafka    topics.Conn
 	Names    topics.Names
 	Logger   *slog.Logger
 	DB       *sqlx.DB

@@ -159,13 +159,17 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-// config redacts secrets: the JWT secret entirely, passwords in URLs.
+// config redacts secrets: the JWT secret and the Kafka password entirely,
+// passwords in URLs.
 func TestConfigRedactsSecrets(t *testing.T) {
 	const secret = "jwt-secret-jwt-secret-jwt-secret-0123"
 	t.Setenv("EVENTLY_JWT_SECRET", secret)
 	t.Setenv("DATABASE_URL", "postgres://evently:db-hunter2@db.example:5432/evently?sslmode=disable")
 	t.Setenv("REDIS_URL", "redis://:redis-hunter2@cache.example:6379/0")
 	t.Setenv("EVENTLY_BATCH_SIZE", "77")
+	t.Setenv("KAFKA_SASL_MECHANISM", "scram-sha-512")
+	t.Setenv("KAFKA_SASL_USERNAME", "evently")
+	t.Setenv("KAFKA_SASL_PASSWORD", "kafka-hunter2")
 	for _, k := range []string{"EVENTLY_HOLD_TTL", "EVENTLY_CORS_ORIGINS", "KAFKA_BROKERS"} {
 		t.Setenv(k, "") // restored when the test ends
 		os.Unsetenv(k)  // unset, whatever the environment running the tests says
@@ -174,7 +178,7 @@ func TestConfigRedactsSecrets(t *testing.T) {
 	if code != exitOK || errOut != "" {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
-	for _, leaked := range []string{secret, "db-hunter2", "redis-hunter2"} {
+	for _, leaked := range []string{secret, "db-hunter2", "redis-hunter2", "kafka-hunter2"} {
 		if strings.Contains(out, leaked) {
 			t.Errorf("config prints %q:\n%s", leaked, out)
 		}
@@ -188,6 +192,8 @@ func TestConfigRedactsSecrets(t *testing.T) {
 		"EVENTLY_HOLD_TTL=5m0s", // default
 		"EVENTLY_CORS_ORIGINS=", // empty, no default
 		"KAFKA_BROKERS=127.0.0.1:19092",
+		"KAFKA_SASL_USERNAME=evently",
+		"KAFKA_SASL_PASSWORD=(set, redacted)",
 	} {
 		if !slices.Contains(lines, want) {
 			t.Errorf("config lacks the line %q:\n%s", want, out)
@@ -262,6 +268,7 @@ func TestConfigRedact(t *testing.T) {
 		{"EVENTLY_JWT_SECRET", "", "(unset)"},
 		{"EVENTLY_API_TOKEN", "t", "(set, redacted)"},
 		{"EVENTLY_SIGNING_KEY", "k", "(set, redacted)"},
+		{"KAFKA_SASL_PASSWORD", "p", "(set, redacted)"},
 		{"DATABASE_URL", "postgres://u:p@h/db", "postgres://u:xxxxx@h/db"},
 		{"DATABASE_URL", "postgres://u@h/db?password=p&sslmode=disable", "postgres://u@h/db?password=xxxxx&sslmode=disable"},
 		{"DATABASE_URL", "postgres://h/db?sslmode=disable", "postgres://h/db?sslmode=disable"},

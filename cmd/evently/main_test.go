@@ -76,12 +76,12 @@ func TestReadyzNamesKafkaWhenBrokerStops(t *testing.T) {
 	rdb, _ := evtest.Redis(t)
 	names := topics.Names{Prefix: "r."}
 	ctx := context.Background()
-	if err := topics.EnsureTopics(ctx, []string{broker.Addr}, names, 1, 1); err != nil {
+	kafka := topics.Conn{Brokers: []string{broker.Addr}}
+	if err := topics.EnsureTopics(ctx, kafka, names, 1, 1); err != nil {
 		t.Fatal(err)
 	}
-	c := app.Config{KafkaBrokers: []string{broker.Addr}}
-	d := &app.Deps{DB: db, Redis: rdb, Names: names}
-	srv := httptest.NewServer(api.Probes(app.Checks(d, c), false))
+	d := &app.Deps{DB: db, Redis: rdb, Names: names, Kafka: kafka}
+	srv := httptest.NewServer(api.Probes(app.Checks(d, app.Config{}), false))
 	defer srv.Close()
 
 	readyz := func() (int, []string) {

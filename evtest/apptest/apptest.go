@@ -87,15 +87,9 @@ func Start(t testing.TB, o Options) *App {
 		brokers = o.Brokers
 	}
 	names := topics.Names{Prefix: "t" + evtest.Suffix() + "."}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	if o.Replication == 0 {
 		o.Replication = 1
 	}
-	if err := topics.EnsureTopics(ctx, brokers, names, o.Partitions, o.Replication); err != nil {
-		t.Fatalf("apptest: topics: %v", err)
-	}
-	t.Cleanup(func() { evtest.DropTopics(brokers, names) }) // last: after the workers stop
 	c, err := app.LoadConfig()
 	if err != nil {
 		t.Fatalf("apptest: config: %v", err)
@@ -116,14 +110,24 @@ func Start(t testing.TB, o Options) *App {
 	if o.Configure != nil {
 		o.Configure(&c)
 	}
+	kafka, err := c.KafkaConn()
+	if err != nil {
+		t.Fatalf("apptest: config: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := topics.EnsureTopics(ctx, kafka, names, o.Partitions, o.Replication); err != nil {
+		t.Fatalf("apptest: topics: %v", err)
+	}
+	t.Cleanup(func() { evtest.DropTopics(kafka, names) }) // last: after the workers stop
 	var logw io.Writer = testWriter{t}
 	level := slog.LevelWarn
 	if o.LogTo != nil {
 		logw, level = io.MultiWriter(logw, o.LogTo), slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: level}))
-	d := &app.Deps{Log: log, DB: db, Redis: rdb, Names: names, Keys: storeKeys(prefix),
-		Producer: topics.NewProducer(brokers, names)}
+	d := &app.Deps{Log: log, DB: db, Redis: rdb, Names: names, Keys: storeKeys(prefix), Kafka: kafka,
+		Producer: topics.NewProducer(kafka, names)}
 	t.Cleanup(func() { d.Producer.Close() })
 	s, err := app.API(d, c)
 	if err != nil {
