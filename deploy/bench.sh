@@ -60,6 +60,10 @@
 #   BENCH_WARMUP=8s (an unmeasured run before each side's measured runs; 0: none)
 #   BENCH_BROKER_WARMUP=45s (the booking pipeline alone first, so Kafka's JVM is warm; 0: none)
 #   BENCH_NAIVE=1 BENCH_DEV=1 BENCH_SPLIT=1 (0 skips that side) BENCH_WORKERS=one|per-kind
+#   BENCH_MIXED="1 2 4" (opt-in, last: the mixed scenario, BENCH_MIXED_EVENTS=24
+#     events of BENCH_MIXED_SEATS=2000 seats with Zipf popularity, on `evently
+#     api`, one `evently work` of the other kinds and N `evently work -kinds
+#     booking` processes, for each N listed)
 #   BENCH_SHAPES="disjoint hot" BENCH_FOLLOWS="poll stream"
 #   BENCH_CHAOS=0 BENCH_CHAOS_BUYERS=2400  BENCH_HOLDS_RATE=0 BENCH_HOLDS_BUYERS=8000  BENCH_PIPELINE=0
 #   BENCH_STACK=own|shared BENCH_PORT_BASE=20000 BENCH_STACK_DIR=.bench/stack
@@ -100,6 +104,9 @@ WORKERS=${BENCH_WORKERS:-one}
 [ "${BENCH_CHAOS:-0}" = 1 ] && WORKERS=${BENCH_WORKERS:-per-kind}
 case $WORKERS in one|per-kind) ;; *) echo "bench: BENCH_WORKERS must be one or per-kind" >&2; exit 2 ;; esac
 CHAOS=${BENCH_CHAOS:-0}
+MIXED=${BENCH_MIXED:-}
+MIXED_EVENTS=${BENCH_MIXED_EVENTS:-24}
+MIXED_SEATS=${BENCH_MIXED_SEATS:-2000}
 HOLDS_RATE=${BENCH_HOLDS_RATE:-0}
 PIPELINE=${BENCH_PIPELINE:-0}
 CHAOS_BUYERS=${BENCH_CHAOS_BUYERS:-2400}
@@ -438,6 +445,36 @@ if [ "$CHAOS" = 1 ]; then
   fi
 fi
 [ ${#group[@]} -gt 0 ] && stop_group
+
+# --- opt-in: the mixed scenario with 1, 2, 4 … booking worker processes -------
+# Many events of skewed popularity (Zipf, -skew 1.1), so the booking
+# partitions carry unequal load; the same closed loop as the on-sale runs.
+if [ -n "$MIXED" ]; then
+  others=$(bin/evently work -h 2>&1 | grep -A1 -- '-kinds' | grep -o 'default "[^"]*"' | head -1 | sed 's/default "//; s/"//; s/booking,//; s/,booking//')
+  for nb in $MIXED; do
+    group=()
+    log "evently api + work, mixed: $nb booking worker process(es)"
+    evently_env "mixed$nb"
+    supervise api "${evently_procenv[@]}" bin/evently api
+    echo "${EVENTLY_GOMAXPROCS:+GOMAXPROCS=$EVENTLY_GOMAXPROCS }bin/evently work -kinds $others -addr 127.0.0.1:$((WORKER_PORT0 + 1))   # mixed, with $nb booking workers" >>"$CMDS"
+    supervise "mixed-work" "${evently_procenv[@]}" bin/evently work -kinds "$others" -addr "127.0.0.1:$((WORKER_PORT0 + 1))"
+    for i in $(seq 1 "$nb"); do
+      echo "${EVENTLY_GOMAXPROCS:+GOMAXPROCS=$EVENTLY_GOMAXPROCS }bin/evently work -kinds booking -addr 127.0.0.1:$((WORKER_PORT0 + 1 + i))" >>"$CMDS"
+      supervise "mixed-booking-$i" "${evently_procenv[@]}" bin/evently work -kinds booking -addr "127.0.0.1:$((WORKER_PORT0 + 1 + i))"
+    done
+    wait_http "http://$PAYSIM_ADDR/healthz" paysim
+    wait_http "http://$API_ADDR/readyz" "evently (mixed, $nb booking)"
+    sleep 3 # the consumer groups' first join
+    name="evently-mixed-booking$nb"
+    bench setup -db "$EV_URL" -users "$ACCOUNTS" -events "$MIXED_EVENTS" -seats "$MIXED_SEATS" -out "$OUT/setup-$name.json" >/dev/null 2>>"$OUT/logs/setup.log"
+    log "run $name"
+    metrics "$name-0"
+    measured "$name" -setup "$OUT/setup-$name.json" "${COMMON[@]}" -scenario mixed -skew 1.1 -strategy random -max-seats 2 \
+      -audit-db "$EV_URL" -paysim "http://$PAYSIM_ADDR" -api evently -target "http://$API_ADDR" -follow poll -stack-dir "$STACK_DIR"
+    metrics "$name-1"
+    stop_group
+  done
+fi
 
 # --- 4. the report --------------------------------------------------------------
 SECTION=$OUT/section.md
