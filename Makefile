@@ -58,13 +58,18 @@ fuzz: ## fuzz the HTTP handlers for FUZZTIME each (default 15s): no input may ca
 		$(GO) test ./api/ -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -parallel 2 || exit 1; done
 
 .PHONY: check
-check: ## gofmt, go vet, staticcheck and the OpenAPI validator
+check: ## gofmt, go vet, staticcheck, the OpenAPI validator and the compose check
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.stack/*')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	@command -v staticcheck >/dev/null 2>&1 || GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	@PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck ./...
 	@$(MAKE) --no-print-directory openapi-check
+	@$(MAKE) --no-print-directory compose-check
+
+.PHONY: compose-check
+compose-check: ## validate docker-compose.yml against the Compose spec's schema, and the Grafana files (venv in .tools/)
+	@bash deploy/compose-check.sh
 
 .PHONY: openapi-check
 openapi-check: ## validate api/openapi.yaml with openapi-spec-validator (venv in .tools/, built once)
