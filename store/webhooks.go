@@ -78,8 +78,7 @@ func (s *Webhooks) Create(ctx context.Context, w *evently.Webhook) error {
 // MaxWebhooksByUser), without their secrets.
 func (s *Webhooks) ListByUser(ctx context.Context, userID uuid.UUID) ([]evently.Webhook, error) {
 	var rows []webhookRow
-	// Prepared: its plan cost ten times its run, once per courier batch.
-	if err := s.stmts.selectAll(ctx, s.DB, &rows, `SELECT id, user_id, url, '' AS secret, events, created_at
+	if err := s.DB.SelectContext(ctx, &rows, `SELECT id, user_id, url, '' AS secret, events, created_at
 		FROM webhooks WHERE user_id = $1 ORDER BY id LIMIT 100`, userID); err != nil {
 		return nil, err
 	}
@@ -196,7 +195,8 @@ func (s *Webhooks) Enqueue(ctx context.Context, ns []evently.Notification) (int,
 		users = append(users, n.UserID)
 	}
 	var rows []webhookRow
-	if err := s.DB.SelectContext(ctx, &rows, `SELECT id, user_id, url, '' AS secret, events, created_at
+	// Prepared: its plan cost ten times its run, once per courier batch.
+	if err := s.stmts.selectAll(ctx, s.DB, &rows, `SELECT id, user_id, url, '' AS secret, events, created_at
 		FROM webhooks WHERE user_id = ANY($1)`, pq.Array(users)); err != nil {
 		return 0, err
 	}
