@@ -26,16 +26,30 @@ const maxStatements = 64
 
 func (s *statements) get(ctx context.Context, db *sqlx.DB, query string) *sql.Stmt {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if st, ok := s.m[query]; ok {
+	st, ok := s.m[query]
+	full := len(s.m) >= maxStatements
+	s.mu.Unlock()
+	if ok {
 		return st
 	}
-	if len(s.m) >= maxStatements {
+	if full {
 		return nil
 	}
+	// Prepared outside the lock: a round trip must not hold up the
+	// statements already prepared.
 	st, err := db.PrepareContext(ctx, query)
 	if err != nil {
 		return nil // run unprepared, and the error shows there
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if had, ok := s.m[query]; ok {
+		st.Close() // prepared meanwhile by another caller
+		return had
+	}
+	if len(s.m) >= maxStatements {
+		st.Close()
+		return nil
 	}
 	if s.m == nil {
 		s.m = map[string]*sql.Stmt{}
