@@ -369,13 +369,20 @@ if [ "$DEV" = 1 ]; then
   stop_group
 fi
 
+# worker_kinds: every worker kind `evently work` runs by default, comma-separated.
+worker_kinds() {
+  local k
+  k=$(bin/evently work -h 2>&1 | grep -A1 -- '-kinds' | grep -o 'default "[^"]*"' | head -1 | sed 's/default "//; s/"//' || true)
+  [ -n "$k" ] || die "cannot list worker kinds from bin/evently work -h"
+  echo "$k"
+}
+
 killable=()
 if [ "$SPLIT" = 1 ] || [ "$CHAOS" = 1 ] || [ "$HOLDS_RATE" != 0 ]; then
   group=()
   log "evently api + work: separate processes"
   evently_env split
-  kinds=$(bin/evently work -h 2>&1 | grep -A1 -- '-kinds' | grep -o 'default "[^"]*"' | head -1 | sed 's/default "//; s/"//' || true)
-  [ -n "$kinds" ] || die "cannot list worker kinds from bin/evently work -h"
+  kinds=$(worker_kinds)
   log "evently: worker kinds: $kinds"
   echo "${EVENTLY_GOMAXPROCS:+GOMAXPROCS=$EVENTLY_GOMAXPROCS }bin/evently api   # on $API_ADDR" >>"$CMDS"
   supervise api "${evently_procenv[@]}" bin/evently api
@@ -450,7 +457,7 @@ fi
 # Many events of skewed popularity (Zipf, -skew 1.1), so the booking
 # partitions carry unequal load; the same closed loop as the on-sale runs.
 if [ -n "$MIXED" ]; then
-  others=$(bin/evently work -h 2>&1 | grep -A1 -- '-kinds' | grep -o 'default "[^"]*"' | head -1 | sed 's/default "//; s/"//; s/booking,//; s/,booking//')
+  others=$(worker_kinds | sed 's/booking,//; s/,booking//')
   for nb in $MIXED; do
     group=()
     log "evently api + work, mixed: $nb booking worker process(es)"
