@@ -189,12 +189,14 @@ func (c *Committer) handle(ctx context.Context, b topics.Batch) error {
 }
 
 // settle hands a committed batch to its partition's settler, which does
-// what follows the commit (afterCommit: outbox, Redis, announcements) while
-// the next batch is fetched and committed. The batch is durable already:
-// its offsets may be committed now, and a crash before it is settled leaves
-// its messages in the outbox for the relay. At most one batch waits per
-// partition, so a slow Redis or broker slows the commits instead of piling
-// up.
+// what follows the commit while the next batch is fetched and committed:
+// first Redis (mirror: what the buyers wait for), then, in a stage of its
+// own, the outbox (sending and deleting it), so one batch's mirror never
+// waits behind the batch before's acks=all produce. The batch is durable
+// already: its offsets may be committed now, and a crash before it is
+// settled leaves its messages in the outbox for the relay. At most one
+// batch waits at each stage of a partition, so a slow Redis or broker slows
+// the commits instead of piling up. Both stages keep the batches' order.
 func (c *Committer) settle(b topics.Batch, job settleJob) {
 	key := b.Topic + "/" + strconv.Itoa(b.Partition)
 	c.mu.Lock()
@@ -204,9 +206,11 @@ func (c *Committer) settle(b topics.Batch, job settleJob) {
 		case <-c.quit:
 		default:
 			ch = make(chan settleJob, 1)
+			sends := make(chan settleJob, 1)
 			c.settlers[key] = ch
-			c.wg.Add(1)
-			go c.settleLoop(ch)
+			c.wg.Add(2)
+			go c.mirrorLoop(ch, sends)
+			go c.sendLoop(sends)
 		}
 	}
 	c.mu.Unlock()
@@ -217,20 +221,25 @@ func (c *Committer) settle(b topics.Batch, job settleJob) {
 		case <-c.quit:
 		}
 	}
-	c.settleOne(job) // shutting down: settle it here
+	c.settleOne(job, true, true) // shutting down: settle it here
 }
 
-func (c *Committer) settleLoop(jobs chan settleJob) {
+// mirrorLoop updates Redis for each batch and passes it on to sendLoop; on
+// shutdown it settles what waits and then ends sendLoop.
+func (c *Committer) mirrorLoop(jobs, sends chan settleJob) {
 	defer c.wg.Done()
+	defer close(sends)
 	for {
 		select {
 		case job := <-jobs:
-			c.settleOne(job)
+			c.settleOne(job, true, false)
+			sends <- job
 		case <-c.quit:
 			for {
 				select {
 				case job := <-jobs:
-					c.settleOne(job)
+					c.settleOne(job, true, false)
+					sends <- job
 				default:
 					return
 				}
@@ -239,12 +248,24 @@ func (c *Committer) settleLoop(jobs chan settleJob) {
 	}
 }
 
+func (c *Committer) sendLoop(sends chan settleJob) {
+	defer c.wg.Done()
+	for job := range sends {
+		c.settleOne(job, false, true)
+	}
+}
+
 // settleOne runs under its own deadline: it is the end of work already
 // committed, so shutdown waits for it rather than cutting it short.
-func (c *Committer) settleOne(job settleJob) {
+func (c *Committer) settleOne(job settleJob, mirror, send bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c.afterCommit(ctx, job.cmds, job.res)
+	if mirror {
+		c.mirror(ctx, job.cmds, job.res)
+	}
+	if send {
+		c.sendOutbox(ctx, job.res)
+	}
 }
 
 // chargeInFlight bounds the gateway calls chargeNow makes at once.
@@ -297,10 +318,19 @@ func (c *Committer) chargeNow(ctx context.Context, reqs []evently.PaymentRequest
 	return out
 }
 
-// afterCommit does what follows a durable commit. None of it is the truth,
-// so failures are logged, not retried: the outbox relay resends messages,
-// the sold mirror is rebuilt when missing, and streams poll PostgreSQL.
+// mirror and sendOutbox do what follows a durable commit. None of it is
+// the truth, so failures are logged, not retried: the outbox relay resends
+// messages, the sold mirror is rebuilt when missing, and streams poll
+// PostgreSQL.
 func (c *Committer) afterCommit(ctx context.Context, cmds []evently.Command, res store.BatchResult) {
+	c.mirror(ctx, cmds, res)
+	c.sendOutbox(ctx, res)
+}
+
+// mirror tells Redis first: it is what tells the buyers, who wait for it.
+// The outbox (payment requests, released seats, notifications) goes next;
+// a crash in between leaves it to the relay.
+func (c *Committer) mirror(ctx context.Context, cmds []evently.Command, res store.BatchResult) {
 	mRedelivered.Add(float64(res.Redelivered))
 	mConflicts.Add(float64(res.Conflicts))
 	// The holds of bookings this batch decided have done their job: sold
@@ -325,31 +355,29 @@ func (c *Committer) afterCommit(ctx context.Context, cmds []evently.Command, res
 			done = append(done, evently.Hold{ID: *b.HoldID, EventID: b.EventID, UserID: b.UserID, SeatIDs: b.SeatIDs})
 		}
 	}
-	// Redis first: it is what tells the buyers, who wait for it. The outbox
-	// (payment requests, released seats) goes next; a crash in between
-	// leaves it to the relay.
 	start := time.Now()
 	if err := c.holds.Mirror(ctx, c.feed, res, done); err != nil {
 		c.log.Warn("redis mirror update failed", "err", err)
 	}
 	mPhase.WithLabelValues("mirror").Observe(time.Since(start).Seconds())
-	sent := false
-	if len(res.Outbox) > 0 {
-		if err := c.cfg.Producer.Send(ctx, res.Outbox); err != nil {
-			c.log.Warn("outbox send failed; the relay will resend", "err", err)
-		} else {
-			sent = true
-		}
+}
+
+// sendOutbox sends the batch's outbox and, off the buyers' path, deletes
+// what was sent.
+func (c *Committer) sendOutbox(ctx context.Context, res store.BatchResult) {
+	if len(res.Outbox) == 0 {
+		return
 	}
-	// Last, off the buyers' path: the sent messages leave the outbox.
-	if sent {
-		ids := make([]uuid.UUID, len(res.Outbox))
-		for i, m := range res.Outbox {
-			ids[i] = m.ID
-		}
-		if err := c.bookings.DeleteOutbox(ctx, ids); err != nil {
-			c.log.Warn("outbox cleanup failed; the relay will resend (duplicates are harmless)", "err", err)
-		}
+	if err := c.cfg.Producer.Send(ctx, res.Outbox); err != nil {
+		c.log.Warn("outbox send failed; the relay will resend", "err", err)
+		return
+	}
+	ids := make([]uuid.UUID, len(res.Outbox))
+	for i, m := range res.Outbox {
+		ids[i] = m.ID
+	}
+	if err := c.bookings.DeleteOutbox(ctx, ids); err != nil {
+		c.log.Warn("outbox cleanup failed; the relay will resend (duplicates are harmless)", "err", err)
 	}
 }
 
