@@ -4,10 +4,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 func TestPollSchedule(t *testing.T) {
@@ -78,10 +78,10 @@ func TestFrontPickSkipsWhatIsGone(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := &runner{cfg: Config{Strategy: "front", FrontSeats: 3, SeatMapTTL: time.Second}}
-			v := seatView{free: free, gone: &sync.Map{}, front: &atomic.Int64{}}
-			for _, id := range c.gone {
-				v.gone.Store(id, true)
-			}
+			m := newSharedMap(free)
+			r.maps = map[uuid.UUID]*sharedMap{uuid.Nil: m}
+			r.forget(uuid.Nil, c.gone)
+			v := m.view()
 			got := r.pick(v, 3, rand.New(rand.NewPCG(1, 2)))
 			slices.Sort(got)
 			if !slices.Equal(got, c.want) {

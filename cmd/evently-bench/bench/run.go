@@ -173,7 +173,12 @@ type sharedMap struct {
 	free       []seat
 	fetched    time.Time
 	refreshing atomic.Bool // a buyer is fetching its successor
-	gone       *sync.Map   // seat ids buyers learned are taken since the fetch
+	// at finds a seat's place in free; gone marks, by place, the seats
+	// buyers learned are taken since the fetch. A flag per place, not a
+	// concurrent map of ids: a front pick looks at hundreds of seats, and
+	// the generator's own CPU counts against both servers.
+	at   map[string]int
+	gone []atomic.Bool
 	// front is how many of the first free seats are all gone: gone only
 	// grows while the map is shared, so picks start there instead of
 	// looking the same sold front up again (a cost that grew with the
@@ -182,7 +187,11 @@ type sharedMap struct {
 }
 
 func newSharedMap(free []seat) *sharedMap {
-	return &sharedMap{free: free, fetched: time.Now(), gone: &sync.Map{}, front: &atomic.Int64{}}
+	at := make(map[string]int, len(free))
+	for i, s := range free {
+		at[s.ID] = i
+	}
+	return &sharedMap{free: free, fetched: time.Now(), at: at, gone: make([]atomic.Bool, len(free)), front: &atomic.Int64{}}
 }
 
 func (m *sharedMap) view() seatView { return seatView{m.free, m.gone, m.front} }
@@ -191,7 +200,7 @@ func (m *sharedMap) view() seatView { return seatView{m.free, m.gone, m.front} }
 // fetched, less those learned gone since (nil: none).
 type seatView struct {
 	free  []seat
-	gone  *sync.Map
+	gone  []atomic.Bool // by place in free
 	front *atomic.Int64
 }
 
@@ -203,7 +212,7 @@ func (v seatView) skipGone() int {
 	}
 	i := v.front.Load()
 	start := i
-	for int(i) < len(v.free) && v.isGone(v.free[i].ID) {
+	for int(i) < len(v.free) && v.isGone(int(i)) {
 		i++
 	}
 	for i > start && !v.front.CompareAndSwap(start, i) {
@@ -214,13 +223,8 @@ func (v seatView) skipGone() int {
 	return int(i)
 }
 
-func (v seatView) isGone(id string) bool {
-	if v.gone == nil {
-		return false
-	}
-	_, ok := v.gone.Load(id)
-	return ok
-}
+// isGone reports whether free[i] is known gone.
+func (v seatView) isGone(i int) bool { return v.gone != nil && v.gone[i].Load() }
 
 type ownedBooking struct {
 	id, token string
@@ -591,7 +595,9 @@ func (r *runner) forget(event uuid.UUID, ids []string) {
 		return
 	}
 	for _, id := range ids {
-		m.gone.Store(id, true)
+		if i, ok := m.at[id]; ok {
+			m.gone[i].Store(true)
+		}
 	}
 }
 
@@ -605,7 +611,7 @@ func (r *runner) pick(v seatView, k int, rnd *rand.Rand) []string {
 		ids := make([]string, 0, k)
 		seen := map[int]bool{}
 		for tries := 0; len(ids) < k && tries < 64*k; tries++ {
-			if i := rnd.IntN(len(free)); !seen[i] && !v.isGone(free[i].ID) {
+			if i := rnd.IntN(len(free)); !seen[i] && !v.isGone(i) {
 				seen[i] = true
 				ids = append(ids, free[i].ID)
 			}
@@ -622,12 +628,9 @@ func (r *runner) pick(v seatView, k int, rnd *rand.Rand) []string {
 		want = max(k, r.cfg.FrontSeats)
 	}
 	from := make([]seat, 0, min(want, len(free)))
-	for _, s := range free[v.skipGone():] {
-		if len(from) == want {
-			break
-		}
-		if !v.isGone(s.ID) {
-			from = append(from, s)
+	for i := v.skipGone(); i < len(free) && len(from) < want; i++ {
+		if !v.isGone(i) {
+			from = append(from, free[i])
 		}
 	}
 	if r.cfg.Strategy != "best" {
