@@ -1025,9 +1025,7 @@ func (r *runner) waitlist(ctx context.Context) {
 	deadline := time.Now().Add(r.cfg.SettleWait)
 	for offers.waiting() > 0 && time.Now().Before(deadline) && sleep(ctx, 50*time.Millisecond) {
 	}
-	for range offers.waiting() {
-		r.rec.outcome("cancelled_seat_never_offered")
-	}
+	r.classifyUnoffered(ctx, event, offers.unoffered())
 	stopStreams()
 	streams.Wait()
 }
@@ -1067,6 +1065,43 @@ func (o *offerClock) offered(seats []string, at time.Time, rec *recorder) {
 			continue
 		}
 		o.early[s] = at
+	}
+}
+
+// unoffered lists the cancelled seats whose offer was not seen.
+func (o *offerClock) unoffered() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := make([]string, 0, len(o.pending))
+	for s := range o.pending {
+		out = append(out, s)
+	}
+	return out
+}
+
+// classifyUnoffered records each cancelled seat whose offer no stream
+// showed, by what the seat map says of it now: held or sold means it was
+// offered (or sold) and only the notification was not seen; available
+// means it went back on open sale with people waiting, which the waitlist
+// must never do.
+func (r *runner) classifyUnoffered(ctx context.Context, event uuid.UUID, seats []string) {
+	if len(seats) == 0 {
+		return
+	}
+	status := map[string]string{}
+	if res, err := r.c.do(ctx, "seat_map", "GET", "/events/"+event.String()+"/seats", "", nil); err == nil && res.status == 200 {
+		if all, err := decodeSeats(res.body); err == nil {
+			for _, st := range all {
+				status[st.ID] = st.Status
+			}
+		}
+	}
+	for _, id := range seats {
+		st := status[id]
+		if st == "" {
+			st = "unknown"
+		}
+		r.rec.outcome("cancelled_seat_never_offered/seat_" + st)
 	}
 }
 
