@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"log/slog"
 	"strings"
 )
 
@@ -74,4 +75,13 @@ func WithTraceID(ctx context.Context, traceID string) context.Context {
 func TraceIDFrom(ctx context.Context) string {
 	s, _ := ctx.Value(traceKey{}).(string)
 	return s
+}
+
+// TraceAttr is the log attribute of a trace id, trace_id; none (an empty
+// attribute, which handlers drop) when there is no trace.
+func TraceAttr(traceID string) slog.Attr {
+	if traceID == "" {
+		return slog.Attr{}
+	}
+	return slog.String("trace_id", traceID)
 }
