@@ -5,7 +5,6 @@ import (
 	"context"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,24 +17,6 @@ import (
 	"github.com/evently/evently/paysim"
 	"github.com/evently/evently/topics"
 )
-
-// lockedBuffer collects the app's log lines from every goroutine.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) lines() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Split(l.b.String(), "\n")
-}
 
 // TestTraceFollowsBooking submits a booking under a traceparent and finds
 // its trace id in every place the booking went: the answer's headers, the
@@ -64,7 +45,7 @@ func TestTraceFollowsBooking(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			logs := &lockedBuffer{}
+			logs := &apptest.Logs{}
 			s := startSagaWith(t, paysim.Behaviour{}, apptest.Options{LogTo: logs,
 				Workers:   []string{"booking", "payment", "notify"},
 				Configure: func(c *app.Config) { c.Payments.ChargeAtCommit = tt.atCommit }})
@@ -135,7 +116,7 @@ func TestTraceFollowsBooking(t *testing.T) {
 			// worker kind it passed through logged one.
 			for _, kind := range tt.workers {
 				apptest.Eventually(t, kind+" worker's log line of the trace", func() bool {
-					for _, l := range logs.lines() {
+					for _, l := range logs.Lines() {
 						if strings.Contains(l, "worker="+kind+" ") && strings.Contains(l, "trace_id="+trace) {
 							return true
 						}
@@ -144,7 +125,7 @@ func TestTraceFollowsBooking(t *testing.T) {
 				})
 			}
 			accessLogged := false
-			for _, l := range logs.lines() {
+			for _, l := range logs.Lines() {
 				if strings.Contains(l, "worker=") && strings.Contains(l, b.ID.String()) && !strings.Contains(l, "trace_id="+trace) {
 					t.Errorf("worker log line about the booking without its trace: %s", l)
 				}
