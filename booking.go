@@ -112,5 +112,14 @@ type Booking struct {
 	UpdatedAt      time.Time     `db:"updated_at" json:"updated_at"`
 }
 
+// HistoryEntry is one status a booking took, and the trace of the request
+// or message that moved it there.
+type HistoryEntry struct {
+	Status  BookingStatus `db:"status" json:"status"`
+	At      time.Time     `db:"at" json:"at"`
+	Reason  *string       `db:"reason" json:"reason,omitempty"`
+	TraceID *string       `db:"trace_id" json:"trace_id,omitempty"`
+}
+
 // MaxSeatsPerBooking bounds one hold or booking.
 const MaxSeatsPerBooking = 10

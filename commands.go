@@ -52,6 +52,9 @@ type BookCommand struct {
 	IdempotencyKey string     `json:"idempotency_key,omitempty"`
 	PaymentToken   string     `json:"payment_token,omitempty"`
 	AcceptedAt     time.Time  `json:"accepted_at"`
+	// TraceID is the submitting request's; it travels in the message's
+	// headers, not in its payload.
+	TraceID string `json:"-"`
 }
 
 // BookingRef names a booking and the event whose partition carries it; the
@@ -106,6 +109,8 @@ type Command struct {
 	Ref       *BookingRef
 	Reply     *PaymentReply
 	Event     *EventRef
+	// TraceID is the message's (from its headers; "" when it had none).
+	TraceID string
 }
 
 // Outgoing is a message decided inside a transaction, kept in the outbox
@@ -116,12 +121,21 @@ type Outgoing struct {
 	Key     string          `db:"key"`
 	Type    string          `db:"type"`
 	Payload json.RawMessage `db:"payload"`
+	// TraceID is the trace of the change that decided it; it goes into
+	// the message's headers.
+	TraceID string `db:"trace_id"`
 }
 
 // NewOutgoing builds an Outgoing message.
 func NewOutgoing(stream, key, typ string, payload any) Outgoing {
 	b, _ := json.Marshal(payload) // domain structs only: cannot fail
 	return Outgoing{ID: NewID(), Stream: stream, Key: key, Type: typ, Payload: b}
+}
+
+// Traced returns m under a trace id.
+func (m Outgoing) Traced(traceID string) Outgoing {
+	m.TraceID = traceID
+	return m
 }
 
 // StatusChange is what a commit did to one booking, for streams, Redis and
@@ -147,6 +161,9 @@ type StatusChange struct {
 	// be durable yet: its request is still producing it, or died before
 	// it could say. The store clears it once the broker acknowledged.
 	InFlight *Submission `json:"in_flight,omitempty"`
+	// TraceID is the trace of the command that made the change (not kept
+	// in the status record).
+	TraceID string `json:"-"`
 }
 
 // Submission is what a pending record keeps of its command, besides what

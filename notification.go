@@ -24,6 +24,9 @@ type Notification struct {
 	// Data is the type's own detail (booking id, event id, seats, reason in
 	// plain words, offer hold and expiry...).
 	Data json.RawMessage `db:"data" json:"data"`
+	// TraceID is the trace of the change it tells of; it travels in the
+	// message's headers.
+	TraceID string `db:"-" json:"-"`
 }
 
 // NotificationType says what happened; receivers switch on it.
@@ -80,7 +83,7 @@ func NotificationID(subject uuid.UUID, what string) uuid.UUID {
 // NewNotificationMessage wraps n for the notifications stream.
 func NewNotificationMessage(n Notification) Outgoing {
 	m := NewOutgoing(StreamNotifications, n.UserID.String(), MsgNotification, n)
-	m.ID = n.ID
+	m.ID, m.TraceID = n.ID, n.TraceID
 	return m
 }
 

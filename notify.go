@@ -81,6 +81,7 @@ type Refund struct {
 	AmountCents int64
 	Currency    string
 	At          time.Time
+	TraceID     string // the payment reply's
 }
 
 // BookingNotifications decides what a committed batch tells its bookings'
@@ -122,7 +123,7 @@ func BookingNotifications(changes []StatusChange, refunds []Refund) []Notificati
 					out[i].Data = mustJSON(d)
 					continue
 				}
-				add(Notification{ID: id, UserID: c.UserID, Type: NotifyEventCancelled, CreatedAt: c.At.UTC(),
+				add(Notification{ID: id, UserID: c.UserID, Type: NotifyEventCancelled, CreatedAt: c.At.UTC(), TraceID: c.TraceID,
 					Data: mustJSON(EventNotice{EventID: c.EventID, BookingIDs: []uuid.UUID{c.BookingID},
 						Message: "The event was cancelled; your bookings for it are cancelled and anything you paid is refunded."})})
 				continue
@@ -138,7 +139,7 @@ func BookingNotifications(changes []StatusChange, refunds []Refund) []Notificati
 		}
 		d.Message = bookingMessage(c.Status, len(c.SeatIDs), d.ReasonText)
 		add(Notification{ID: NotificationID(c.BookingID, string(c.Status)), UserID: c.UserID, Type: typ,
-			CreatedAt: c.At.UTC(), Data: mustJSON(d)})
+			CreatedAt: c.At.UTC(), Data: mustJSON(d), TraceID: c.TraceID})
 	}
 	for _, r := range refunds {
 		d := BookingNotice{BookingID: r.BookingID, EventID: r.EventID, SeatIDs: []string{}, AmountCents: r.AmountCents,
@@ -146,7 +147,7 @@ func BookingNotifications(changes []StatusChange, refunds []Refund) []Notificati
 		// One refund per charge: a second reply for the same money makes
 		// the same id.
 		add(Notification{ID: NotificationID(r.BookingID, "refunded/"+r.ChargeID), UserID: r.UserID,
-			Type: NotifyBookingRefunded, CreatedAt: r.At.UTC(), Data: mustJSON(d)})
+			Type: NotifyBookingRefunded, CreatedAt: r.At.UTC(), Data: mustJSON(d), TraceID: r.TraceID})
 	}
 	return out
 }

@@ -1,12 +1,10 @@
 package api_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -54,7 +52,7 @@ var malformedAuth = []string{"", "Bearer", "Bearer ", "Bearer a.b.c", "Bearer " 
 // with a 5xx, answer without problem+json, or leak internals.
 func TestMalformedInputNeverFailsInternally(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs apptest.Logs
 	a := apptest.Start(t, apptest.Options{LogTo: &logs})
 	_, admin := a.User(evently.RoleAdmin)
 	auths := append(malformedAuth, "Bearer "+admin)
@@ -158,7 +156,7 @@ func trunc(s string) string {
 // Passwords and tokens never reach the log, whatever happens to them.
 func TestSecretsStayOutOfLogs(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs apptest.Logs
 	a := apptest.Start(t, apptest.Options{LogTo: &logs})
 	acc := registerAccount(t, a)
 	secrets := []string{acc.password, acc.AccessToken, acc.RefreshToken, a.Config.Auth.JWTSecret}
@@ -191,24 +189,6 @@ func TestSecretsStayOutOfLogs(t *testing.T) {
 			t.Fatalf("the log contains a secret (%.6s…):\n%s", s, out)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // FuzzVerify: no token string panics the verifier or passes without the

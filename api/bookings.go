@@ -40,6 +40,8 @@ type HoldService interface {
 type BookingReader interface {
 	Get(ctx context.Context, id uuid.UUID) (*evently.Booking, error)
 	ListByUser(ctx context.Context, user uuid.UUID, before *uuid.UUID, limit int) ([]evently.Booking, error)
+	// History returns a booking's status changes, oldest first.
+	History(ctx context.Context, id uuid.UUID) ([]evently.HistoryEntry, error)
 }
 
 // StatusFeed is the fast status record and live stream of bookings.
@@ -483,7 +485,7 @@ func (s *Server) submitBooking(w http.ResponseWriter, r *http.Request) {
 				if s.Bookings.Outcomes != nil {
 					u := evently.UnknownOutcome{Command: cmd, Hold: *hold, Since: time.Now().UTC()}
 					if merr := s.Bookings.Outcomes.Mark(bg, pending, u); merr != nil {
-						s.Logger.Warn("unknown booking outcome not recorded", "booking", bookingID, "err", merr)
+						s.Logger.Warn("unknown booking outcome not recorded", "booking", bookingID, traceAttr(r), "err", merr)
 					}
 				}
 				// Location lets a client without a key read the truth too.
@@ -782,6 +784,15 @@ func (s *Server) loadBooking(w http.ResponseWriter, r *http.Request) (committed 
 // `Prefer: wait=N`) an unsettled booking is answered when its status next
 // changes, or after N seconds: a long poll.
 func (s *Server) getBooking(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Query().Get("include") {
+	case "":
+	case "history":
+		s.getBookingHistory(w, r)
+		return
+	default:
+		Error(w, r, evently.Invalid(map[string]string{"include": "The only value is history."}))
+		return
+	}
 	id, ok := pathID(w, r, "Booking")
 	if !ok {
 		return
@@ -837,6 +848,35 @@ func (s *Server) getBooking(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, statusView(c))
+}
+
+// bookingWithHistory is a booking with its status changes.
+type bookingWithHistory struct {
+	*evently.Booking
+	History []evently.HistoryEntry `json:"history"`
+}
+
+// getBookingHistory answers `?include=history` from PostgreSQL, where the
+// history is (the status record in Redis has none), at once: a wait is
+// not applied. A booking the worker has not written yet is answered from
+// its pending record with an empty history.
+func (s *Server) getBookingHistory(w http.ResponseWriter, r *http.Request) {
+	bk, pending, ok := s.loadBooking(w, r)
+	if !ok {
+		return
+	}
+	if bk == nil {
+		v := statusView(pending)
+		v["history"] = []evently.HistoryEntry{}
+		writeJSON(w, http.StatusOK, v)
+		return
+	}
+	h, err := s.Bookings.Bookings.History(r.Context(), bk.ID)
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, bookingWithHistory{Booking: bk, History: h})
 }
 
 func (s *Server) listBookings(w http.ResponseWriter, r *http.Request) {

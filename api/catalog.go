@@ -314,7 +314,7 @@ func (s *Server) cancelEvent(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
 		defer cancel()
 		if err := hook(ctx, id); err != nil {
-			s.Logger.ErrorContext(r.Context(), "event cancelled but bookings not", "event_id", id, "err", err)
+			s.Logger.ErrorContext(r.Context(), "event cancelled but bookings not", "event_id", id, traceAttr(r), "err", err)
 			Error(w, r, &evently.Error{Code: evently.EUNAVAILABLE, RetryAfter: 5,
 				Message: "The event is cancelled, but its bookings could not be cancelled yet; repeat the request."})
 			return

@@ -510,6 +510,6 @@ func (s *Server) audit(r *http.Request, actorID uuid.UUID, action, target string
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 2*time.Second)
 	defer cancel()
 	if err := s.Auth.Audit.Record(ctx, e); err != nil {
-		s.Logger.WarnContext(r.Context(), "audit write failed", "action", action, "err", err)
+		s.Logger.WarnContext(r.Context(), "audit write failed", "action", action, traceAttr(r), "err", err)
 	}
 }

@@ -17,8 +17,9 @@ func (s *Server) cors(next http.Handler) http.Handler {
 	return cors.Handler(cors.Options{
 		AllowedOrigins: s.CORSOrigins,
 		AllowedMethods: []string{"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"},
-		AllowedHeaders: []string{"Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"},
-		ExposedHeaders: []string{"Location", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "X-Request-Id"},
-		MaxAge:         600,
+		AllowedHeaders: []string{"Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID", "traceparent"},
+		ExposedHeaders: []string{"Location", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "X-Request-Id",
+			"X-Trace-Id", "traceparent"},
+		MaxAge: 600,
 	})(next)
 }

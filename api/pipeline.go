@@ -55,6 +55,6 @@ func (s *Server) replayDLQ(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, err)
 		return
 	}
-	s.Logger.InfoContext(r.Context(), "dead letters replayed", "topic", topic, "count", n, "by", actor(r).UserID)
+	s.Logger.InfoContext(r.Context(), "dead letters replayed", "topic", topic, "count", n, "by", actor(r).UserID, traceAttr(r))
 	writeJSON(w, http.StatusOK, map[string]any{"topic": topic, "replayed": n})
 }

@@ -34,7 +34,10 @@ type Problem struct {
 	Errors    map[string]string `json:"errors,omitempty"`
 	Conflicts []string          `json:"conflicts,omitempty"`
 	RequestID string            `json:"request_id,omitempty"`
-	Instance  string            `json:"instance,omitempty"`
+	// TraceID is the request's trace (also its X-Trace-Id header), to
+	// quote when reporting the problem.
+	TraceID  string `json:"trace_id,omitempty"`
+	Instance string `json:"instance,omitempty"`
 }
 
 // Error writes err as problem+json. Only internal errors are logged with
@@ -52,6 +55,7 @@ func Error(w http.ResponseWriter, r *http.Request, err error) {
 		Detail:    evently.ErrorMessage(err),
 		Code:      code,
 		RequestID: middleware.GetReqID(r.Context()),
+		TraceID:   evently.TraceIDFrom(r.Context()),
 		Instance:  r.URL.Path,
 	}
 	if e := evently.AsError(err); e != nil {
@@ -61,7 +65,7 @@ func Error(w http.ResponseWriter, r *http.Request, err error) {
 		}
 	}
 	if code == evently.EINTERNAL {
-		slog.ErrorContext(r.Context(), "internal error", "err", err, "path", r.URL.Path, "request_id", p.RequestID)
+		slog.ErrorContext(r.Context(), "internal error", "err", err, "path", r.URL.Path, "request_id", p.RequestID, traceAttr(r))
 	}
 	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", "2")
@@ -74,7 +78,8 @@ func Error(w http.ResponseWriter, r *http.Request, err error) {
 func httpError(w http.ResponseWriter, r *http.Request, status int, code, detail string) {
 	writeProblem(w, Problem{
 		Type: "https://evently.dev/problems/" + code, Title: http.StatusText(status), Status: status,
-		Detail: detail, Code: code, RequestID: middleware.GetReqID(r.Context()), Instance: r.URL.Path,
+		Detail: detail, Code: code, RequestID: middleware.GetReqID(r.Context()), TraceID: evently.TraceIDFrom(r.Context()),
+		Instance: r.URL.Path,
 	})
 }
 

@@ -114,7 +114,7 @@ func (s *Server) allow(w http.ResponseWriter, r *http.Request, class, key string
 	if err != nil {
 		mLimiterErrors.WithLabelValues(class).Inc()
 		if b.FailOpen {
-			s.Logger.WarnContext(r.Context(), "rate limiter unavailable; letting the request through", "class", class, "err", err)
+			s.Logger.WarnContext(r.Context(), "rate limiter unavailable; letting the request through", "class", class, traceAttr(r), "err", err)
 			return true
 		}
 		Error(w, r, &evently.Error{Code: evently.EUNAVAILABLE, Message: "Cannot check the rate limit right now; try again shortly.", RetryAfter: 1})

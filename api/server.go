@@ -74,7 +74,7 @@ func (s *Server) Handler() http.Handler {
 		s.Logger = slog.Default()
 	}
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, s.logRequests, s.recoverPanics, measure, securityHeaders)
+	r.Use(middleware.RequestID, traceRequests, s.logRequests, s.recoverPanics, measure, securityHeaders)
 	r.Use(s.cors, checkInput)
 	// gzip for what is worth compressing: bodies of 1 KiB and more (a
 	// gzip writer costs more than it saves on a small booking answer) of
@@ -222,7 +222,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		}
 		s.Logger.Log(r.Context(), lvl, "http", "method", r.Method, "path", r.URL.Path,
 			"status", ww.Status(), "bytes", ww.BytesWritten(), "ms", time.Since(start).Milliseconds(),
-			"request_id", middleware.GetReqID(r.Context()))
+			"request_id", middleware.GetReqID(r.Context()), traceAttr(r))
 	})
 }
 
@@ -234,7 +234,7 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 					panic(v)
 				}
 				s.Logger.Error("panic", "value", fmt.Sprint(v), "stack", string(debug.Stack()),
-					"request_id", middleware.GetReqID(r.Context()))
+					"request_id", middleware.GetReqID(r.Context()), traceAttr(r))
 				Error(w, r, fmt.Errorf("panic: %v", v))
 			}
 		}()

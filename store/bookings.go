@@ -313,7 +313,7 @@ func (b *Bookings) book(ctx context.Context, tx querier, w *batchWrite, now time
 			_, early := early.charged(c.BookingID)
 			if b.ChargeNow != nil && c.PaymentToken != "" && (existing.withdrawn[c.BookingID] || early && existing.failed[c.BookingID]) {
 				res.Outbox = append(res.Outbox, paymentRequest(evently.PayResolve, &evently.Booking{ID: c.BookingID,
-					UserID: c.UserID, EventID: c.EventID, Currency: events[c.EventID].currencyOr()}))
+					UserID: c.UserID, EventID: c.EventID, Currency: events[c.EventID].currencyOr()}).Traced(c.TraceID))
 			}
 			continue
 		}
@@ -393,7 +393,8 @@ func (b *Bookings) book(ctx context.Context, tx querier, w *batchWrite, now time
 		c := nb.cmd
 		res.Changes = append(res.Changes, evently.StatusChange{BookingID: c.BookingID, UserID: c.UserID, EventID: c.EventID,
 			HoldID: c.HoldID, Status: nb.status, Reason: nb.reason, SeatIDs: c.SeatIDs, At: now,
-			AmountCents: nb.amount, Currency: events[c.EventID].currencyOr(), ExpiresAt: nb.expires, AcceptedAt: c.AcceptedAt})
+			AmountCents: nb.amount, Currency: events[c.EventID].currencyOr(), ExpiresAt: nb.expires, AcceptedAt: c.AcceptedAt,
+			TraceID: c.TraceID})
 	}
 	return nil
 }
@@ -479,10 +480,10 @@ func (b *Bookings) chargeInCommit(ctx context.Context, now time.Time, rows []new
 				// of them as of any other released seats.
 				seats := slices.Sorted(slices.Values(c.SeatIDs))
 				res.Outbox = append(res.Outbox, evently.NewOutgoing(evently.StreamInventoryReleased, c.EventID.String(),
-					evently.MsgSeatsReleased, evently.SeatsReleased{EventID: c.EventID, SeatIDs: seats, BookingID: c.BookingID}))
+					evently.MsgSeatsReleased, evently.SeatsReleased{EventID: c.EventID, SeatIDs: seats, BookingID: c.BookingID}).Traced(c.TraceID))
 			}
 			for _, kind := range e.Requests {
-				res.Outbox = append(res.Outbox, paymentRequest(kind, &bk))
+				res.Outbox = append(res.Outbox, paymentRequest(kind, &bk).Traced(c.TraceID))
 			}
 		}
 	}
@@ -490,11 +491,12 @@ func (b *Bookings) chargeInCommit(ctx context.Context, now time.Time, rows []new
 		nb := &rows[i]
 		switch {
 		case nb.charge != nil:
-			res.Outbox = append(res.Outbox, evently.NewOutgoing(evently.StreamPaymentRequests, nb.charge.BookingID.String(), evently.PayCharge, *nb.charge))
+			res.Outbox = append(res.Outbox, evently.NewOutgoing(evently.StreamPaymentRequests, nb.charge.BookingID.String(),
+				evently.PayCharge, *nb.charge).Traced(nb.cmd.TraceID))
 		case b.ChargeNow != nil && nb.cmd.PaymentToken != "" && nb.status == evently.BookingFailed && mayBeCharged(nb, early):
 			c := nb.cmd
 			res.Outbox = append(res.Outbox, paymentRequest(evently.PayResolve, &evently.Booking{ID: c.BookingID, UserID: c.UserID,
-				EventID: c.EventID, AmountCents: nb.amount, Currency: events[c.EventID].currencyOr()}))
+				EventID: c.EventID, AmountCents: nb.amount, Currency: events[c.EventID].currencyOr()}).Traced(c.TraceID))
 		}
 	}
 	return payments, unsold, nil
@@ -670,7 +672,7 @@ func insertBookings(w *batchWrite, now time.Time, rows []newBooking) {
 		status[i], reason[i], key[i], token[i], amount[i] = string(r.status), r.reason, r.idemKey, c.PaymentToken, r.amount
 		version[i] = int64(len(r.path)) // one per move after pending
 		for _, st := range r.path {
-			history = append(history, historyRow{booking: c.BookingID, status: st, reason: r.reason})
+			history = append(history, historyRow{booking: c.BookingID, status: st, reason: r.reason, trace: c.TraceID})
 		}
 		if r.expires != nil {
 			expires[i] = r.expires.Format(time.RFC3339Nano)
@@ -706,9 +708,9 @@ func insertBookings(w *batchWrite, now time.Time, rows []newBooking) {
 	insertHistory(w, now, history)
 }
 
-func addHistory(ctx context.Context, tx *sqlx.Tx, booking uuid.UUID, status evently.BookingStatus, reason string, at time.Time) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO booking_history (booking_id, status, reason, at) VALUES ($1, $2, NULLIF($3, ''), $4)`,
-		booking, status, reason, at)
+func addHistory(ctx context.Context, tx *sqlx.Tx, booking uuid.UUID, status evently.BookingStatus, reason string, at time.Time, trace string) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO booking_history (booking_id, status, reason, at, trace_id) VALUES ($1, $2, NULLIF($3, ''), $4, NULLIF($5, ''))`,
+		booking, status, reason, at, trace)
 	return err
 }
 
@@ -716,16 +718,19 @@ func insertOutbox(w *batchWrite, msgs []evently.Outgoing) {
 	if len(msgs) == 0 {
 		return
 	}
-	id, topic, key, typ, payload := make([]string, len(msgs)), make([]string, len(msgs)), make([]string, len(msgs)), make([]string, len(msgs)), make([]string, len(msgs))
+	n := len(msgs)
+	id, topic, key, typ, payload, trace := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	for i, m := range msgs {
-		id[i], topic[i], key[i], typ[i], payload[i] = m.ID.String(), m.Stream, m.Key, m.Type, string(m.Payload)
+		id[i], topic[i], key[i], typ[i], payload[i], trace[i] = m.ID.String(), m.Stream, m.Key, m.Type, string(m.Payload), m.TraceID
 	}
 	// Derived ids (notifications) may meet a row of an earlier batch not
 	// sent yet (an event's cancellation told again by a late payment
 	// reply): that row says it already.
-	w.add(`INSERT INTO outbox (id, topic, key, type, payload)
-		SELECT * FROM unnest(` + w.arg(pq.Array(id)) + `::uuid[], ` + w.arg(pq.Array(topic)) + `::text[], ` + w.arg(pq.Array(key)) + `::text[], ` +
-		w.arg(pq.Array(typ)) + `::text[], ` + w.arg(pq.Array(payload)) + `::jsonb[])
+	w.add(`INSERT INTO outbox (id, topic, key, type, payload, trace_id)
+		SELECT v.id, v.topic, v.key, v.type, v.payload, NULLIF(v.trace, '')
+		FROM unnest(` + w.arg(pq.Array(id)) + `::uuid[], ` + w.arg(pq.Array(topic)) + `::text[], ` + w.arg(pq.Array(key)) + `::text[], ` +
+		w.arg(pq.Array(typ)) + `::text[], ` + w.arg(pq.Array(payload)) + `::jsonb[], ` + w.arg(pq.Array(trace)) + `::text[])
+		     AS v(id, topic, key, type, payload, trace)
 		ON CONFLICT (id) DO NOTHING`)
 }
 
@@ -755,7 +760,7 @@ func (b *Bookings) DeleteOutbox(ctx context.Context, ids []uuid.UUID) error {
 func (b *Bookings) PendingOutbox(ctx context.Context, age time.Duration, limit int) ([]evently.Outgoing, error) {
 	var out []evently.Outgoing
 	err := b.DB.SelectContext(ctx, &out, `
-		SELECT id, topic, key, type, payload FROM outbox
+		SELECT id, topic, key, type, payload, coalesce(trace_id, '') AS trace_id FROM outbox
 		WHERE created_at < now() - make_interval(secs => $1) ORDER BY created_at LIMIT $2`, age.Seconds(), limit)
 	return out, err
 }
@@ -800,6 +805,7 @@ type historyRow struct {
 	booking uuid.UUID
 	status  evently.BookingStatus
 	reason  string
+	trace   string
 }
 
 // paymentRow is one payment a reply reports.
@@ -860,6 +866,7 @@ func (b *Bookings) applyRun(ctx context.Context, tx *sqlx.Tx, w *batchWrite, now
 	var history []historyRow
 	var payments []paymentRow
 	var released []string
+	traces := map[string]string{} // released booking -> its trace
 	for _, c := range run {
 		id, _ := commandBooking(c)
 		bk := locked[id]
@@ -882,7 +889,7 @@ func (b *Bookings) applyRun(ctx context.Context, tx *sqlx.Tx, w *batchWrite, now
 				amount = bk.AmountCents
 			}
 			res.Refunds = append(res.Refunds, evently.Refund{BookingID: bk.ID, UserID: bk.UserID, EventID: bk.EventID,
-				ChargeID: c.Reply.ChargeID, AmountCents: amount, Currency: bk.Currency, At: now})
+				ChargeID: c.Reply.ChargeID, AmountCents: amount, Currency: bk.Currency, At: now, TraceID: c.TraceID})
 		}
 		if e.Record == "refund" && c.Reply.ChargeID != "" {
 			// A refund proves the charge it gives back, whose own record is
@@ -895,17 +902,19 @@ func (b *Bookings) applyRun(ctx context.Context, tx *sqlx.Tx, w *batchWrite, now
 		bk.tokenChanged = bk.tokenChanged || e.Token != ""
 		bk.changed = bk.changed || e.To != "" || e.Touch || e.Token != ""
 		for _, kind := range e.Requests {
-			res.Outbox = append(res.Outbox, paymentRequest(kind, &bk.Booking))
+			res.Outbox = append(res.Outbox, paymentRequest(kind, &bk.Booking).Traced(c.TraceID))
 		}
 		if e.Release && !bk.released {
 			bk.released = true
 			released = append(released, bk.ID.String())
+			traces[bk.ID.String()] = c.TraceID
 		}
 		if e.To != "" {
-			history = append(history, historyRow{booking: bk.ID, status: e.To, reason: e.Reason})
+			history = append(history, historyRow{booking: bk.ID, status: e.To, reason: e.Reason, trace: c.TraceID})
 			res.Changes = append(res.Changes, evently.StatusChange{BookingID: bk.ID, UserID: bk.UserID, EventID: bk.EventID,
 				HoldID: bk.HoldID, Status: e.To, Reason: e.Reason, SeatIDs: bk.SeatIDs, At: now,
-				AmountCents: bk.AmountCents, Currency: bk.Currency, ExpiresAt: bk.ExpiresAt, AcceptedAt: bk.AcceptedAt})
+				AmountCents: bk.AmountCents, Currency: bk.Currency, ExpiresAt: bk.ExpiresAt, AcceptedAt: bk.AcceptedAt,
+				TraceID: c.TraceID})
 		}
 	}
 	if err := updateBookings(ctx, tx, now, locked); err != nil {
@@ -913,7 +922,7 @@ func (b *Bookings) applyRun(ctx context.Context, tx *sqlx.Tx, w *batchWrite, now
 	}
 	insertHistory(w, now, history)
 	insertPayments(w, payments)
-	return releaseSeats(ctx, tx, released, res)
+	return releaseSeats(ctx, tx, released, traces, res)
 }
 
 // expandEventCancels turns each cancel_event into a cancel of every booking
@@ -1036,19 +1045,22 @@ func insertHistory(w *batchWrite, now time.Time, rows []historyRow) {
 	if len(rows) == 0 {
 		return
 	}
-	id, status, reason := make([]string, len(rows)), make([]string, len(rows)), make([]string, len(rows))
+	n := len(rows)
+	id, status, reason, trace := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	for i, h := range rows {
-		id[i], status[i], reason[i] = h.booking.String(), string(h.status), h.reason
+		id[i], status[i], reason[i], trace[i] = h.booking.String(), string(h.status), h.reason, h.trace
 	}
-	w.add(`INSERT INTO booking_history (booking_id, status, reason, at)
-		SELECT v.id, v.status, NULLIF(v.reason, ''), ` + w.arg(now) + `::timestamptz
-		FROM unnest(` + w.arg(pq.Array(id)) + `::uuid[], ` + w.arg(pq.Array(status)) + `::text[], ` + w.arg(pq.Array(reason)) + `::text[])
-		     WITH ORDINALITY AS v(id, status, reason, n) ORDER BY v.n`)
+	w.add(`INSERT INTO booking_history (booking_id, status, reason, at, trace_id)
+		SELECT v.id, v.status, NULLIF(v.reason, ''), ` + w.arg(now) + `::timestamptz, NULLIF(v.trace, '')
+		FROM unnest(` + w.arg(pq.Array(id)) + `::uuid[], ` + w.arg(pq.Array(status)) + `::text[], ` + w.arg(pq.Array(reason)) + `::text[], ` +
+		w.arg(pq.Array(trace)) + `::text[])
+		     WITH ORDINALITY AS v(id, status, reason, trace, n) ORDER BY v.n`)
 }
 
 // releaseSeats puts the seats of the given bookings back on sale (a
-// version bump each), retires their booking seats and tells the waitlist.
-func releaseSeats(ctx context.Context, tx *sqlx.Tx, bookings []string, res *BatchResult) error {
+// version bump each), retires their booking seats and tells the waitlist,
+// under each booking's trace.
+func releaseSeats(ctx context.Context, tx *sqlx.Tx, bookings []string, traces map[string]string, res *BatchResult) error {
 	if len(bookings) == 0 {
 		return nil
 	}
@@ -1083,7 +1095,7 @@ func releaseSeats(ctx context.Context, tx *sqlx.Tx, bookings []string, res *Batc
 			slices.Sort(seats)
 			res.Released[k.event] = append(res.Released[k.event], seats...)
 			res.Outbox = append(res.Outbox, evently.NewOutgoing(evently.StreamInventoryReleased, k.event.String(),
-				evently.MsgSeatsReleased, evently.SeatsReleased{EventID: k.event, SeatIDs: seats, BookingID: k.booking}))
+				evently.MsgSeatsReleased, evently.SeatsReleased{EventID: k.event, SeatIDs: seats, BookingID: k.booking}).Traced(traces[s]))
 		}
 	}
 	return nil
@@ -1147,20 +1159,20 @@ func (b *Bookings) failUnwritten(ctx context.Context, c *evently.BookCommand, re
 			return nil
 		}
 		wrote = true
-		if err := addHistory(ctx, tx, c.BookingID, evently.BookingFailed, reason, now); err != nil {
+		if err := addHistory(ctx, tx, c.BookingID, evently.BookingFailed, reason, now, traceOf(ctx, c)); err != nil {
 			return err
 		}
 		// Its owner is told as of any failed booking (not of one withdrawn:
 		// the API answered 503 for it).
 		res := BatchResult{Changes: []evently.StatusChange{{BookingID: c.BookingID, UserID: c.UserID, EventID: c.EventID,
-			HoldID: c.HoldID, Status: evently.BookingFailed, Reason: reason, SeatIDs: c.SeatIDs, At: now}}}
+			HoldID: c.HoldID, Status: evently.BookingFailed, Reason: reason, SeatIDs: c.SeatIDs, At: now, TraceID: traceOf(ctx, c)}}}
 		if c.PaymentToken != "" {
 			// The booking worker charges inside its batch, before the batch's
 			// write: an attempt that failed after it may have charged this
 			// booking. The payment worker refunds whatever the gateway holds
 			// under the booking's key (nothing, as a rule).
 			res.Outbox = append(res.Outbox, paymentRequest(evently.PayResolve,
-				&evently.Booking{ID: c.BookingID, UserID: c.UserID, EventID: c.EventID}))
+				&evently.Booking{ID: c.BookingID, UserID: c.UserID, EventID: c.EventID}).Traced(traceOf(ctx, c)))
 		}
 		res.tell()
 		w := &batchWrite{}
@@ -1168,6 +1180,32 @@ func (b *Bookings) failUnwritten(ctx context.Context, c *evently.BookCommand, re
 		return w.flush(ctx, tx)
 	})
 	return wrote, err
+}
+
+// traceOf is the trace of a change to c's booking: the command's, else
+// that of the request the store works for.
+func traceOf(ctx context.Context, c *evently.BookCommand) string {
+	if c.TraceID != "" {
+		return c.TraceID
+	}
+	return evently.TraceIDFrom(ctx)
+}
+
+// History returns a booking's status changes, oldest first, from the
+// truth. The first entry is its acceptance (pending, at accepted_at),
+// which has no row of its own: the submission's trace is that of the
+// booking's first row, written from the command it queued.
+func (b *Bookings) History(ctx context.Context, id uuid.UUID) ([]evently.HistoryEntry, error) {
+	out := []evently.HistoryEntry{}
+	err := b.DB.SelectContext(ctx, &out, `
+		SELECT status, at, reason, trace_id FROM (
+			SELECT 0 AS n, 'pending' AS status, b.accepted_at AS at, NULL::text AS reason,
+			       (SELECT h.trace_id FROM booking_history h WHERE h.booking_id = b.id ORDER BY h.id LIMIT 1) AS trace_id
+			FROM bookings b WHERE b.id = $1 AND b.reason IS DISTINCT FROM 'not_accepted'
+			UNION ALL
+			SELECT h.id, h.status, h.at, h.reason, h.trace_id FROM booking_history h WHERE h.booking_id = $1
+		) e ORDER BY n`, id)
+	return out, err
 }
 
 // Get returns a booking with its seats.

@@ -94,7 +94,7 @@ func rowByRowMove(ctx context.Context, tx *sqlx.Tx, now time.Time, bk *evently.B
 		return fmt.Errorf("%w: booking %s", ErrStaleVersion, bk.ID)
 	}
 	bk.Status, bk.Version = to, bk.Version+1
-	if err := addHistory(ctx, tx, bk.ID, to, reason, now); err != nil {
+	if err := addHistory(ctx, tx, bk.ID, to, reason, now, ""); err != nil {
 		return err
 	}
 	seats, err := bookingSeats(ctx, tx, bk.ID)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/segmentio/kafka-go"
 
 	"github.com/evently/evently"
 )
@@ -69,4 +70,30 @@ func (e Envelope) Unpack(v any) error {
 		return evently.Errorf(evently.EINVALID, "%s payload: %v", e.Type, err)
 	}
 	return nil
+}
+
+// TraceHeader is the message header that carries a message's trace, as a
+// W3C traceparent: in the headers rather than the envelope, so the wire
+// format and its version stay as they are, and a message without it (from
+// before, or from a tool) is simply untraced.
+const TraceHeader = "traceparent"
+
+// TraceID returns the trace id in m's headers, or "" when it has none (or
+// a malformed one).
+func TraceID(m kafka.Message) string {
+	for _, h := range m.Headers {
+		if h.Key == TraceHeader {
+			id, _ := evently.ParseTraceparent(string(h.Value))
+			return id
+		}
+	}
+	return ""
+}
+
+// traceHeaders are the headers of a message of trace id ("": none).
+func traceHeaders(traceID string) []kafka.Header {
+	if traceID == "" {
+		return nil
+	}
+	return []kafka.Header{{Key: TraceHeader, Value: []byte(evently.Traceparent(traceID))}}
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/segmentio/kafka-go"
+
+	"github.com/evently/evently"
 )
 
 // Batch is consecutive messages of one partition, in offset order.
@@ -427,7 +429,7 @@ func (g *Group) ready(ctx context.Context) bool {
 // the write until it lands: a message is never skipped unrecorded.
 func (g *Group) deadLetter(genCtx context.Context, b Batch, cause error, log *slog.Logger) bool {
 	m := b.Messages[0]
-	log.Error("message sent to the dead-letter queue", "offset", m.Offset, "err", cause)
+	log.Error("message sent to the dead-letter queue", "offset", m.Offset, evently.TraceAttr(TraceID(m)), "err", cause)
 	if g.cfg.DLQ != nil {
 		dl := kafka.Message{
 			Topic: g.cfg.Names.Of(b.Topic + DLQSuffix), Key: m.Key, Value: m.Value,

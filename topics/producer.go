@@ -89,6 +89,9 @@ type Message struct {
 	Topic    string
 	Key      string
 	Envelope Envelope
+	// TraceID goes into the message's headers ("": the trace of the
+	// context it is published under, if any).
+	TraceID string
 }
 
 // Publish writes messages and waits for the broker's acknowledgement. Any
@@ -99,7 +102,11 @@ func (p *Producer) Publish(ctx context.Context, msgs ...Message) error {
 	}
 	km := make([]kafka.Message, len(msgs))
 	for i, m := range msgs {
-		km[i] = kafka.Message{Topic: p.names.Of(m.Topic), Key: []byte(m.Key), Value: m.Envelope.Marshal()}
+		trace := m.TraceID
+		if trace == "" {
+			trace = evently.TraceIDFrom(ctx)
+		}
+		km[i] = kafka.Message{Topic: p.names.Of(m.Topic), Key: []byte(m.Key), Value: m.Envelope.Marshal(), Headers: traceHeaders(trace)}
 	}
 	start := time.Now()
 	err := p.PublishRaw(ctx, km...)
@@ -356,7 +363,7 @@ func (p *Producer) Enqueue(ctx context.Context, stream, key, typ string, payload
 func (p *Producer) Send(ctx context.Context, msgs []evently.Outgoing) error {
 	out := make([]Message, len(msgs))
 	for i, m := range msgs {
-		out[i] = Message{Topic: m.Stream, Key: m.Key, Envelope: Envelope{ID: m.ID, Type: m.Type,
+		out[i] = Message{Topic: m.Stream, Key: m.Key, TraceID: m.TraceID, Envelope: Envelope{ID: m.ID, Type: m.Type,
 			Version: EnvelopeVersion, OccurredAt: time.Now().UTC(), Payload: m.Payload}}
 	}
 	return p.Publish(ctx, out...)

@@ -124,10 +124,10 @@ func decodeCommand(m kafka.Message) (evently.Command, error) {
 	if err != nil {
 		return evently.Command{}, topics.Poison(err)
 	}
-	cmd := evently.Command{MessageID: env.ID, Type: env.Type}
+	cmd := evently.Command{MessageID: env.ID, Type: env.Type, TraceID: topics.TraceID(m)}
 	switch env.Type {
 	case evently.CmdBook:
-		cmd.Book = &evently.BookCommand{}
+		cmd.Book = &evently.BookCommand{TraceID: cmd.TraceID}
 		err = env.Unpack(cmd.Book)
 		if err == nil && (cmd.Book.BookingID == uuid.Nil || cmd.Book.UserID == uuid.Nil || cmd.Book.EventID == uuid.Nil) {
 			err = errors.New("book: missing ids")
@@ -342,8 +342,12 @@ func (c *Committer) mirror(ctx context.Context, cmds []evently.Command, res stor
 		}
 	}
 	var done []evently.Hold
+	debug := c.log.Enabled(ctx, slog.LevelDebug)
 	for _, ch := range res.Changes {
 		mOutcomes.WithLabelValues(string(ch.Status), ch.Reason).Inc()
+		if debug {
+			c.log.Debug("booking status changed", "booking", ch.BookingID, "status", ch.Status, "reason", ch.Reason, evently.TraceAttr(ch.TraceID))
+		}
 		b, ok := books[ch.BookingID]
 		if !ok {
 			continue
@@ -394,44 +398,45 @@ func (c *Committer) deadLettered(ctx context.Context, topic string, m kafka.Mess
 	if err != nil {
 		return
 	}
+	trace := topics.TraceID(m)
 	if env.Type == evently.CmdCancel {
-		c.cancelWithoutReason(ctx, env)
+		c.cancelWithoutReason(ctx, env, trace)
 		return
 	}
 	if env.Type != evently.CmdBook {
 		return
 	}
-	var cmd evently.BookCommand
+	cmd := evently.BookCommand{TraceID: trace}
 	if env.Unpack(&cmd) != nil || cmd.BookingID == uuid.Nil {
 		return
 	}
 	if err := c.bookings.FailInvalid(ctx, &cmd); err != nil {
-		c.log.Error("could not fail dead-lettered booking", "booking", cmd.BookingID, "err", err)
+		c.log.Error("could not fail dead-lettered booking", "booking", cmd.BookingID, evently.TraceAttr(trace), "err", err)
 		return
 	}
 	change := evently.StatusChange{BookingID: cmd.BookingID, UserID: cmd.UserID, EventID: cmd.EventID,
-		Status: evently.BookingFailed, Reason: evently.ReasonInvalid, SeatIDs: cmd.SeatIDs, At: time.Now().UTC()}
+		Status: evently.BookingFailed, Reason: evently.ReasonInvalid, SeatIDs: cmd.SeatIDs, At: time.Now().UTC(), TraceID: trace}
 	var done []evently.Hold
 	if cmd.HoldID != nil {
 		done = append(done, evently.Hold{ID: *cmd.HoldID, EventID: cmd.EventID, UserID: cmd.UserID, SeatIDs: cmd.SeatIDs})
 	}
 	if err := c.holds.Mirror(ctx, c.feed, store.BatchResult{Changes: []evently.StatusChange{change}}, done); err != nil {
-		c.log.Warn("redis mirror update failed", "err", err)
+		c.log.Warn("redis mirror update failed", "booking", cmd.BookingID, evently.TraceAttr(trace), "err", err)
 	}
 }
 
 // cancelWithoutReason applies a dead-lettered cancel once more, with the
 // reason dropped.
-func (c *Committer) cancelWithoutReason(ctx context.Context, env topics.Envelope) {
+func (c *Committer) cancelWithoutReason(ctx context.Context, env topics.Envelope, trace string) {
 	var ref evently.BookingRef
 	if env.Unpack(&ref) != nil || ref.BookingID == uuid.Nil {
 		return
 	}
 	ref.Reason = ""
-	cmd := evently.Command{MessageID: evently.NewID(), Type: evently.CmdCancel, Ref: &ref}
+	cmd := evently.Command{MessageID: evently.NewID(), Type: evently.CmdCancel, Ref: &ref, TraceID: trace}
 	res, err := c.bookings.CommitBatch(ctx, []evently.Command{cmd})
 	if err != nil {
-		c.log.Error("could not cancel the booking of a dead-lettered cancel", "booking", ref.BookingID, "err", err)
+		c.log.Error("could not cancel the booking of a dead-lettered cancel", "booking", ref.BookingID, evently.TraceAttr(trace), "err", err)
 		return
 	}
 	c.afterCommit(ctx, []evently.Command{cmd}, res)

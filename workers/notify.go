@@ -143,10 +143,15 @@ func decodeNotification(value []byte) (evently.Notification, error) {
 
 func (n *Notifier) handle(ctx context.Context, b topics.Batch) error {
 	ns := make([]evently.Notification, 0, len(b.Messages))
+	debug := n.log.Enabled(ctx, slog.LevelDebug)
 	for _, m := range b.Messages {
 		x, err := decodeNotification(m.Value)
 		if err != nil {
 			return err
+		}
+		x.TraceID = topics.TraceID(m)
+		if debug {
+			n.log.Debug("notification received", "notification", x.ID, "type", x.Type, "user", x.UserID, evently.TraceAttr(x.TraceID))
 		}
 		ns = append(ns, x)
 	}

@@ -71,8 +71,9 @@ func (p *Payer) gatewayReady(ctx context.Context) error {
 }
 
 type paymentJob struct {
-	typ string
-	req evently.PaymentRequest
+	typ   string
+	req   evently.PaymentRequest
+	trace string // the request's, and so its reply's
 }
 
 // handle runs the batch's requests concurrently, one booking's requests in
@@ -104,6 +105,10 @@ func (p *Payer) handle(ctx context.Context, b topics.Batch) error {
 			defer func() { <-sem }()
 			for _, j := range jobs {
 				reply, err := p.process(ctx, j)
+				if reply != nil {
+					reply.TraceID = j.trace
+				}
+				p.logJob(ctx, j, reply, err)
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = err
@@ -134,8 +139,7 @@ func decodePayment(m kafka.Message) (paymentJob, error) {
 	if err != nil {
 		return paymentJob{}, topics.Poison(err)
 	}
-	var j paymentJob
-	j.typ = env.Type
+	j := paymentJob{typ: env.Type, trace: topics.TraceID(m)}
 	if err := env.Unpack(&j.req); err != nil {
 		return j, topics.Poison(err)
 	}
@@ -148,6 +152,19 @@ func decodePayment(m kafka.Message) (paymentJob, error) {
 		return j, topics.Poison(errors.New("payment request without booking id"))
 	}
 	return j, nil
+}
+
+// logJob says, at debug level, what became of one request.
+func (p *Payer) logJob(ctx context.Context, j paymentJob, reply *topics.Message, err error) {
+	if !p.log.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	answer := "none"
+	if reply != nil {
+		answer = reply.Envelope.Type
+	}
+	p.log.Debug("payment request handled", "booking", j.req.BookingID, "request", j.typ, "reply", answer,
+		evently.TraceAttr(j.trace), "err", err)
 }
 
 func (p *Payer) reply(typ string, req evently.PaymentRequest, r evently.PaymentReply) *topics.Message {

@@ -92,7 +92,12 @@ func (p *Promoter) handle(ctx context.Context, b topics.Batch) error {
 			if err := env.Unpack(&r); err != nil {
 				return topics.Poison(err)
 			}
+			trace := topics.TraceID(m)
+			p.log.Debug("seats released", "booking", r.BookingID, "event", r.EventID, "seats", len(r.SeatIDs), evently.TraceAttr(trace))
 			told, err = p.wl.Promote(ctx, r.EventID, r.SeatIDs, env.ID)
+			for i := range told {
+				told[i].TraceID = trace // the offers these seats made
+			}
 		case evently.MsgOfferCheck:
 			var c evently.OfferCheck
 			if err := env.Unpack(&c); err != nil {

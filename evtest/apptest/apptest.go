@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -328,3 +329,25 @@ func EventIn(t testing.TB, db *sqlx.DB, n int) uuid.UUID {
 	}
 	return event
 }
+
+// Logs collects log output from every goroutine (Options.LogTo).
+type Logs struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *Logs) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String returns everything written so far.
+func (l *Logs) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Lines returns what was written so far, a line each.
+func (l *Logs) Lines() []string { return strings.Split(l.String(), "\n") }
