@@ -163,10 +163,10 @@ type Funnel struct {
 	// HoldsTaken counts holds the API granted (attempts that got seats
 	// held, not clicks); nil when Redis, which keeps it, did not answer.
 	HoldsTaken *int64 `json:"holds_taken"`
-	Submitted  int64 `json:"bookings_submitted"`
-	Reserved   int64 `json:"reserved"`
-	Confirmed  int64 `json:"confirmed"`
-	Failed     int64 `json:"failed"`
+	Submitted  int64  `json:"bookings_submitted"`
+	Reserved   int64  `json:"reserved"`
+	Confirmed  int64  `json:"confirmed"`
+	Failed     int64  `json:"failed"`
 	// FailedBy counts failures by reason.
 	FailedBy     map[string]int64 `json:"failed_by_reason"`
 	Expired      int64            `json:"expired"`
