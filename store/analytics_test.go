@@ -226,3 +226,29 @@ func backfill(t *testing.T) string {
 	}
 	return s[start : start+end]
 }
+
+// The hold script counts the holds it grants, not the ones it refuses, and
+// the event's funnel shows them.
+func TestHoldsTakenCounted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := evtest.DB(t)
+	rdb, prefix := evtest.Redis(t)
+	user, event := publishedEvent(t, db, 3)
+	keys := store.Keys{Prefix: prefix}
+	h := &store.Holds{Redis: rdb, Keys: keys, DB: db, TTL: time.Minute}
+	for _, seats := range [][]string{{"s1"}, {"s1", "s2"}, {"s2", "s3"}} {
+		_, _ = h.Take(ctx, event, evently.NewID(), seats) // the second is refused: s1 is held
+	}
+	a := &store.Analytics{DB: db, Redis: rdb, Keys: keys}
+	e, err := a.Event(ctx, evently.Actor{UserID: user, Role: evently.RoleOrganizer}, event)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Funnel.HoldsTaken == nil || *e.Funnel.HoldsTaken != 2 {
+		t.Fatalf("holds taken %v, want 2", e.Funnel.HoldsTaken)
+	}
+	if _, err := a.Event(ctx, evently.Actor{UserID: evently.NewID(), Role: evently.RoleOrganizer}, event); evently.ErrorCode(err) != evently.ENOTFOUND {
+		t.Fatalf("another organizer: %v, want not found", err)
+	}
+}
