@@ -12,4 +12,5 @@ func (s *Server) mountV1(r chi.Router) {
 	s.mountWebhooks(r)
 	s.mountNotifications(r)
 	s.mountPipeline(r)
+	s.mountAnalytics(r)
 }

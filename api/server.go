@@ -49,7 +49,9 @@ type Server struct {
 	// Notifications is the inbox and its stream.
 	Notifications NotificationService
 	Pipeline      PipelineStatus
-	Replay        ReplayDLQ
+	// Analytics serves the sales figures and the bookings export.
+	Analytics evently.AnalyticsService
+	Replay    ReplayDLQ
 
 	// CORSOrigins are the browser origins allowed to call the API; none
 	// means no CORS headers at all.

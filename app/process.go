@@ -52,7 +52,7 @@ func Checks(d *Deps, c Config) []api.Check {
 func API(d *Deps, c Config) (*api.Server, error) {
 	s := &api.Server{Logger: d.Log, Checks: Checks(d, c), Profiling: c.Pprof,
 		RequestTimeout: c.RequestTimeout, MaxStreamsPerUser: c.MaxStreams}
-	for _, wire := range []func(*Deps, Config, *api.Server) error{wireAuth, wireCatalog, wireBookings, wireWaitlist, wireWebhooks, wireNotifications} {
+	for _, wire := range []func(*Deps, Config, *api.Server) error{wireAuth, wireCatalog, wireBookings, wireWaitlist, wireWebhooks, wireNotifications, wireAnalytics} {
 		if err := wire(d, c, s); err != nil {
 			return nil, err
 		}

@@ -31,9 +31,11 @@ func (w *batchWrite) arg(v any) string {
 	return "$" + strconv.Itoa(len(w.args))
 }
 
-// add adds a statement as a CTE of its own.
-func (w *batchWrite) add(stmt string) {
-	w.parts = append(w.parts, "w"+strconv.Itoa(len(w.parts))+" AS ("+stmt+")")
+// add adds a statement as a CTE of its own and returns the CTE's name.
+func (w *batchWrite) add(stmt string) string {
+	name := "w" + strconv.Itoa(len(w.parts))
+	w.parts = append(w.parts, name+" AS ("+stmt+")")
+	return name
 }
 
 // sell adds the version-checked seat update, which must touch want rows.

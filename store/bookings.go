@@ -389,6 +389,11 @@ func (b *Bookings) book(ctx context.Context, tx querier, w *batchWrite, now time
 	// (flushed with the outbox, or before the next run reads).
 	insertBookings(w, now, rows)
 	insertPayments(w, payments)
+	var moves []evently.Transition
+	for _, nb := range rows {
+		moves = append(moves, evently.BookTransitions(nb.cmd.EventID, nb.path, nb.reason, len(nb.cmd.SeatIDs), nb.amount)...)
+	}
+	addSalesRollup(w, now, moves, "")
 	for _, nb := range rows {
 		c := nb.cmd
 		res.Changes = append(res.Changes, evently.StatusChange{BookingID: c.BookingID, UserID: c.UserID, EventID: c.EventID,
@@ -865,6 +870,7 @@ func (b *Bookings) applyRun(ctx context.Context, tx *sqlx.Tx, w *batchWrite, now
 	}
 	var history []historyRow
 	var payments []paymentRow
+	var moves []evently.Transition
 	var released []string
 	traces := map[string]string{} // released booking -> its trace
 	for _, c := range run {
@@ -898,6 +904,10 @@ func (b *Bookings) applyRun(ctx context.Context, tx *sqlx.Tx, w *batchWrite, now
 			// a recorded one is not recorded twice.
 			payments = append(payments, recordedPayment("charge", &bk.Booking, c.Reply))
 		}
+		if e.To != "" {
+			moves = append(moves, evently.Transition{EventID: bk.EventID, From: bk.Status, To: e.To, Reason: e.Reason,
+				Seats: len(bk.SeatIDs), AmountCents: bk.AmountCents})
+		}
 		bk.Apply(e, now)
 		bk.tokenChanged = bk.tokenChanged || e.Token != ""
 		bk.changed = bk.changed || e.To != "" || e.Touch || e.Token != ""
@@ -921,7 +931,7 @@ func (b *Bookings) applyRun(ctx context.Context, tx *sqlx.Tx, w *batchWrite, now
 		return err
 	}
 	insertHistory(w, now, history)
-	insertPayments(w, payments)
+	addSalesRollup(w, now, moves, insertPayments(w, payments))
 	return releaseSeats(ctx, tx, released, traces, res)
 }
 
@@ -1101,9 +1111,11 @@ func releaseSeats(ctx context.Context, tx *sqlx.Tx, bookings []string, traces ma
 	return nil
 }
 
-func insertPayments(w *batchWrite, rows []paymentRow) {
+// insertPayments returns the name of its part of w ("" without rows),
+// which returns the rows inserted.
+func insertPayments(w *batchWrite, rows []paymentRow) string {
 	if len(rows) == 0 {
-		return
+		return ""
 	}
 	n := len(rows)
 	id, booking, kind, key, currency, ref := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -1111,14 +1123,14 @@ func insertPayments(w *batchWrite, rows []paymentRow) {
 	for i, p := range rows {
 		id[i], booking[i], kind[i], key[i], currency[i], ref[i], amount[i] = evently.NewID().String(), p.booking.String(), p.kind, p.key, p.currency, p.ref, p.amount
 	}
-	w.add(`INSERT INTO payments (id, booking_id, kind, idempotency_key, status, amount_cents, currency, gateway_ref)
+	return w.add(`INSERT INTO payments (id, booking_id, kind, idempotency_key, status, amount_cents, currency, gateway_ref)
 		SELECT v.id, v.booking, v.kind, v.key, 'succeeded', v.amount, v.currency, NULLIF(v.ref, '')
 		FROM unnest(` + w.arg(pq.Array(id)) + `::uuid[], ` + w.arg(pq.Array(booking)) + `::uuid[], ` + w.arg(pq.Array(kind)) + `::text[], ` +
 		w.arg(pq.Array(key)) + `::text[], ` + w.arg(pq.Array(amount)) + `::bigint[], ` + w.arg(pq.Array(currency)) + `::text[], ` +
 		w.arg(pq.Array(ref)) + `::text[])
 		     WITH ORDINALITY AS v(id, booking, kind, key, amount, currency, ref, n)
 		ORDER BY v.n
-		ON CONFLICT (idempotency_key) DO NOTHING`)
+		ON CONFLICT (idempotency_key) DO NOTHING RETURNING booking_id, kind, amount_cents`)
 }
 
 // FailInvalid records a booking whose command could not be applied (it went
@@ -1177,6 +1189,7 @@ func (b *Bookings) failUnwritten(ctx context.Context, c *evently.BookCommand, re
 		res.tell()
 		w := &batchWrite{}
 		insertOutbox(w, res.Outbox)
+		addSalesRollup(w, now, evently.BookTransitions(c.EventID, []evently.BookingStatus{evently.BookingFailed}, reason, len(c.SeatIDs), 0), "")
 		return w.flush(ctx, tx)
 	})
 	return wrote, err

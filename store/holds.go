@@ -37,14 +37,17 @@ func HeldSeats(ctx context.Context, rdb redis.UniversalClient, k Keys, eventID u
 
 // takeScript takes every seat or none. It refuses sold seats (from the
 // mirror of PostgreSQL), seats held by anyone, and users over their cap.
+// The last key counts the holds it granted, for analytics (no round trip
+// of its own).
 var takeScript = redis.NewScript(`
+local last = #KEYS - 1
 if redis.call('EXISTS', KEYS[3]) == 0 then return {'need_sold'} end
 local now = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
 if tonumber(ARGV[5]) > 0 and redis.call('ZCARD', KEYS[5]) >= tonumber(ARGV[5]) then return {'cap'} end
 local conflicts = {}
-for i = 6, #KEYS do
+for i = 6, last do
   local seat = ARGV[i + 2]
   if redis.call('SISMEMBER', KEYS[2], seat) == 1 or redis.call('EXISTS', KEYS[i]) == 1 then
     table.insert(conflicts, seat)
@@ -52,7 +55,7 @@ for i = 6, #KEYS do
 end
 if #conflicts > 0 then return {'conflict', unpack(conflicts)} end
 local exp = now + ttl
-for i = 6, #KEYS do
+for i = 6, last do
   redis.call('SET', KEYS[i], ARGV[3], 'PX', ttl)
   redis.call('ZADD', KEYS[1], exp, ARGV[i + 2])
 end
@@ -61,6 +64,7 @@ redis.call('PEXPIRE', KEYS[4], ttl)
 redis.call('ZADD', KEYS[5], exp, ARGV[3])
 if redis.call('PTTL', KEYS[5]) < ttl then redis.call('PEXPIRE', KEYS[5], ttl) end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('INCR', KEYS[#KEYS])
 return {'ok', tostring(exp)}
 `)
 
@@ -277,6 +281,7 @@ func (h *Holds) Take(ctx context.Context, eventID, userID uuid.UUID, seats []str
 		keys = append(keys, base+":seat:"+s)
 		args = append(args, s)
 	}
+	keys = append(keys, holdsTakenKey(h.Keys, eventID))
 	lookup := h.Keys.Key("hold", hold.ID.String())
 	for attempt := 0; attempt < 2; attempt++ {
 		// One round trip: the hold and its lookup key (which lives outside

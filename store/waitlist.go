@@ -198,8 +198,11 @@ func (w *Waitlist) Join(ctx context.Context, eventID, userID uuid.UUID, partySiz
 	now := w.now().UTC()
 	e := &evently.WaitlistEntry{ID: evently.NewID(), EventID: eventID, UserID: userID, PartySize: partySize, Tier: tier,
 		Status: evently.WaitlistWaiting, CreatedAt: now, UpdatedAt: now}
-	_, err = w.DB.ExecContext(ctx, `INSERT INTO waitlist_entries (id, event_id, user_id, party_size, tier, status, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, 'waiting', $6, $6)`, e.ID, eventID, userID, partySize, tier, now)
+	// Counted in the insert's own statement: a join counts if and only if
+	// it is written.
+	_, err = w.DB.ExecContext(ctx, `WITH j AS (INSERT INTO waitlist_entries (id, event_id, user_id, party_size, tier, status, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, 'waiting', $6, $6) RETURNING event_id, created_at AS at) `+tallyWaitlist("joins", "j"),
+		e.ID, eventID, userID, partySize, tier, now)
 	if isUniqueViolation(err, "waitlist_one_per_user") {
 		return nil, evently.Errorf(evently.ECONFLICT, "You are already on this event's waitlist.")
 	}
@@ -468,8 +471,11 @@ func (w *Waitlist) revisit(ctx context.Context, tx *sqlx.Tx, eventID, entryID, m
 	case evently.OfferStands:
 		return nil, nil
 	case evently.OfferBooked:
-		_, err := tx.ExecContext(ctx, `UPDATE waitlist_entries SET offer_open = false, updated_at = $2,
-			status = CASE WHEN status = 'offered' THEN 'booked' ELSE status END WHERE id = $1`, entryID, now)
+		// The row is locked: an offer still standing converts now, once.
+		_, err := tx.ExecContext(ctx, `WITH c AS (UPDATE waitlist_entries SET offer_open = false, updated_at = $2,
+			status = CASE WHEN status = 'offered' THEN 'booked' ELSE status END WHERE id = $1
+			RETURNING event_id, updated_at AS at, status) `+tallyWaitlist("conversions", "(SELECT * FROM c WHERE status = 'booked')"),
+			entryID, now)
 		return nil, err
 	}
 	res, err := endOfferScript.Run(ctx, w.Redis, []string{hold, base + ":held"}, base, r.HoldID.String(),
@@ -609,9 +615,10 @@ func (w *Waitlist) pass(ctx context.Context, tx *sqlx.Tx, eventID uuid.UUID, sea
 	for i, o := range offers {
 		ids[i], holds[i], seatsJSON[i] = o.Entry, o.Hold, o.SeatsJSON
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE waitlist_entries w SET status = 'offered', offered_hold_id = v.hold,
+	_, err = tx.ExecContext(ctx, `WITH o AS (UPDATE waitlist_entries w SET status = 'offered', offered_hold_id = v.hold,
 		offer_seat_ids = ARRAY(SELECT jsonb_array_elements_text(v.seats::jsonb)), offer_expires_at = $4, offer_open = true, updated_at = $5
-		FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS v(id, hold, seats) WHERE w.id = v.id`,
+		FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS v(id, hold, seats) WHERE w.id = v.id RETURNING w.event_id, w.updated_at AS at) `+
+		tallyWaitlist("offers", "o"),
 		pq.Array(ids), pq.Array(holds), pq.Array(seatsJSON), expires, now)
 	if err != nil {
 		return nil, err

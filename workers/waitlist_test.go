@@ -192,6 +192,16 @@ func TestWaitlistEndToEnd(t *testing.T) {
 		t.Fatalf("third party: %+v", e)
 	}
 	auditWaitlist(t, s, event)
+	// The join, the offer and the conversion were each counted once, in
+	// the statement that made them (docs/analytics.md).
+	var got, want string
+	must(t, s.a.DB.Get(&got, `SELECT coalesce(sum(joins), 0) || ' ' || coalesce(sum(offers), 0) || ' ' || coalesce(sum(conversions), 0)
+		FROM event_waitlist_daily WHERE event_id = $1`, event))
+	must(t, s.a.DB.Get(&want, `SELECT count(*) || ' ' || count(offered_hold_id) || ' ' || count(*) FILTER (WHERE status = 'booked')
+		FROM waitlist_entries WHERE event_id = $1`, event))
+	if got != want || want == "0 0 0" {
+		t.Fatalf("waitlist rollups (joins offers conversions) %s, counts %s", got, want)
+	}
 }
 
 // Fairness: a party of 2 at the head of the line with only 1 seat released
