@@ -162,10 +162,10 @@ type Options struct {
 	// between attempts; defaults 50ms and 1s (±50% jitter, doubling).
 	InitialBackoff time.Duration
 	MaxBackoff     time.Duration
-	// BreakerFailures consecutive failures open the breaker; default 10.
-	// It also opens when at least BreakerMinRequests (default 20) calls in
-	// BreakerWindow (default 10s) failed at BreakerFailureRatio (default
-	// 0.7) or more.
+	// The breaker opens when the calls in BreakerWindow (default 10s)
+	// failed at BreakerFailureRatio (default 0.7) or more, and either
+	// BreakerFailures (default 10) failed in a row or there were at least
+	// BreakerMinRequests (default 20) of them.
 	BreakerFailures     int
 	BreakerMinRequests  int
 	BreakerFailureRatio float64
@@ -254,12 +254,14 @@ func New(baseURL string, o Options) (*Client, error) {
 		Interval:     o.BreakerWindow,
 		BucketPeriod: o.BreakerWindow / 10,
 		Timeout:      o.BreakerTimeout,
+		// Both rules need the window's failure ratio: under concurrency a
+		// gateway failing 30% of calls still shows a run of ten failures
+		// now and then, and that alone must not stop every charge.
 		ReadyToTrip: func(n gobreaker.Counts) bool {
-			if n.ConsecutiveFailures >= uint32(o.BreakerFailures) {
-				return true
+			if n.Requests == 0 || float64(n.TotalFailures)/float64(n.Requests) < o.BreakerFailureRatio {
+				return false
 			}
-			return n.Requests >= uint32(o.BreakerMinRequests) &&
-				float64(n.TotalFailures)/float64(n.Requests) >= o.BreakerFailureRatio
+			return n.ConsecutiveFailures >= uint32(o.BreakerFailures) || n.Requests >= uint32(o.BreakerMinRequests)
 		},
 		OnStateChange: func(name string, from, to gobreaker.State) {
 			breakerState.WithLabelValues(name).Set(float64(to))

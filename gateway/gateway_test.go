@@ -289,6 +289,30 @@ func TestFindChargeNotFound(t *testing.T) {
 	}
 }
 
+// A run of failures in a window that mostly succeeded does not open the
+// breaker: a gateway failing 30% of calls under load shows such runs.
+func TestFailureRunAmongSuccessesKeepsBreakerClosed(t *testing.T) {
+	t.Parallel()
+	b := setup(t, paysim.Options{}, gateway.Options{MaxAttempts: 1, BreakerFailures: 3})
+	ctx := context.Background()
+	for i := range 10 {
+		if res, err := b.client.Charge(ctx, chargeReq(paysim.TokenVisa, 100)); res.Outcome != gateway.Charged {
+			t.Fatalf("charge %d: %s (%v), want charged", i, res.Outcome, err)
+		}
+	}
+	if err := b.sim.SetBehaviour(paysim.Behaviour{Outage: true}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if res, err := b.client.Charge(ctx, chargeReq(paysim.TokenVisa, 100)); !errors.Is(err, gateway.ErrUnavailable) {
+			t.Fatalf("charge %d in the outage: %s (%v), want unavailable", i, res.Outcome, err)
+		}
+	}
+	if s := b.client.BreakerState(); s != gateway.BreakerClosed {
+		t.Errorf("breaker %s after 3 failures among 13 calls, want closed", s)
+	}
+}
+
 // A full outage opens the breaker; calls then fail fast without reaching
 // the gateway; when the outage ends the breaker goes half-open, then closed.
 func TestOutageOpensBreakerThenRecovers(t *testing.T) {
