@@ -31,6 +31,14 @@ stack-stop: ## stop what make stack started
 stack-clean: ## stop the stack and wipe its state
 	@$(STACK) clean
 
+.PHONY: web-build
+web-build: ## rebuild the web front end (web/ -> api/assets/web, committed; npm packages in web/node_modules)
+	@bash deploy/web-build.sh
+
+.PHONY: web-check
+web-check: ## type-check web/ and check the committed bundle in api/assets/web is what it builds
+	@bash deploy/web-build.sh --check
+
 .PHONY: build
 build: ## build every command into bin/
 	@mkdir -p $(BIN)
@@ -58,7 +66,7 @@ fuzz: ## fuzz the HTTP handlers for FUZZTIME each (default 15s): no input may ca
 		$(GO) test ./api/ -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -parallel 2 || exit 1; done
 
 .PHONY: check
-check: ## gofmt, go vet, staticcheck, the OpenAPI validator and the compose check
+check: ## gofmt, go vet, staticcheck, the OpenAPI validator, the compose check and the web bundle check
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.stack/*')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
@@ -66,6 +74,7 @@ check: ## gofmt, go vet, staticcheck, the OpenAPI validator and the compose chec
 	@PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck ./...
 	@$(MAKE) --no-print-directory openapi-check
 	@$(MAKE) --no-print-directory compose-check
+	@$(MAKE) --no-print-directory web-check
 
 .PHONY: compose-check
 compose-check: ## validate docker-compose.yml against the Compose spec's schema, and the Grafana files (venv in .tools/)
