@@ -45,3 +45,9 @@ export function statusText(status: string): string {
 }
 
 export const settled = new Set(["confirmed", "failed", "expired", "cancelled"]);
+
+// seatName says a seat id (<section>-<row>-<number>) in words.
+export function seatName(id: string): string {
+  const [section, row, number] = id.split("-");
+  return number ? `${section} row ${row} seat ${number}` : id;
+}

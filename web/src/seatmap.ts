@@ -37,6 +37,10 @@ export function seatMap(seats: Seat[], currency: string, maxPick: number, onChan
     class: "seatmap", viewBox: `0 0 ${w} ${hgt}`, width: w, height: hgt,
     role: "group", "aria-label": `Seat map, ${seats.length} seats. Arrow keys move between seats, Space or Enter picks one.`,
   });
+  // Small maps grow to the width available, up to twice their drawn size;
+  // large ones shrink to fit (CSSOM, since the CSP refuses style attributes).
+  svg.style.width = "100%";
+  svg.style.maxWidth = `${w * 2}px`;
   const groups = new Map<string, SVGElement>();
   const label = (seat: Seat) => {
     const state = picked.has(seat.id) ? "selected" : seat.status;

@@ -1,7 +1,7 @@
 // My bookings, newest first, with cancel.
 import { ApiError, call, get, session, type Booking, type EventInfo, type Page } from "../api";
 import { h, signInFirst } from "../dom";
-import { money, reasonText, settled, statusText, when } from "../format";
+import { money, reasonText, seatName, settled, statusText, when } from "../format";
 import { followBooking } from "./follow";
 
 export function bookingsPage(main: HTMLElement): (() => void) | void {
@@ -33,7 +33,7 @@ function row(b: Booking, ev: EventInfo | null, signal: AbortSignal): HTMLElement
   const title = ev ? h("a", { href: `#/events/${ev.id}` }, ev.title) : "An event";
   const st = h("p", { class: `status ${b.status}`, "data-status": b.status }, statusText(b.status));
   const parts: string[] = [];
-  if (b.seat_ids?.length) parts.push(b.seat_ids.map((s) => s.replace(/-/g, " ")).join(", "));
+  if (b.seat_ids?.length) parts.push(b.seat_ids.map(seatName).join(", "));
   if (b.amount_cents !== undefined && b.currency) parts.push(money(b.amount_cents, b.currency));
   const li = h("li", { class: "card booking", "data-booking": b.id },
     h("h2", {}, title),

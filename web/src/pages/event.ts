@@ -2,7 +2,7 @@
 // the payment and the booking's status until it settles.
 import { ApiError, call, get, session, type Booking, type EventInfo, type Hold, type Seat, type SeatMap } from "../api";
 import { announce, h, signInFirst } from "../dom";
-import { money, when } from "../format";
+import { money, seatName, when } from "../format";
 import { seatMap, type SeatMapView } from "../seatmap";
 import { followBooking } from "./follow";
 
@@ -108,7 +108,7 @@ export function eventPage(id: string) {
           if (x instanceof ApiError && x.status === 401) { signInFirst(); return; }
           if (x instanceof ApiError && x.conflicts.length) {
             view.markTaken(x.conflicts);
-            const names = x.conflicts.map((c) => c.replace(/-/g, " ")).join(", ");
+            const names = x.conflicts.map(seatName).join(", ");
             const m = `Sorry, someone else just took ${names}. ${x.conflicts.length > 1 ? "Those seats are" : "That seat is"} no longer available; pick another.`;
             say(m, "error");
             announce(m);

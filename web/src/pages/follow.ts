@@ -3,25 +3,25 @@
 // in plain words.
 import { ApiError, get, type Booking } from "../api";
 import { announce, h } from "../dom";
-import { money, reasonText, settled, statusText } from "../format";
+import { money, reasonText, seatName, settled, statusText } from "../format";
 
 // done says when to stop: by default once the booking settled; a cancel
 // waits for cancelled.
 export async function followBooking(b: Booking, out: HTMLElement, signal: AbortSignal,
   done: (b: Booking) => boolean = (x) => settled.has(x.status)): Promise<Booking | null> {
-  const status = h("p", { class: "status", id: "booking-status", role: "status" });
-  const detail = h("p", { class: "meta", id: "booking-reason" });
+  const status = h("p", { class: "status booking-status", role: "status" });
+  const detail = h("p", { class: "meta booking-reason" });
   out.replaceChildren(h("h3", {}, "Booking"), status, detail);
   let shown = "";
   const show = (x: Booking) => {
     if (x.status === shown) return;
     shown = x.status;
     status.setAttribute("data-status", x.status);
-    status.className = `status ${x.status}`;
+    status.className = `status booking-status ${x.status}`;
     status.textContent = statusText(x.status);
     const parts: string[] = [];
     if (x.reason) parts.push(reasonText(x.reason));
-    if (x.status === "confirmed" && x.amount_cents !== undefined && x.currency) parts.push(`Paid ${money(x.amount_cents, x.currency)} for ${x.seat_ids?.map((s) => s.replace(/-/g, " ")).join(", ")}.`);
+    if (x.status === "confirmed" && x.amount_cents !== undefined && x.currency) parts.push(`Paid ${money(x.amount_cents, x.currency)} for ${x.seat_ids?.map(seatName).join(", ")}.`);
     detail.textContent = parts.join(" ");
     announce(`${status.textContent} ${detail.textContent}`);
   };

@@ -1,0 +1,203 @@
+// The browser test (make web-test, from deploy/web-test.sh): Debian's
+// headless Chromium driven by playwright-core against a running Evently.
+//   EVENTLY_WEB_URL   the API's base URL (http://127.0.0.1:58080)
+//   WEB_SCREENSHOTS   folder for the screenshots (web/screenshots)
+// A buyer signs in, finds an event, picks two seats on the map (mouse and
+// keyboard), holds, pays with tok_visa, sees confirmed, finds the booking
+// in "My bookings" and cancels it. Two buyers then race for one seat: one
+// holds it, the other is told and sees it turn unavailable. axe-core checks
+// every page for serious accessibility violations. Waits are for
+// conditions, each with a deadline; no fixed sleeps.
+import { chromium } from "playwright-core";
+import { mkdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+
+const base = process.env.EVENTLY_WEB_URL || "http://127.0.0.1:58080";
+const shots = process.env.WEB_SCREENSHOTS || join(import.meta.dirname, "..", "screenshots");
+const eventTitle = "Late Night Jazz Trio"; // seeded: the club, 120 seats, on sale
+const password = "evently-user-demo";
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+mkdirSync(shots, { recursive: true });
+
+const desktop = { width: 1280, height: 800 };
+const phone = { width: 390, height: 844 };
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  // Playwright gives every launch a fresh, temporary user-data-dir.
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+
+const problems = [];
+const started = Date.now();
+let failed = false;
+
+async function step(name, fn) {
+  const t = Date.now();
+  try {
+    await fn();
+    console.log(`ok   ${name} (${((Date.now() - t) / 1000).toFixed(1)}s)`);
+  } catch (e) {
+    failed = true;
+    console.log(`FAIL ${name}: ${e.stack || e}`);
+    throw e;
+  }
+}
+
+function check(cond, msg) {
+  if (!cond) throw new Error(msg);
+}
+
+// page opens a tab in a fresh context (its own localStorage) and records
+// script errors and console errors (CSP violations among them).
+async function page(viewport) {
+  const ctx = await browser.newContext({ viewport });
+  const p = await ctx.newPage();
+  p.setDefaultTimeout(15_000);
+  p.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  // A refused hold (409) is part of the race; any other failed load is not.
+  p.on("console", (m) => {
+    if (m.type() === "error" && !/status of 409/.test(m.text())) problems.push(`console error: ${m.text()} at ${m.location().url}`);
+  });
+  return p;
+}
+
+async function signIn(p, email) {
+  await p.goto(`${base}/#/login`);
+  await p.getByLabel("Email").fill(email);
+  await p.getByLabel("Password").fill(password);
+  await p.getByRole("button", { name: "Sign in" }).click();
+  await p.locator("#account .who", { hasText: email }).waitFor();
+}
+
+async function openEvent(p) {
+  await p.goto(`${base}/#/?q=${encodeURIComponent(eventTitle)}`);
+  await p.getByRole("link", { name: eventTitle }).click();
+  await p.locator("svg.seatmap rect[data-seat]").first().waitFor();
+}
+
+// axe reports the page's serious and critical violations.
+async function axe(p, where) {
+  await p.evaluate(axeSource);
+  const res = await p.evaluate(() => globalThis.axe.run(document, { resultTypes: ["violations"] }));
+  const bad = res.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  check(!bad.length, `${where}: accessibility violations: ` +
+    bad.map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join("; ")}`).join(" | "));
+}
+
+const shot = (p, name) => p.screenshot({ path: join(shots, `${name}.png`), fullPage: false });
+
+try {
+  const p = await page(desktop);
+
+  await step("events list and search", async () => {
+    await p.goto(`${base}/`);
+    await p.locator("ul.events li").first().waitFor();
+    await shot(p, "desktop-events");
+    await axe(p, "events list");
+    await p.getByLabel("Search events").fill(eventTitle);
+    await p.getByRole("button", { name: "Search" }).click();
+    await p.getByRole("link", { name: eventTitle }).waitFor();
+  });
+
+  await step("sign in", async () => {
+    await p.goto(`${base}/#/login`);
+    await axe(p, "sign in");
+    await signIn(p, "alice@evently.test");
+    const stored = await p.evaluate(() => JSON.parse(localStorage.getItem("evently.session") || "null"));
+    check(stored && stored.access_token && stored.refresh_token && stored.email === "alice@evently.test", "no session in localStorage");
+  });
+
+  let picked = [];
+  await step("pick two seats: one by mouse, one by keyboard", async () => {
+    await openEvent(p);
+    const first = p.locator('rect[data-seat][data-status="available"]').first();
+    const firstId = await first.getAttribute("data-seat");
+    await first.click();
+    await p.keyboard.press("ArrowRight");
+    await p.keyboard.press("Space");
+    const sel = p.locator('rect[data-seat][data-status="selected"]');
+    await p.waitForFunction(() => document.querySelectorAll('rect[data-status="selected"]').length === 2);
+    picked = await sel.evaluateAll((els) => els.map((e) => e.getAttribute("data-seat")));
+    check(picked[0] === firstId, `first pick ${picked[0]}, want ${firstId}`);
+    const label = await sel.first().getAttribute("aria-label");
+    check(/^Section \w+, row \w+, seat \d+, .+ \$\d+\.\d\d, selected/.test(label), `seat label ${label}`);
+    check((await sel.first().getAttribute("role")) === "checkbox" && (await sel.first().getAttribute("aria-checked")) === "true", "picked seat is not a checked checkbox");
+    await p.locator("#picks li").nth(1).waitFor();
+    await shot(p, "desktop-event-picked");
+    await axe(p, "event page");
+  });
+
+  await step("hold with a countdown, pay with tok_visa, see confirmed", async () => {
+    await p.getByRole("button", { name: "Hold seats" }).click();
+    await p.locator("#countdown").filter({ hasText: /^\d+:\d\d$/ }).waitFor();
+    await shot(p, "desktop-event-held");
+    check((await p.locator("#card").inputValue()) === "tok_visa", "the default test card is not tok_visa");
+    await p.locator("#pay").click();
+    await p.locator('#booking .booking-status[data-status="confirmed"]').waitFor({ timeout: 30_000 });
+    await shot(p, "desktop-event-confirmed");
+    // The map catches up: the seats are sold now.
+    await p.waitForFunction((ids) => ids.every((id) => document.querySelector(`rect[data-seat="${id}"]`)?.getAttribute("data-status") === "sold"), picked, { timeout: 15_000 });
+  });
+
+  await step("my bookings: confirmed, then cancelled", async () => {
+    await p.getByRole("link", { name: "My bookings" }).first().click();
+    const row = p.locator("li.booking").filter({ hasText: eventTitle }).filter({ has: p.locator('[data-status="confirmed"]') }).first();
+    await row.waitFor();
+    await shot(p, "desktop-bookings");
+    await axe(p, "my bookings");
+    const booking = p.locator(`li.booking[data-booking="${await row.getAttribute("data-booking")}"]`);
+    p.once("dialog", (d) => d.accept());
+    await booking.getByRole("button", { name: "Cancel booking" }).click();
+    await booking.locator('.booking-status[data-status="cancelled"]').waitFor({ timeout: 30_000 });
+    await shot(p, "desktop-bookings-cancelled");
+  });
+
+  await step("phone width", async () => {
+    const m = await page(phone);
+    await m.goto(`${base}/`);
+    await m.locator("ul.events li").first().waitFor();
+    await shot(m, "phone-events");
+    await signIn(m, "bob@evently.test");
+    await openEvent(m);
+    await m.locator('rect[data-seat][data-status="available"]').nth(5).click();
+    await m.locator("#picks li").first().waitFor();
+    await shot(m, "phone-event-picked");
+    const overflow = await m.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    check(overflow <= 0, `the page is ${overflow}px wider than a phone`);
+    await axe(m, "event page (phone)");
+  });
+
+  await step("two buyers race for one seat", async () => {
+    const [a, b] = [await page(desktop), await page(desktop)];
+    await Promise.all([signIn(a, "carol@evently.test"), signIn(b, "dave@evently.test")]);
+    await Promise.all([openEvent(a), openEvent(b)]);
+    const seat = await a.locator('rect[data-seat][data-status="available"]').last().getAttribute("data-seat");
+    for (const x of [a, b]) await x.locator(`rect[data-seat="${seat}"]`).click();
+    await Promise.all([a, b].map((x) => x.getByRole("button", { name: "Hold seats" }).click()));
+    const outcome = async (x) => {
+      const won = x.locator("#countdown").filter({ hasText: /\d:\d\d/ });
+      const lost = x.locator("#message").filter({ hasText: "someone else just took" });
+      await won.or(lost).waitFor();
+      return (await won.count()) > 0 ? "won" : "lost";
+    };
+    const results = await Promise.all([outcome(a), outcome(b)]);
+    check(results.filter((r) => r === "won").length === 1, `outcomes ${results}: want exactly one winner`);
+    const loser = results[0] === "lost" ? a : b;
+    await loser.locator(`rect[data-seat="${seat}"][data-status="held"][aria-disabled="true"]`).waitFor();
+    const label = await loser.locator(`rect[data-seat="${seat}"]`).getAttribute("aria-label");
+    check(label.endsWith("held") || label.includes("held,"), `the lost seat's label ${label} does not say held`);
+    await shot(loser, "desktop-race-lost");
+  });
+
+  check(!problems.length, `the pages reported errors:\n  ${problems.join("\n  ")}`);
+} catch (e) {
+  if (!failed) console.log(`FAIL ${e.stack || e}`);
+  failed = true;
+} finally {
+  await browser.close();
+}
+console.log(`${failed ? "FAIL" : "PASS"} web test in ${((Date.now() - started) / 1000).toFixed(1)}s; screenshots in ${shots}`);
+process.exit(failed ? 1 : 0);
