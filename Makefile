@@ -50,10 +50,16 @@ run: stack build ## stack, migrations, demo data, API + workers + payment simula
 	$(BIN)/evently migrate up && $(BIN)/evently seed && exec bash deploy/run-dev.sh
 
 .PHONY: test
-test: ## start the stack (fsync off: tests need no crash safety), then run every test with -race, then fuzz briefly
+test: ## start the stack (fsync off: tests need no crash safety), then run every test with -race, the browser test, then fuzz briefly
 	@EVENTLY_PG_FAST=1 $(STACK) up
 	@eval "$$($(STACK) env)"; $(GO) test -race -count=1 -timeout 25m ./...
+	@$(MAKE) --no-print-directory web-test
 	@$(MAKE) --no-print-directory fuzz
+
+.PHONY: web-test
+web-test: ## the browser test: headless Chromium buys seats on a fresh database (screenshots in web/screenshots)
+	@EVENTLY_PG_FAST=1 $(STACK) up
+	@eval "$$($(STACK) env)"; bash deploy/web-test.sh
 
 # Each HTTP fuzz target explores for FUZZTIME beyond its seed corpus (which
 # every go test runs). Findings land in api/testdata/fuzz/; commit them.
