@@ -3,7 +3,7 @@
 // labelled with section, row, seat, price and status; the map is one tab
 // stop (roving tabindex) and the arrow keys move between seats.
 import type { Seat } from "./api";
-import { s } from "./dom";
+import { h, s } from "./dom";
 import { money } from "./format";
 
 const unit = 14; // px per layout unit
@@ -31,6 +31,7 @@ export function seatMap(seats: Seat[], currency: string, maxPick: number, onChan
     minX = Math.min(minX, seat.x); minY = Math.min(minY, seat.y);
     maxX = Math.max(maxX, seat.x); maxY = Math.max(maxY, seat.y);
   }
+  if (!seats.length) minX = minY = maxX = maxY = 0;
   const pad = unit;
   const w = (maxX - minX + 1) * unit + 2 * pad, hgt = (maxY - minY + 1) * unit + 2 * pad;
   const svg = s("svg", {
@@ -172,5 +173,58 @@ export function seatMap(seats: Seat[], currency: string, maxPick: number, onChan
       onChange([]);
     },
     lock(on: boolean) { locked = on; },
+  };
+}
+
+// Maps with more seats than this open on an overview of their sections;
+// choosing one draws that section's seats only, so a 20,000-seat arena
+// costs a thousand elements at a time, and its live updates read one
+// section (GET /events/{id}/seats?section=).
+export const bigMap = 2000;
+
+export interface SectionSummary { name: string; seats: number; available: number; minPrice: number; maxPrice: number }
+
+export function summarize(seats: Seat[]): Map<string, SectionSummary> {
+  const out = new Map<string, SectionSummary>();
+  for (const seat of seats) {
+    let s = out.get(seat.section);
+    if (!s) {
+      s = { name: seat.section, seats: 0, available: 0, minPrice: Infinity, maxPrice: 0 };
+      out.set(seat.section, s);
+    }
+    s.seats++;
+    if (seat.status === "available") s.available++;
+    s.minPrice = Math.min(s.minPrice, seat.price_cents);
+    s.maxPrice = Math.max(s.maxPrice, seat.price_cents);
+  }
+  return out;
+}
+
+export interface OverviewView { el: HTMLElement; update(seats: Seat[]): void }
+
+// sectionOverview lists the sections as buttons with their availability
+// and prices. (A drawing of the sections where they sit is for later: the
+// seeded arena's sections, given no x/y, stack in one tall column.)
+export function sectionOverview(seats: Seat[], currency: string, onChoose: (section: string) => void): OverviewView {
+  const el = h("ul", { class: "sections", "aria-label": "Sections" });
+  const price = (x: SectionSummary) => x.minPrice === x.maxPrice ? money(x.minPrice, currency) : `${money(x.minPrice, currency)} – ${money(x.maxPrice, currency)}`;
+  const buttons = new Map<string, HTMLButtonElement>();
+  const paint = (x: SectionSummary) => {
+    const b = buttons.get(x.name)!;
+    b.replaceChildren(h("strong", {}, `Section ${x.name}`), h("span", {}, `${x.available} of ${x.seats} seats free`), h("span", {}, price(x)));
+    b.classList.toggle("full", x.available === 0);
+    b.setAttribute("data-available", String(x.available));
+  };
+  for (const x of summarize(seats).values()) {
+    const b = h("button", { type: "button", class: "section", "data-section": x.name, onclick: () => onChoose(x.name) });
+    buttons.set(x.name, b);
+    el.append(h("li", {}, b));
+    paint(x);
+  }
+  return {
+    el,
+    update(next: Seat[]) {
+      for (const x of summarize(next).values()) if (buttons.has(x.name)) paint(x);
+    },
   };
 }

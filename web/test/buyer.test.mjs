@@ -6,7 +6,8 @@
 // keyboard), holds, pays with tok_visa, sees confirmed, finds the booking
 // in "My bookings" and cancels it. Two buyers then race for one seat: one
 // holds it, the other is told and sees it turn unavailable. axe-core checks
-// every page for serious accessibility violations. Waits are for
+// every page for serious accessibility violations. The 20,000-seat arena
+// opens on its sections and draws one section's seats. Waits are for
 // conditions, each with a deadline; no fixed sleeps.
 import { chromium } from "playwright-core";
 import { mkdirSync, readFileSync } from "node:fs";
@@ -180,6 +181,29 @@ try {
     await p.getByRole("button", { name: "Sign out" }).click();
     await p.locator("#account").getByRole("link", { name: "Sign in" }).waitFor();
     check(await p.evaluate(() => localStorage.getItem("evently.session") === null), "the session is still in localStorage");
+  });
+
+  await step("the 20,000-seat arena: sections first, then one section's seats", async () => {
+    const t = Date.now();
+    await p.goto(`${base}/#/?q=${encodeURIComponent("Pop Arena Spectacular")}`);
+    await p.getByRole("link", { name: "Pop Arena Spectacular" }).click();
+    await p.locator("button.section").first().waitFor({ timeout: 30_000 });
+    const loaded = Date.now() - t;
+    check((await p.locator("button.section").count()) === 20, "want 20 sections");
+    check((await p.locator("rect[data-seat]").count()) === 0, "the overview draws no seats");
+    await shot(p, "desktop-arena-sections");
+    await axe(p, "arena sections");
+    await p.locator('button[data-section="S107"]').click();
+    await p.locator('rect[data-seat="S107-A-1"]').waitFor();
+    check((await p.locator("rect[data-seat]").count()) === 1000, "want the section's 1,000 seats drawn");
+    await p.keyboard.press("ArrowRight");
+    await p.keyboard.press("Space");
+    await p.locator('rect[data-seat="S107-A-2"][data-status="selected"]').waitFor();
+    await p.locator("#picks li", { hasText: "S107 row A seat 2" }).waitFor();
+    await shot(p, "desktop-arena-section");
+    await p.getByRole("button", { name: "All sections" }).click();
+    await p.locator("button.section").first().waitFor();
+    console.log(`     (arena overview shown ${loaded} ms after the click)`);
   });
 
   await step("phone width", async () => {

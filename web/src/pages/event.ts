@@ -3,7 +3,7 @@
 import { ApiError, call, get, session, type Booking, type EventInfo, type Hold, type Seat, type SeatMap } from "../api";
 import { announce, h, signInFirst } from "../dom";
 import { money, seatName, when } from "../format";
-import { seatMap, type SeatMapView } from "../seatmap";
+import { bigMap, seatMap, sectionOverview, type OverviewView, type SeatMapView } from "../seatmap";
 import { followBooking } from "./follow";
 
 const maxSeats = 10;
@@ -49,11 +49,48 @@ export function eventPage(id: string) {
         total.textContent = seats.length ? `${seats.length} seat${seats.length > 1 ? "s" : ""}, ${money(sum, ev.currency)}` : "";
         holdBtn.disabled = !seats.length || !ev.sales_open;
       };
-      const view: SeatMapView = seatMap(map.seats, ev.currency, maxSeats, showPicks, (m) => { say(m, "error"); announce(m); });
-      showPicks([]);
-
+      const refused = (m: string) => { say(m, "error"); announce(m); };
+      let hold: Hold | null = null;
+      // A big map opens on its sections; section is the one drawn, if any.
+      const big = map.seats.length > bigMap;
+      let all = map.seats;
+      let section: string | null = null;
+      let view: SeatMapView = seatMap(big ? [] : all, ev.currency, maxSeats, showPicks, refused);
+      let overview: OverviewView | null = null;
+      const mapBox = h("div", { class: "mapscroll" });
+      const sectionBar = h("div", { class: "sectionbar", hidden: true });
       const counts = h("p", { class: "meta", id: "counts" });
-      const showCounts = (m: SeatMap) => { counts.textContent = `${m.counts.available ?? 0} available · ${m.counts.held ?? 0} held · ${m.counts.sold ?? 0} sold`; };
+      const showCounts = (m: SeatMap) => {
+        counts.textContent = `${section ? `Section ${section}: ` : ""}${m.counts.available ?? 0} available · ${m.counts.held ?? 0} held · ${m.counts.sold ?? 0} sold`;
+      };
+      const showOverview = () => {
+        if (hold) { refused("Your seats are held: pay for them, or release them to pick others."); return; }
+        section = null;
+        view = seatMap([], ev.currency, maxSeats, showPicks, refused);
+        showPicks([]);
+        overview!.update(all);
+        mapBox.replaceChildren(overview!.el);
+        sectionBar.hidden = true;
+        void refreshMap();
+      };
+      const showSection = (name: string) => {
+        section = name;
+        view = seatMap(all.filter((s) => s.section === name), ev.currency, maxSeats, showPicks, refused);
+        showPicks([]);
+        mapBox.replaceChildren(view.el);
+        sectionBar.replaceChildren(h("strong", {}, `Section ${name}`),
+          h("button", { type: "button", class: "secondary", id: "all-sections", onclick: showOverview }, "All sections"));
+        sectionBar.hidden = false;
+        view.el.querySelector<SVGElement>('[tabindex="0"]')?.focus();
+        void refreshMap();
+      };
+      if (big) {
+        overview = sectionOverview(all, ev.currency, showSection);
+        mapBox.append(overview.el);
+      } else {
+        mapBox.append(view.el);
+      }
+      showPicks([]);
       showCounts(map);
 
       main.append(
@@ -63,29 +100,38 @@ export function eventPage(id: string) {
         ev.sales_open ? "" : h("p", { class: "message error" }, ev.status === "cancelled" ? "This event was cancelled." : "Tickets are not on sale right now."),
         h("div", { class: "layout" },
           h("section", { class: "card mapcard", "aria-labelledby": "map-title" },
-            h("h2", { id: "map-title" }, "Seat map"), counts, legend(),
-            h("div", { class: "mapscroll" }, view.el)),
+            h("h2", { id: "map-title" }, "Seat map"), counts, legend(), sectionBar, mapBox),
           panel),
       );
 
-      const refreshMap = async () => {
+      async function refreshMap() {
+        const drawn = section;
         try {
           // no-cache: revalidate with the stored ETag (a 304 costs no body).
-          const m = await get<SeatMap>(`/events/${id}/seats`, { cache: "no-cache", signal: aborts.signal });
-          if (!alive) return;
+          const q = drawn ? `?section=${encodeURIComponent(drawn)}` : "";
+          const m = await get<SeatMap>(`/events/${id}/seats${q}`, { cache: "no-cache", signal: aborts.signal });
+          if (!alive || drawn !== section) return;
+          // The drawn seats share their objects with all: updating the view
+          // updates all too.
           view.update(m.seats);
+          if (big && !drawn) {
+            all = m.seats;
+            overview!.update(all);
+          }
           showCounts(m);
         } catch { /* the next round tries again */ }
-      };
+      }
+      // A big map's overview reads every seat: every third round only.
+      let round = 0;
       const tick = () => {
         if (!alive) return;
-        if (!document.hidden) void refreshMap();
+        round++;
+        if (!document.hidden && (!big || section || round % 3 === 0)) void refreshMap();
         timers.push(window.setTimeout(tick, mapEvery));
       };
       timers.push(window.setTimeout(tick, mapEvery));
 
       // The hold, then the payment.
-      let hold: Hold | null = null;
       let countdown = 0;
       const holdBox = h("div", { class: "hold", id: "holdbox" });
       panel.insertBefore(holdBox, message);
