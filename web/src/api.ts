@@ -101,7 +101,9 @@ export async function call<T>(method: string, path: string, body?: unknown, head
     return fetch("/api/v1" + path, { method, headers: hs, body: body === undefined ? undefined : JSON.stringify(body), ...init });
   };
   let s = session();
-  if (s && s.expires_at - Date.now() < refreshMargin) s = await refresh(s);
+  // A refresh the server did not decide (a 5xx) keeps the old pair, which
+  // may still work; one refused dropped the session, and session() is null.
+  if (s && s.expires_at - Date.now() < refreshMargin) s = (await refresh(s)) ?? session();
   let res = await send(s);
   if (res.status === 401 && s) {
     s = await refresh(s);

@@ -26,7 +26,7 @@ export function eventsPage(main: HTMLElement, params: URLSearchParams): () => vo
     const v = input.value.trim();
     location.hash = v ? `#/?q=${encodeURIComponent(v)}` : "#/";
   });
-  const list = h("ul", { class: "events", "aria-live": "polite" });
+  const list = h("ul", { class: "events" });
   const status = h("p", { class: "meta" }, "Loading…");
   const more = h("button", { type: "button", hidden: true }, "More events");
   main.append(h("h1", {}, q ? `Events matching “${q}”` : "Upcoming events"), form, status, list, more);
