@@ -12,10 +12,11 @@
 import { chromium } from "playwright-core";
 import { mkdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 const base = process.env.EVENTLY_WEB_URL || "http://127.0.0.1:58080";
-const shots = process.env.WEB_SCREENSHOTS || join(import.meta.dirname, "..", "screenshots");
+const shots = process.env.WEB_SCREENSHOTS || join(dirname(fileURLToPath(import.meta.url)), "..", "screenshots");
 const eventTitle = "Late Night Jazz Trio"; // seeded: the club, 120 seats, on sale
 const password = "evently-user-demo";
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
