@@ -90,10 +90,10 @@ const refreshMargin = 30_000;
 
 export interface Answer<T> { status: number; body: T; headers: Headers }
 
-// call sends a request with the session's token (renewed first when it is
-// about to expire, and once more after a 401) and returns the answer, or
-// throws an ApiError for anything but 2xx.
-export async function call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, init: RequestInit = {}): Promise<Answer<T>> {
+// authed sends a request with the session's token (renewed first when it
+// is about to expire, and once more after a 401) and returns the answer as
+// it came, or throws an ApiError for anything but 2xx.
+async function authed(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, init: RequestInit = {}): Promise<Response> {
   const send = (s: Session | null) => {
     const hs: Record<string, string> = { Accept: "application/json", ...headers };
     if (body !== undefined) hs["Content-Type"] = "application/json";
@@ -110,8 +110,30 @@ export async function call<T>(method: string, path: string, body?: unknown, head
     if (s) res = await send(s);
   }
   if (!res.ok) throw await problem(res);
+  return res;
+}
+
+// call is authed with the body read as JSON.
+export async function call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, init: RequestInit = {}): Promise<Answer<T>> {
+  const res = await authed(method, path, body, headers, init);
   const text = res.status === 204 ? "" : await res.text();
   return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T, headers: res.headers };
+}
+
+// download fetches a file the API gives only with the token (a plain link
+// cannot send it) and hands it to the browser to save.
+export async function download(path: string, fallbackName: string): Promise<void> {
+  const res = await authed("GET", path, undefined, { Accept: "*/*" });
+  const name = /filename="([^"]+)"/.exec(res.headers.get("Content-Disposition") ?? "")?.[1] ?? fallbackName;
+  const url = URL.createObjectURL(await res.blob());
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  // The browser has read the blob once the click's download started.
+  window.setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
 export async function get<T>(path: string, init: RequestInit = {}): Promise<T> {
@@ -157,4 +179,53 @@ export interface Hold { id: string; event_id: string; seat_ids: string[]; expire
 export interface Booking {
   id: string; event_id: string; status: string; reason?: string; seat_ids: string[] | null;
   amount_cents?: number; currency?: string; expires_at?: string; accepted_at?: string; updated_at?: string;
+}
+export interface WaitlistEntry {
+  id: string; event_id: string; party_size: number; tier?: string;
+  status: "waiting" | "offered" | "booked" | "expired" | "left";
+  position?: number; people_ahead: number;
+  offer?: { hold_id: string; seat_ids: string[]; expires_at: string };
+  created_at: string;
+}
+export interface Notification {
+  id: string; type: string; created_at: string; read_at: string | null;
+  data: { message?: string; event_id?: string; booking_id?: string; [k: string]: unknown };
+}
+export interface NotificationPage { items: Notification[]; next_cursor: string | null; unread: number }
+export interface Money { currency: string; gross_cents: number; refunded_cents: number; net_cents: number }
+export interface DayFigures {
+  day: string; bookings_submitted: number; reserved: number; confirmed: number; failed: number; expired: number;
+  cancelled: number; refunded: number; seats_sold: number; revenue_cents: Record<string, number> | null;
+}
+export interface Dashboard {
+  from: string; to: string; events: number; total_bookings: number; confirmed_bookings: number; cancelled_bookings: number;
+  seats_sold: number; capacity: number; revenue: Money[] | null; cancellation_rate: number; capacity_utilization: number;
+  top_events: { event_id: string; title: string; currency: string; capacity: number; confirmed: number; seats_sold: number; revenue_cents: number }[] | null;
+  daily: DayFigures[] | null;
+}
+export interface EventAnalytics {
+  event_id: string; title: string; time_zone: string; currency: string; capacity: number; seats_sold: number;
+  revenue: Money; cancellation_rate: number; capacity_utilization: number; daily: DayFigures[] | null;
+  funnel: {
+    holds_taken: number | null; bookings_submitted: number; reserved: number; confirmed: number; failed: number;
+    failed_by_reason: Record<string, number> | null; expired: number; cancelled: number; refunded: number;
+    waitlist_joins: number; waitlist_offers: number; waitlist_conversions: number;
+  };
+}
+export interface Venue {
+  id: string; name: string; city: string; address: string; time_zone: string;
+  sections?: { name: string; seat_count: number }[];
+}
+
+// role reads the signed-in account's role from the access token's claims,
+// only to choose which links to show: the API decides what is allowed.
+export function role(): string {
+  const s = session();
+  if (!s) return "";
+  try {
+    const part = s.access_token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return String(JSON.parse(atob(part)).role ?? "");
+  } catch {
+    return "";
+  }
 }

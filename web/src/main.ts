@@ -7,6 +7,7 @@ import { bookingsPage } from "./pages/bookings";
 import { eventPage } from "./pages/event";
 import { eventsPage } from "./pages/events";
 import { loginPage } from "./pages/login";
+import { notificationsPage, watchUnread } from "./pages/notifications";
 
 // A page renders into main and returns what stops its timers and polls.
 export type Page = (main: HTMLElement, params: URLSearchParams) => (() => void) | void;
@@ -16,6 +17,7 @@ const routes: [RegExp, (m: RegExpMatchArray) => Page][] = [
   [/^\/events\/([0-9a-f-]{36})$/, (m) => eventPage(m[1])],
   [/^\/bookings$/, () => bookingsPage],
   [/^\/login$/, () => loginPage],
+  [/^\/notifications$/, () => notificationsPage],
 ];
 
 let stop: (() => void) | void;
@@ -43,10 +45,13 @@ function header(): void {
   const s = session();
   if (s) {
     nav.replaceChildren(
+      h("a", { href: "#/notifications", id: "notifications-link" }, "Notifications ",
+        h("span", { class: "badge", id: "unread", hidden: true })),
       h("a", { href: "#/bookings" }, "My bookings"),
       h("span", { class: "who" }, s.email),
       h("button", { type: "button", class: "link", onclick: async () => { await logout(); location.hash = "#/"; } }, "Sign out"),
     );
+    watchUnread();
   } else {
     nav.replaceChildren(h("a", { href: `#/login?next=${encodeURIComponent(location.hash || "#/")}` }, "Sign in"));
   }

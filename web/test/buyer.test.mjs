@@ -7,8 +7,10 @@
 // in "My bookings" and cancels it. Two buyers then race for one seat: one
 // holds it, the other is told and sees it turn unavailable. axe-core checks
 // every page for serious accessibility violations. The 20,000-seat arena
-// opens on its sections and draws one section's seats. Waits are for
-// conditions, each with a deadline; no fixed sleeps.
+// opens on its sections and draws one section's seats. A sold-out event
+// offers its waitlist; seats coming back are offered to the first party in
+// line, who books them; the inbox shows the news with a live unread count.
+// Waits are for conditions, each with a deadline; no fixed sleeps.
 import { chromium } from "playwright-core";
 import { mkdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -69,17 +71,17 @@ async function page(viewport) {
   return p;
 }
 
-async function signIn(p, email) {
+async function signIn(p, email, pass = password) {
   await p.goto(`${base}/#/login`);
   await p.getByLabel("Email").fill(email);
-  await p.getByLabel("Password").fill(password);
+  await p.getByLabel("Password").fill(pass);
   await p.getByRole("button", { name: "Sign in" }).click();
   await p.locator("#account .who", { hasText: email }).waitFor();
 }
 
-async function openEvent(p) {
-  await p.goto(`${base}/#/?q=${encodeURIComponent(eventTitle)}`);
-  await p.getByRole("link", { name: eventTitle }).click();
+async function openEvent(p, title = eventTitle) {
+  await p.goto(`${base}/#/?q=${encodeURIComponent(title)}`);
+  await p.getByRole("link", { name: title }).click();
   await p.locator("svg.seatmap rect[data-seat]").first().waitFor();
 }
 
@@ -93,6 +95,37 @@ async function axe(p, where) {
 }
 
 const shot = (p, name) => p.screenshot({ path: join(shots, `${name}.png`), fullPage: false });
+
+// bothWidths takes the page's screenshot at desktop and at phone width,
+// checks it is no wider than a phone and has no serious accessibility
+// violations at either, and goes back to desktop width.
+async function bothWidths(p, name, where) {
+  const resize = async (size) => {
+    await p.setViewportSize(size);
+    await p.waitForFunction((w) => window.innerWidth === w, size.width);
+  };
+  await resize(desktop);
+  await shot(p, `desktop-${name}`);
+  await axe(p, where);
+  await resize(phone);
+  await shot(p, `phone-${name}`);
+  const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(overflow <= 0, `${where}: the page is ${overflow}px wider than a phone`);
+  await axe(p, `${where} (phone)`);
+  await resize(desktop);
+}
+
+// cancelBooking cancels, on "My bookings", the user's confirmed booking
+// of the event with this title.
+async function cancelBooking(p, title) {
+  await p.goto(`${base}/#/bookings`);
+  const row = p.locator("li.booking").filter({ hasText: title }).filter({ has: p.locator('[data-status="confirmed"]') }).first();
+  await row.waitFor();
+  const booking = p.locator(`li.booking[data-booking="${await row.getAttribute("data-booking")}"]`);
+  p.once("dialog", (d) => d.accept());
+  await booking.getByRole("button", { name: "Cancel booking" }).click();
+  await booking.locator('.booking-status[data-status="cancelled"]').waitFor({ timeout: 30_000 });
+}
 
 try {
   const p = await page(desktop);
@@ -242,6 +275,60 @@ try {
     const label = await loser.locator(`rect[data-seat="${seat}"]`).getAttribute("aria-label");
     check(label.endsWith("held") || label.includes("held,"), `the lost seat's label ${label} does not say held`);
     await shot(loser, "desktop-race-lost");
+  });
+
+  // The seeded sold-out event: alice (2 seats), dave and erin hold every
+  // seat; bob (party of 2), carol (1) and frank (4) wait, in that order.
+  const soldOut = "Songwriters in the Round";
+  let erin;
+  await step("a sold-out event offers to join the waitlist", async () => {
+    erin = await page(desktop);
+    await signIn(erin, "erin@evently.test");
+    await erin.goto(`${base}/#/?q=${encodeURIComponent(soldOut)}`);
+    await erin.locator("ul.events li", { hasText: soldOut }).filter({ hasText: "Sold out" }).waitFor();
+    await erin.getByRole("link", { name: soldOut }).click();
+    await erin.locator("#soldout").waitFor();
+    await erin.getByRole("button", { name: "Join the waitlist" }).waitFor();
+    check((await erin.locator('rect[data-seat][data-status="available"]').count()) === 0, "a sold-out map shows available seats");
+    await bothWidths(erin, "waitlist-join", "sold-out event");
+    await erin.getByLabel("Seats for your party").selectOption("1");
+    await erin.getByRole("button", { name: "Join the waitlist" }).click();
+    await erin.locator("#waitlist-place", { hasText: "You are number 4 in line, with 7 people ahead of you." }).waitFor();
+    await bothWidths(erin, "waitlist-joined", "waitlist, in line");
+  });
+
+  let bob;
+  await step("seats come back: the first party in line gets an offer and books it", async () => {
+    const alice = await page(desktop);
+    await signIn(alice, "alice@evently.test");
+    await cancelBooking(alice, soldOut);
+    bob = await page(desktop);
+    await signIn(bob, "bob@evently.test");
+    await bob.goto(`${base}/#/?q=${encodeURIComponent(soldOut)}`);
+    await bob.getByRole("link", { name: soldOut }).click();
+    // Bob waits first in line; alice's two seats are offered to him.
+    await bob.locator('#waitlist[data-status="offered"]').waitFor({ timeout: 30_000 });
+    check((await bob.locator("#offer-seats li").count()) === 2, "want an offer of two seats");
+    await bob.locator("#offer-countdown").filter({ hasText: /^\d+:\d\d$/ }).waitFor();
+    await bothWidths(bob, "waitlist-offered", "waitlist offer");
+    await bob.getByRole("button", { name: "Book these seats" }).click();
+    await bob.locator('#offer-booking .booking-status[data-status="confirmed"]').waitFor({ timeout: 30_000 });
+    await shot(bob, "desktop-waitlist-booked");
+    // Erin moved up without a reload: carol (1) and frank (4) are ahead.
+    await erin.locator("#waitlist-place", { hasText: "You are number 3 in line, with 5 people ahead of you." }).waitFor({ timeout: 20_000 });
+  });
+
+  await step("notifications: a live unread count, the inbox, mark all read", async () => {
+    // The badge counts the offer and the booking while bob stays on the page.
+    await bob.locator("#unread").filter({ hasText: /^[1-9]\d* unread$/ }).waitFor({ timeout: 20_000 });
+    await bob.locator("#notifications-link").click();
+    await bob.locator('#inbox li.note.unread[data-type="waitlist.offered"]').waitFor();
+    await bob.locator('#inbox li.note[data-type="booking.confirmed"]').waitFor({ timeout: 20_000 });
+    await bothWidths(bob, "notifications", "notifications");
+    await bob.getByRole("button", { name: "Mark all read" }).click();
+    await bob.locator("#unread").waitFor({ state: "hidden" });
+    await bob.locator("#inbox li.note").first().waitFor();
+    check((await bob.locator("#inbox li.note.unread").count()) === 0, "notifications still unread after Mark all read");
   });
 
   check(!problems.length, `the pages reported errors:\n  ${problems.join("\n  ")}`);

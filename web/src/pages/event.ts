@@ -5,6 +5,7 @@ import { announce, h, signInFirst } from "../dom";
 import { money, seatName, when } from "../format";
 import { bigMap, seatMap, sectionOverview, type OverviewView, type SeatMapView } from "../seatmap";
 import { followBooking } from "./follow";
+import { waitlistPanel, type WaitlistView } from "./waitlist";
 
 const maxSeats = 10;
 // The map is re-read this often while the page is visible; the API caches it
@@ -16,6 +17,7 @@ export function eventPage(id: string) {
     let alive = true;
     const timers: number[] = [];
     const aborts = new AbortController();
+    let waitlist: WaitlistView | null = null;
     const status = h("p", { class: "meta" }, "Loading…");
     main.append(status);
 
@@ -92,16 +94,21 @@ export function eventPage(id: string) {
       }
       showPicks([]);
       showCounts(map);
+      // Sold out: the waitlist offers a place in line (and shows the
+      // caller's entry, and its offer, whenever they have one).
+      const soldOut = ev.sales_open && (map.counts.available ?? 0) === 0;
+      waitlist = waitlistPanel(ev, soldOut, () => void refreshMap(), () => void refreshMap());
 
       main.append(
         h("h1", {}, ev.title),
         h("p", { class: "meta" }, `${when(ev.starts_at, ev.time_zone)} · ${ev.venue.name}, ${ev.venue.address}, ${ev.venue.city}`),
         ev.description ? h("p", {}, ev.description) : "",
         ev.sales_open ? "" : h("p", { class: "message error" }, ev.status === "cancelled" ? "This event was cancelled." : "Tickets are not on sale right now."),
+        soldOut ? h("p", { class: "message soldout", id: "soldout" }, "Sold out. Join the waitlist for seats that come back.") : "",
         h("div", { class: "layout" },
           h("section", { class: "card mapcard", "aria-labelledby": "map-title" },
             h("h2", { id: "map-title" }, "Seat map"), counts, legend(), sectionBar, mapBox),
-          panel),
+          h("div", { class: "side" }, waitlist.el, panel)),
       );
 
       async function refreshMap() {
@@ -246,6 +253,7 @@ export function eventPage(id: string) {
     return () => {
       alive = false;
       aborts.abort();
+      waitlist?.stop();
       for (const t of timers) window.clearTimeout(t);
     };
   };
