@@ -1,13 +1,15 @@
 // Evently's single-page app. Routes live in the URL fragment (#/events/…)
 // so the server serves index.html at / only and every other path stays the
 // API's or a 404.
-import { logout, session } from "./api";
+import { logout, role, session } from "./api";
 import { h } from "./dom";
 import { bookingsPage } from "./pages/bookings";
 import { eventPage } from "./pages/event";
 import { eventsPage } from "./pages/events";
 import { loginPage } from "./pages/login";
 import { notificationsPage, watchUnread } from "./pages/notifications";
+import { organizeEventPage, organizePage } from "./pages/organize";
+import { pipelinePage } from "./pages/pipeline";
 
 // A page renders into main and returns what stops its timers and polls.
 export type Page = (main: HTMLElement, params: URLSearchParams) => (() => void) | void;
@@ -18,6 +20,9 @@ const routes: [RegExp, (m: RegExpMatchArray) => Page][] = [
   [/^\/bookings$/, () => bookingsPage],
   [/^\/login$/, () => loginPage],
   [/^\/notifications$/, () => notificationsPage],
+  [/^\/organize$/, () => organizePage],
+  [/^\/organize\/events\/([0-9a-f-]{36})$/, (m) => organizeEventPage(m[1])],
+  [/^\/pipeline$/, () => pipelinePage],
 ];
 
 let stop: (() => void) | void;
@@ -44,10 +49,13 @@ function header(): void {
   const nav = document.getElementById("account")!;
   const s = session();
   if (s) {
+    const r = role();
     nav.replaceChildren(
       h("a", { href: "#/notifications", id: "notifications-link" }, "Notifications ",
         h("span", { class: "badge", id: "unread", hidden: true })),
       h("a", { href: "#/bookings" }, "My bookings"),
+      ...(r === "organizer" || r === "admin" ? [h("a", { href: "#/organize" }, "Organize")] : []),
+      ...(r === "admin" ? [h("a", { href: "#/pipeline" }, "Pipeline")] : []),
       h("span", { class: "who" }, s.email),
       h("button", { type: "button", class: "link", onclick: async () => { await logout(); location.hash = "#/"; } }, "Sign out"),
     );

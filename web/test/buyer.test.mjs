@@ -10,7 +10,9 @@
 // opens on its sections and draws one section's seats. A sold-out event
 // offers its waitlist; seats coming back are offered to the first party in
 // line, who books them; the inbox shows the news with a live unread count.
-// Waits are for conditions, each with a deadline; no fixed sleeps.
+// An organizer creates a venue and an event, publishes it, and watches a
+// sale appear on its dashboard; an admin reads the pipeline. Waits are for
+// conditions, each with a deadline; no fixed sleeps.
 import { chromium } from "playwright-core";
 import { mkdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -329,6 +331,64 @@ try {
     await bob.locator("#unread").waitFor({ state: "hidden" });
     await bob.locator("#inbox li.note").first().waitFor();
     check((await bob.locator("#inbox li.note.unread").count()) === 0, "notifications still unread after Mark all read");
+  });
+
+  await step("an organizer creates and publishes an event and sees a sale appear on the dashboard", async () => {
+    const o = await page(desktop);
+    await signIn(o, "organizer1@evently.test", "evently-organizer-demo");
+    await o.getByRole("link", { name: "Organize" }).click();
+    await o.locator("#dashboard .figures").waitFor();
+    // A venue from the compact layout, previewed before it is created.
+    const venue = `Web Test Hall ${Date.now()}`;
+    await o.locator("#v-name").fill(venue);
+    await o.locator("#v-layout").fill('{"sections": [{"name": "MAIN", "row_count": 3, "seats_per_row": 8}]}');
+    await o.locator('#v-preview svg[aria-label="Preview: 1 section, 24 seats"]').waitFor();
+    await o.getByRole("button", { name: "Create venue" }).click();
+    await o.locator("#v-created", { hasText: venue }).waitFor();
+    await o.locator("#ev-venue option", { hasText: venue }).waitFor({ state: "attached" });
+    await o.locator("#ev-venue").selectOption({ label: `${venue}, Lisbon` });
+    const title = `Web Test Premiere ${Date.now()}`;
+    await o.locator("#ev-title").fill(title);
+    await o.locator("#ev-price").fill("25.00");
+    await bothWidths(o, "organize", "organize");
+    await o.getByRole("button", { name: "Create draft" }).click();
+    await o.getByRole("button", { name: "Publish now" }).click();
+    await o.locator("#ev-published").waitFor();
+    await o.getByRole("link", { name: "Its sales dashboard" }).click();
+    await o.locator('#event-dashboard[data-confirmed="0"]').waitFor();
+    const eventId = /organize\/events\/([0-9a-f-]{36})/.exec(o.url())[1];
+
+    const buyer = await page(desktop);
+    await signIn(buyer, "frank@evently.test");
+    await buyer.goto(`${base}/#/events/${eventId}`);
+    await buyer.locator('rect[data-seat][data-status="available"]').first().click();
+    await buyer.getByRole("button", { name: "Hold seats" }).click();
+    await buyer.locator("#pay").click();
+    await buyer.locator('#booking .booking-status[data-status="confirmed"]').waitFor({ timeout: 30_000 });
+
+    // The dashboard, left open, shows the sale at its next read.
+    await o.locator('#event-dashboard[data-confirmed="1"]').waitFor({ timeout: 20_000 });
+    check((await o.locator("#e-seats strong").textContent()) === "1 of 24", "the dashboard does not show 1 of 24 seats sold");
+    check((await o.locator("#e-gross strong").textContent()).includes("25.00"), "the dashboard does not show $25.00 of revenue");
+    await o.locator('svg.chart rect.bar[data-value="1"]').first().waitFor();
+    await o.locator('svg.heat[aria-label^="Capacity: 1 sold, 0 held, 23 available"]').waitFor({ timeout: 20_000 });
+    await bothWidths(o, "dashboard", "sales dashboard");
+    const [dl] = await Promise.all([o.waitForEvent("download"), o.getByRole("button", { name: "Export bookings (CSV)" }).click()]);
+    const csv = readFileSync(await dl.path(), "utf8");
+    check(csv.startsWith("booking_id,") && csv.includes("frank@evently.test") && csv.includes("confirmed"), `the CSV export: ${csv.slice(0, 300)}`);
+    await o.goto(`${base}/#/organize`);
+    await o.locator("#top-events tr", { hasText: title }).waitFor({ timeout: 20_000 });
+    await shot(o, "desktop-organize-top-events");
+  });
+
+  await step("operators: the pipeline view", async () => {
+    const ad = await page(desktop);
+    await signIn(ad, "admin@evently.test", "evently-admin-demo");
+    await ad.getByRole("link", { name: "Pipeline" }).click();
+    await ad.locator("#partitions tbody tr").first().waitFor({ timeout: 20_000 });
+    await ad.locator("#workers tbody tr").first().waitFor({ timeout: 20_000 });
+    await ad.locator("#dlq").waitFor();
+    await bothWidths(ad, "pipeline", "pipeline");
   });
 
   check(!problems.length, `the pages reported errors:\n  ${problems.join("\n  ")}`);
