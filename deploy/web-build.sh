@@ -18,9 +18,14 @@ if ! command -v npm >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm >/dev/null ||
       { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm >/dev/null; }
   else
-    echo "web: npm is missing; install Node.js 20 or newer" >&2
+    echo "web: npm is missing; install Node.js 18 or newer (Debian: apt-get install nodejs npm)" >&2
     exit 1
   fi
+fi
+# The pinned esbuild and playwright-core need Node.js 18 (Debian 12's).
+if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 18 ]; then
+  echo "web: Node.js $(node --version) is too old; 18 or newer is needed" >&2
+  exit 1
 fi
 
 # npm ci again only when the lock file changed since the last install.
