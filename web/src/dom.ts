@@ -41,3 +41,13 @@ export function announce(text: string): void {
 export function signInFirst(): void {
   location.hash = `#/login?next=${encodeURIComponent(location.hash || "#/")}`;
 }
+
+// refill replaces el's children and, when focus was inside, puts it back on
+// the new element with the same id: pages that redraw their figures every
+// few seconds would otherwise throw a keyboard user back to the top.
+export function refill(el: Element, ...children: Child[]): void {
+  const had = document.activeElement;
+  const id = had && had !== el && el.contains(had) ? had.id : "";
+  el.replaceChildren(...children.filter((c): c is Node | string => c !== null && c !== undefined && c !== false));
+  if (id) (document.getElementById(id) as HTMLElement | null)?.focus({ preventScroll: true });
+}

@@ -2,7 +2,7 @@
 // compact layout (with a preview), a new event, publishing drafts, and one
 // event's live figures with its bookings as CSV.
 import { ApiError, call, download, get, role, session, type Dashboard, type EventAnalytics, type EventInfo, type Page, type SeatMap, type Venue } from "../api";
-import { announce, h, s, signInFirst } from "../dom";
+import { announce, h, refill, s, signInFirst } from "../dom";
 import { barChart, everyDay, funnel, heatMap } from "../charts";
 import { money, when } from "../format";
 
@@ -61,17 +61,23 @@ export function organizePage(main: HTMLElement): (() => void) | void {
   };
   void loadDrafts();
 
+  let shown = "";
   const stop = repeat(async () => {
     let d: Dashboard;
     try {
       d = await get<Dashboard>("/analytics/dashboard", { signal: aborts.signal, cache: "no-store" });
     } catch (x) {
       if (!aborts.signal.aborted) dash.replaceChildren(dash.firstChild!, h("p", { class: "error" }, x instanceof ApiError ? x.message : "Could not reach Evently."));
+      shown = "";
       return;
     }
+    // Redrawn only when the figures changed.
+    const key = JSON.stringify(d);
+    if (key === shown) return;
+    shown = key;
     const revenue = (d.revenue ?? []).map((m) => money(m.net_cents, m.currency)).join(" + ") || "none";
     const top = d.top_events ?? [];
-    dash.replaceChildren(dash.firstChild!,
+    refill(dash, dash.firstChild,
       h("div", { class: "figures" },
         figure("Bookings", String(d.total_bookings), "f-bookings"),
         figure("Confirmed", String(d.confirmed_bookings), "f-confirmed"),
@@ -82,10 +88,10 @@ export function organizePage(main: HTMLElement): (() => void) | void {
       barChart(everyDay(d.from, d.to, d.daily, (x) => x.seats_sold), "Seats sold"),
       h("h3", {}, "Top events"),
       top.length
-        ? h("div", { class: "scroll", role: "region", tabindex: 0, "aria-label": "Top events" }, h("table", { class: "table", id: "top-events" },
+        ? h("div", { class: "scroll", role: "region", tabindex: 0, "aria-label": "Top events", id: "top-events-region" }, h("table", { class: "table", id: "top-events" },
           h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Event"), h("th", { scope: "col" }, "Seats sold"), h("th", { scope: "col" }, "Confirmed"), h("th", { scope: "col" }, "Revenue"))),
           h("tbody", {}, ...top.map((e) => h("tr", { "data-event": e.event_id },
-            h("td", {}, h("a", { href: `#/organize/events/${e.event_id}` }, e.title)),
+            h("td", {}, h("a", { href: `#/organize/events/${e.event_id}`, id: `top-${e.event_id}` }, e.title)),
             h("td", {}, `${e.seats_sold} of ${e.capacity}`), h("td", {}, String(e.confirmed)), h("td", {}, money(e.revenue_cents, e.currency)))))))
         : h("p", { class: "meta" }, "No sales in these days yet."));
   });
@@ -312,6 +318,7 @@ export function organizeEventPage(id: string) {
     });
     main.append(h("p", {}, h("a", { href: "#/organize" }, "← All my events")), head,
       h("p", { class: "row" }, h("a", { href: `#/events/${id}` }, "The event's page for buyers"), csv), err, body);
+    let shown = "";
     const stop = repeat(async () => {
       let a: EventAnalytics, m: SeatMap;
       try {
@@ -323,13 +330,17 @@ export function organizeEventPage(id: string) {
         return;
       }
       err.textContent = "";
+      // Redrawn only when the figures or a seat's status changed.
+      const key = JSON.stringify(a) + m.seats.map((x) => x.status[0]).join("");
+      if (key === shown) return;
+      shown = key;
       head.textContent = `Sales: ${a.title}`;
       const f = a.funnel;
       const days = a.daily ?? [];
       const from = days.length ? days[0].day : new Date().toISOString().slice(0, 10);
       const to = days.length ? days[days.length - 1].day : from;
       const failed = Object.entries(f.failed_by_reason ?? {}).map(([k, v]) => `${k.replace(/_/g, " ")}: ${v}`).join(", ");
-      body.replaceChildren(
+      refill(body,
         h("div", { class: "figures" },
           figure("Seats sold", `${a.seats_sold} of ${a.capacity}`, "e-seats"),
           figure("Sold", pct(a.capacity_utilization), "e-util"),

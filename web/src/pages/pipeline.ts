@@ -3,7 +3,7 @@
 // the worker processes and their payment breakers, and the dead-letter
 // queues with replay.
 import { ApiError, call, get, role, session } from "../api";
-import { announce, h, signInFirst } from "../dom";
+import { announce, h, refill, signInFirst } from "../dom";
 
 interface Trend { over_seconds: number; lag_change: number; produced_per_second: number; consumed_per_second: number }
 interface Pipeline {
@@ -24,7 +24,7 @@ const trendText = (t: Trend | null) => t === null ? "first look"
 // table wraps the table in a region that scrolls sideways at phone width;
 // the region takes focus so keyboards can scroll it too.
 function table(caption: string, heads: string[], rows: (string | Node)[][], id: string): HTMLElement {
-  return h("div", { class: "scroll", role: "region", tabindex: 0, "aria-label": caption }, h("table", { class: "table", id },
+  return h("div", { class: "scroll", role: "region", tabindex: 0, "aria-label": caption, id: `${id}-region` }, h("table", { class: "table", id },
     h("caption", {}, caption),
     h("thead", {}, h("tr", {}, ...heads.map((x) => h("th", { scope: "col" }, x)))),
     h("tbody", {}, ...rows.map((r) => h("tr", {}, ...r.map((c) => h("td", {}, c)))))));
@@ -67,7 +67,7 @@ export function pipelinePage(main: HTMLElement): (() => void) | void {
     err.textContent = "";
     const lag = p.groups.flatMap((g) => g.partitions.map((x) => [g.group, g.topic, String(x.partition), String(x.lag),
       `${x.committed_offset} / ${x.end_offset}`, x.owner || "nobody (rebalancing?)", trendText(x.trend)]));
-    body.replaceChildren(
+    refill(body,
       table("Lag by group", ["Group", "Topic", "Lag", "Trend"], p.groups.map((g) => [g.group, g.topic, String(g.lag), trendText(g.trend)]), "groups"),
       table("Lag per partition", ["Group", "Topic", "Partition", "Lag", "Committed / end", "Owner", "Trend"], lag, "partitions"),
       table("Workers (reported in the last 10 s)", ["Instance", "Kinds", "Host", "PID", "Seen"],
@@ -76,7 +76,7 @@ export function pipelinePage(main: HTMLElement): (() => void) | void {
       table("Consumer groups", ["Group", "State", "Members"], p.consumers.map((c) => [c.group, c.error ? `${c.state} (${c.error})` : c.state,
         c.members.map((m) => `${m.client_id} on ${m.host}: ${Object.entries(m.partitions).map(([t, ps]) => `${t} ${ps.join(",")}`).join("; ")}`).join(" | ") || "none"]), "consumers"),
       table("Dead-letter queues", ["Topic", "Pending", "Ever", ""], p.dlq.map((d) => {
-        const btn = h("button", { type: "button", class: "secondary", "data-replay": d.topic, disabled: d.pending === 0 }, `Replay ${d.topic}`);
+        const btn = h("button", { type: "button", class: "secondary", id: `replay-${d.topic}`, "data-replay": d.topic, disabled: d.pending === 0 }, `Replay ${d.topic}`);
         btn.addEventListener("click", () => void replay(d.topic, btn));
         return [d.topic, String(d.pending), String(d.total), btn];
       }), "dlq"),
