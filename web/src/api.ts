@@ -93,7 +93,7 @@ export interface Answer<T> { status: number; body: T; headers: Headers }
 // authed sends a request with the session's token (renewed first when it
 // is about to expire, and once more after a 401) and returns the answer as
 // it came, or throws an ApiError for anything but 2xx.
-async function authed(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, init: RequestInit = {}): Promise<Response> {
+export async function authed(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, init: RequestInit = {}): Promise<Response> {
   const send = (s: Session | null) => {
     const hs: Record<string, string> = { Accept: "application/json", ...headers };
     if (body !== undefined) hs["Content-Type"] = "application/json";

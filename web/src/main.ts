@@ -62,6 +62,8 @@ function header(): void {
     watchUnread();
   } else {
     nav.replaceChildren(h("a", { href: `#/login?next=${encodeURIComponent(location.hash || "#/")}` }, "Sign in"));
+    // Signed out: stops the count's timer and closes the stream.
+    watchUnread();
   }
 }
 

@@ -1,29 +1,75 @@
 // The notifications inbox, and the unread count in the header.
-import { ApiError, call, get, session, type Notification, type NotificationPage } from "../api";
+import { ApiError, authed, call, get, session, type Notification, type NotificationPage } from "../api";
 import { announce, h, signInFirst } from "../dom";
 
-// The count is re-read this often while the page is visible. (The API's
-// notification stream is server-sent events, which EventSource cannot
-// open with a bearer token; a one-item page read is cheap.)
-const countEvery = 5000;
+// The count is read (a one-item page says `unread`) whenever the
+// notification stream brings news, and every 30 s besides, in case the
+// stream is down or another tab marked some read.
+const countEvery = 30_000;
 
 let timer = 0;
 let last = -1;
+let stream: AbortController | null = null;
 
 // watchUnread keeps the header's badge (#unread) up to date while signed
 // in; call it again to read the count at once (after marking read).
 export function watchUnread(): void {
   window.clearTimeout(timer);
+  if (!session()) {
+    stream?.abort();
+    stream = null;
+    last = -1;
+    return;
+  }
+  openStream();
   const round = async () => {
-    if (!session()) { last = -1; return; }
-    if (!document.hidden) {
-      try {
-        showUnread((await get<NotificationPage>("/notifications?limit=1", { cache: "no-store" })).unread);
-      } catch { /* the next round tries again */ }
-    }
+    if (!session()) return;
+    await readCount();
     if (session()) timer = window.setTimeout(round, countEvery);
   };
   void round();
+}
+
+async function readCount(): Promise<void> {
+  if (!session()) return;
+  try {
+    showUnread((await get<NotificationPage>("/notifications?limit=1", { cache: "no-store" })).unread);
+  } catch { /* the next read tries again */ }
+}
+
+// openStream follows GET /notifications/stream (server-sent events) with
+// fetch, since EventSource cannot send the bearer token; each
+// `event: notification` has the count read again. A dropped stream is
+// opened again after a pause that grows with each failure (at most 30 s).
+function openStream(): void {
+  if (stream) return;
+  const ctl = new AbortController();
+  stream = ctl;
+  void (async () => {
+    let failures = 0;
+    while (!ctl.signal.aborted && session()) {
+      try {
+        const res = await authed("GET", "/notifications/stream", undefined, { Accept: "text/event-stream" }, { signal: ctl.signal, cache: "no-store" });
+        const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+        let buf = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          failures = 0;
+          buf += value.replace(/\r\n?/g, "\n");
+          for (let i = buf.indexOf("\n\n"); i >= 0; i = buf.indexOf("\n\n")) {
+            if (/^event: ?notification$/m.test(buf.slice(0, i))) void readCount();
+            buf = buf.slice(i + 2);
+          }
+        }
+      } catch {
+        if (ctl.signal.aborted) return;
+      }
+      failures++;
+      await new Promise((r) => window.setTimeout(r, Math.min(30_000, 1000 * 2 ** failures)));
+    }
+    if (stream === ctl) stream = null;
+  })();
 }
 
 function showUnread(n: number): void {
