@@ -31,6 +31,14 @@ stack-stop: ## stop what make stack started
 stack-clean: ## stop the stack and wipe its state
 	@$(STACK) clean
 
+.PHONY: web-build
+web-build: ## rebuild the web front end (web/ -> api/assets/web, committed; npm packages in web/node_modules)
+	@bash deploy/web-build.sh
+
+.PHONY: web-check
+web-check: ## type-check web/ and check the committed bundle in api/assets/web is what it builds
+	@bash deploy/web-build.sh --check
+
 .PHONY: build
 build: ## build every command into bin/
 	@mkdir -p $(BIN)
@@ -42,10 +50,16 @@ run: stack build ## stack, migrations, demo data, API + workers + payment simula
 	$(BIN)/evently migrate up && $(BIN)/evently seed && exec bash deploy/run-dev.sh
 
 .PHONY: test
-test: ## start the stack (fsync off: tests need no crash safety), then run every test with -race, then fuzz briefly
+test: ## start the stack (fsync off: tests need no crash safety), then run every test with -race, the browser test, then fuzz briefly
 	@EVENTLY_PG_FAST=1 $(STACK) up
 	@eval "$$($(STACK) env)"; $(GO) test -race -count=1 -timeout 25m ./...
+	@$(MAKE) --no-print-directory web-test
 	@$(MAKE) --no-print-directory fuzz
+
+.PHONY: web-test
+web-test: ## the browser test: headless Chromium buys seats on a fresh database (screenshots in web/screenshots)
+	@EVENTLY_PG_FAST=1 $(STACK) up
+	@eval "$$($(STACK) env)"; bash deploy/web-test.sh
 
 # Each HTTP fuzz target explores for FUZZTIME beyond its seed corpus (which
 # every go test runs). Findings land in api/testdata/fuzz/; commit them.
@@ -58,7 +72,7 @@ fuzz: ## fuzz the HTTP handlers for FUZZTIME each (default 15s): no input may ca
 		$(GO) test ./api/ -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -parallel 2 || exit 1; done
 
 .PHONY: check
-check: ## gofmt, go vet, staticcheck, the OpenAPI validator and the compose check
+check: ## gofmt, go vet, staticcheck, the OpenAPI validator, the compose check and the web bundle check
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.stack/*')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
@@ -66,6 +80,7 @@ check: ## gofmt, go vet, staticcheck, the OpenAPI validator and the compose chec
 	@PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck ./...
 	@$(MAKE) --no-print-directory openapi-check
 	@$(MAKE) --no-print-directory compose-check
+	@$(MAKE) --no-print-directory web-check
 
 .PHONY: compose-check
 compose-check: ## validate docker-compose.yml against the Compose spec's schema, and the Grafana files (venv in .tools/)

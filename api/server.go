@@ -107,6 +107,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		_, _ = w.Write(redocJS)
 	})
+	mountWeb(r)
 	r.Route("/api/v1", func(r chi.Router) {
 		s.mountV1(r)
 	})
@@ -282,7 +283,7 @@ func securityHeaders(next http.Handler) http.Handler {
 var compress = func() func(http.Handler) http.Handler {
 	wrap, err := gzhttp.NewWrapper(gzhttp.MinSize(1024), gzhttp.CompressionLevel(5),
 		gzhttp.ContentTypes([]string{"application/json", "application/problem+json", "application/yaml",
-			"text/html", "text/javascript", "application/javascript"}))
+			"text/html", "text/javascript", "application/javascript", "text/css"}))
 	if err != nil {
 		panic(err) // constant options
 	}

@@ -21,6 +21,7 @@ done
 cat <<MSG
 
   Evently is running.
+    Web app      http://$api/   (sign in as alice@evently.test / evently-user-demo)
     API          http://$api/api/v1
     Ready        http://$api/readyz
     Metrics      http://$api/metrics
