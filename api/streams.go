@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -163,8 +164,50 @@ func (s *Server) scope(next http.Handler) http.Handler {
 			stop := context.AfterFunc(d, cancel)
 			defer stop()
 		}
+		if info, ok := r.Context().Value(actorKey{}).(actorInfo); ok {
+			done := s.endWhenSignedOut(ctx, cancel, r, info.expires)
+			defer func() { cancel(); <-done }()
+		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// streamTokenCheck is how often an open stream checks that its access
+// token still holds.
+const streamTokenCheck = 5 * time.Second
+
+// endWhenSignedOut ends a stream (cancel) when the token that opened it
+// expires or is revoked (logout, logout-all, a disabled account): a stream
+// opened before a logout must not go on telling what the token may no
+// longer read. The client reconnects with a fresh token and Last-Event-ID.
+// A check that cannot be made (Redis down) keeps the stream. The returned
+// channel closes when the watcher has stopped, after ctx ends.
+func (s *Server) endWhenSignedOut(ctx context.Context, cancel context.CancelFunc, r *http.Request, expires time.Time) <-chan struct{} {
+	done := make(chan struct{})
+	_, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	token = strings.TrimSpace(token)
+	go func() {
+		defer close(done)
+		expiry := time.NewTimer(time.Until(expires.Add(s.Tokens.Leeway)))
+		defer expiry.Stop()
+		check := time.NewTicker(streamTokenCheck)
+		defer check.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-expiry.C:
+				cancel()
+				return
+			case <-check.C:
+				if _, _, err := s.Tokens.Verify(ctx, token); evently.ErrorCode(err) == evently.EUNAUTHORIZED {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return done
 }
 
 // streamHeartbeat is the pause between keep-alive comments on an idle

@@ -169,3 +169,76 @@ func TestStreamsOpenAtOnce(t *testing.T) {
 		})
 	}
 }
+
+// A stream ends when the token that opened it stops holding: a logout, a
+// logout everywhere, or the token's expiry. The client reconnects with a
+// fresh token; one opened before a logout must not go on telling.
+func TestStreamsEndWhenTheirTokenStopsHolding(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, apptest.Options{})
+	tests := []struct {
+		name string
+		// open returns the token to open the stream with, and ends it.
+		open func(t *testing.T) (token string, end func())
+	}{
+		{"logout", func(t *testing.T) (string, func()) {
+			acc := registerAccount(t, a)
+			p := loginPair(t, a, acc.email, acc.password)
+			return p.AccessToken, func() {
+				if res := a.Do("POST", "/api/v1/auth/logout", p.AccessToken, nil); res.Status != http.StatusNoContent {
+					t.Fatalf("logout: %d %s", res.Status, res.Body)
+				}
+			}
+		}},
+		{"logout from another device", func(t *testing.T) (string, func()) {
+			acc := registerAccount(t, a)
+			p := loginPair(t, a, acc.email, acc.password)
+			return p.AccessToken, func() {
+				if res := a.Do("POST", "/api/v1/auth/logout-all", acc.AccessToken, nil); res.Status != http.StatusNoContent {
+					t.Fatalf("logout-all: %d %s", res.Status, res.Body)
+				}
+			}
+		}},
+		{"expiry", func(t *testing.T) (string, func()) {
+			acc := registerAccount(t, a)
+			tk := *a.Server.Tokens
+			// Issued long enough ago that it expires, leeway included, in 2 s.
+			tk.Now = func() time.Time { return time.Now().Add(-tk.AccessTTL - tk.Leeway + 2*time.Second) }
+			token, _, _, err := tk.Issue(acc.user.ID, evently.RoleUser)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return token, func() {}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			token, end := tc.open(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, "GET", a.URL+"/api/v1/notifications/stream", nil)
+			req.Header.Set("Authorization", "Bearer "+token)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			if res.StatusCode != http.StatusOK {
+				t.Fatalf("stream: %d", res.StatusCode)
+			}
+			ended := make(chan struct{})
+			go func() { _, _ = io.Copy(io.Discard, res.Body); close(ended) }()
+			end()
+			select {
+			case <-ended:
+			case <-time.After(30 * time.Second):
+				t.Fatal("the stream outlived its token")
+			}
+			// Opening it again is refused.
+			if again := a.Do("GET", "/api/v1/notifications/stream", token, nil); again.Status != http.StatusUnauthorized {
+				t.Fatalf("reopen: %d", again.Status)
+			}
+		})
+	}
+}
