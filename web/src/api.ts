@@ -88,6 +88,12 @@ function refresh(old: Session): Promise<Session | null> {
 // A token this close to its expiry is renewed before use.
 const refreshMargin = 30_000;
 
+// problemText is what to tell the user of a failed call: the API's own
+// words when it answered, else that it could not be reached.
+export function problemText(x: unknown, unreachable = "Could not reach Evently."): string {
+  return x instanceof ApiError ? x.message : unreachable;
+}
+
 export interface Answer<T> { status: number; body: T; headers: Headers }
 
 // authed sends a request with the session's token (renewed first when it

@@ -4,6 +4,12 @@ export function money(cents: number, currency: string): string {
   return new Intl.NumberFormat(undefined, { style: "currency", currency }).format(cents / 100);
 }
 
+// clock shows what is left of a hold or an offer as m:ss.
+export function clock(ms: number): string {
+  const sec = Math.max(0, Math.ceil(ms / 1000));
+  return `${Math.floor(sec / 60)}:${String(sec % 60).padStart(2, "0")}`;
+}
+
 export function when(iso: string, timeZone?: string): string {
   return new Intl.DateTimeFormat(undefined, {
     weekday: "short", day: "numeric", month: "short", year: "numeric",

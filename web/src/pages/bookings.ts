@@ -1,5 +1,5 @@
 // My bookings, newest first, with cancel.
-import { ApiError, call, get, session, type Booking, type EventInfo, type Page } from "../api";
+import { ApiError, call, get, problemText, session, type Booking, type EventInfo, type Page } from "../api";
 import { h, signInFirst } from "../dom";
 import { money, reasonText, seatName, settled, statusText, when } from "../format";
 import { followBooking } from "./follow";
@@ -16,7 +16,7 @@ export function bookingsPage(main: HTMLElement): (() => void) | void {
       page = await get<Page<Booking>>("/bookings?limit=50", { signal: aborts.signal });
     } catch (x) {
       if (x instanceof ApiError && x.status === 401) { signInFirst(); return; }
-      status.textContent = x instanceof ApiError ? x.message : "Could not reach Evently.";
+      status.textContent = problemText(x);
       return;
     }
     const events = new Map<string, EventInfo | null>();
@@ -52,7 +52,7 @@ function row(b: Booking, ev: EventInfo | null, signal: AbortSignal): HTMLElement
       try {
         await call("POST", `/bookings/${b.id}/cancel`, {});
       } catch (x) {
-        err.textContent = x instanceof ApiError ? x.message : "Could not reach Evently.";
+        err.textContent = problemText(x);
         cancel.disabled = false;
         return;
       }

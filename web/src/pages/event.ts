@@ -1,10 +1,10 @@
 // The event page: the seat map, the selection, the hold with its countdown,
 // the payment and the booking's status until it settles.
-import { ApiError, call, get, session, type Booking, type EventInfo, type Hold, type Seat, type SeatMap } from "../api";
+import { ApiError, call, get, problemText, session, type Booking, type EventInfo, type Hold, type Seat, type SeatMap } from "../api";
 import { announce, h, signInFirst } from "../dom";
-import { money, seatName, when } from "../format";
+import { clock, money, seatName, when } from "../format";
 import { bigMap, seatMap, sectionOverview, type OverviewView, type SeatMapView } from "../seatmap";
-import { followBooking } from "./follow";
+import { bookHold, followBooking, testCards } from "./follow";
 import { waitlistPanel, type WaitlistView } from "./waitlist";
 
 const maxSeats = 10;
@@ -26,7 +26,7 @@ export function eventPage(id: string) {
       try {
         [ev, map] = await Promise.all([get<EventInfo>(`/events/${id}`), get<SeatMap>(`/events/${id}/seats`)]);
       } catch (x) {
-        status.textContent = x instanceof ApiError ? x.message : "Could not reach Evently.";
+        status.textContent = problemText(x);
         return;
       }
       if (!alive) return;
@@ -166,7 +166,7 @@ export function eventPage(id: string) {
             say(m, "error");
             announce(m);
           } else {
-            say(x instanceof ApiError ? x.message : "Could not reach Evently; nothing was held.", "error");
+            say(problemText(x, "Could not reach Evently; nothing was held."), "error");
           }
           holdBtn.disabled = !view.selected().length;
           return;
@@ -191,14 +191,11 @@ export function eventPage(id: string) {
             void refreshMap();
             return;
           }
-          const sec = Math.ceil(ms / 1000);
-          left.textContent = `${Math.floor(sec / 60)}:${String(sec % 60).padStart(2, "0")}`;
+          left.textContent = clock(ms);
         };
         tickDown();
         countdown = window.setInterval(tickDown, 1000);
-        const card = h("select", { id: "card" },
-          h("option", { value: "tok_visa" }, "Test Visa card (approved)"),
-          h("option", { value: "tok_decline" }, "Test card that is declined"));
+        const card = testCards("card");
         const pay = h("button", { type: "button", id: "pay" }, `Pay ${money(seats.reduce((a, s) => a + s.price_cents, 0), ev.currency)}`);
         const release = h("button", { type: "button", class: "secondary", id: "release" }, "Release seats");
         // One key per hold: a retry after a lost answer books once.
@@ -208,9 +205,9 @@ export function eventPage(id: string) {
           say("Sending your booking…");
           let b: Booking;
           try {
-            b = (await call<Booking>("POST", "/bookings", { hold_id: held.id, payment: { token: card.value } }, { "Idempotency-Key": key })).body;
+            b = await bookHold(held.id, card.value, key);
           } catch (x) {
-            say(x instanceof ApiError ? x.message : "Could not reach Evently; press Pay again (you will not be charged twice).", "error");
+            say(problemText(x, "Could not reach Evently; press Pay again (you will not be charged twice)."), "error");
             pay.disabled = release.disabled = card.disabled = false;
             return;
           }
@@ -236,7 +233,7 @@ export function eventPage(id: string) {
             await call("DELETE", `/holds/${held.id}`);
           } catch (x) {
             if (!(x instanceof ApiError && x.status === 404)) {
-              say(x instanceof ApiError ? x.message : "Could not reach Evently.", "error");
+              say(problemText(x), "error");
               release.disabled = false;
               return;
             }

@@ -1,4 +1,4 @@
-import { ApiError, get, type EventInfo, type Page } from "../api";
+import { get, problemText, type EventInfo, type Page } from "../api";
 import { h } from "../dom";
 import { money, when } from "../format";
 
@@ -44,7 +44,7 @@ export function eventsPage(main: HTMLElement, params: URLSearchParams): () => vo
       more.hidden = !cursor;
       status.textContent = list.children.length ? "" : q ? "No events match that search." : "No upcoming events.";
     } catch (x) {
-      status.textContent = x instanceof ApiError ? x.message : "Could not reach Evently.";
+      status.textContent = problemText(x);
     }
   };
   more.addEventListener("click", load);

@@ -1,9 +1,23 @@
 // Following a booking until it settles: long polls of GET /bookings/{id}
 // (?wait=25 answers as soon as the status moves on), showing each status
 // in plain words.
-import { ApiError, get, type Booking } from "../api";
+import { ApiError, call, get, type Booking } from "../api";
 import { announce, h } from "../dom";
 import { money, reasonText, seatName, settled, statusText } from "../format";
+
+// testCards is the choice of paysim's test tokens a buyer pays with.
+export function testCards(id: string): HTMLSelectElement {
+  return h("select", { id },
+    h("option", { value: "tok_visa" }, "Test Visa card (approved)"),
+    h("option", { value: "tok_decline" }, "Test card that is declined"));
+}
+
+// bookHold books a hold (a buyer's own, or a waitlist offer) with the card
+// chosen. The caller keeps one key per hold, so pressing again after a
+// lost answer books once.
+export async function bookHold(holdId: string, card: string, key: string): Promise<Booking> {
+  return (await call<Booking>("POST", "/bookings", { hold_id: holdId, payment: { token: card } }, { "Idempotency-Key": key })).body;
+}
 
 // done says when to stop: by default once the booking settled; a cancel
 // waits for cancelled.

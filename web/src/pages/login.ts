@@ -1,4 +1,4 @@
-import { ApiError, login } from "../api";
+import { login, problemText } from "../api";
 import { h } from "../dom";
 
 export function loginPage(main: HTMLElement, params: URLSearchParams): void {
@@ -22,7 +22,7 @@ export function loginPage(main: HTMLElement, params: URLSearchParams): void {
       await login(email.value.trim(), password.value);
       location.hash = next.startsWith("#/login") ? "#/" : next;
     } catch (x) {
-      err.textContent = x instanceof ApiError ? x.message : "Could not reach Evently; check your connection.";
+      err.textContent = problemText(x, "Could not reach Evently; check your connection.");
     } finally {
       submit.disabled = false;
     }

@@ -1,5 +1,5 @@
 // The notifications inbox, and the unread count in the header.
-import { ApiError, authed, call, get, session, type Notification, type NotificationPage } from "../api";
+import { ApiError, authed, call, get, problemText, session, type Notification, type NotificationPage } from "../api";
 import { announce, h, signInFirst } from "../dom";
 
 // The count is read (a one-item page says `unread`) whenever the
@@ -106,7 +106,7 @@ export function notificationsPage(main: HTMLElement): (() => void) | void {
           await call("POST", `/notifications/${n.id}/read`);
         } catch (x) {
           read.disabled = false;
-          status.textContent = x instanceof ApiError ? x.message : "Could not reach Evently.";
+          status.textContent = problemText(x);
           return;
         }
         n.read_at = new Date().toISOString();
@@ -132,7 +132,7 @@ export function notificationsPage(main: HTMLElement): (() => void) | void {
     } catch (x) {
       if (aborts.signal.aborted) return;
       if (x instanceof ApiError && x.status === 401) { signInFirst(); return; }
-      status.textContent = x instanceof ApiError ? x.message : "Could not reach Evently.";
+      status.textContent = problemText(x);
     }
   };
   more.addEventListener("click", () => void load());
@@ -142,7 +142,7 @@ export function notificationsPage(main: HTMLElement): (() => void) | void {
       await call("POST", "/notifications/read-all");
     } catch (x) {
       readAll.disabled = false;
-      status.textContent = x instanceof ApiError ? x.message : "Could not reach Evently.";
+      status.textContent = problemText(x);
       return;
     }
     readAll.disabled = false;

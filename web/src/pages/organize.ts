@@ -1,7 +1,7 @@
 // Organizers: the sales dashboard of their events, a new venue from the
 // compact layout (with a preview), a new event, publishing drafts, and one
 // event's live figures with its bookings as CSV.
-import { ApiError, call, download, get, role, session, type Dashboard, type EventAnalytics, type EventInfo, type Page, type SeatMap, type Venue } from "../api";
+import { call, download, get, problemText, role, session, type Dashboard, type EventAnalytics, type EventInfo, type Page, type SeatMap, type Venue } from "../api";
 import { announce, h, refill, s, signInFirst } from "../dom";
 import { barChart, everyDay, funnel, heatMap } from "../charts";
 import { money, when } from "../format";
@@ -56,7 +56,7 @@ export function organizePage(main: HTMLElement): (() => void) | void {
       const list = h("ul", { class: "plain" }, ...page.items.map((e) => draftRow(e, () => void loadDrafts())));
       drafts.replaceChildren(drafts.firstChild!, page.items.length ? list : h("p", { class: "meta" }, "No drafts."));
     } catch (x) {
-      if (!aborts.signal.aborted) drafts.replaceChildren(drafts.firstChild!, h("p", { class: "error" }, x instanceof ApiError ? x.message : "Could not reach Evently."));
+      if (!aborts.signal.aborted) drafts.replaceChildren(drafts.firstChild!, h("p", { class: "error" }, problemText(x)));
     }
   };
   void loadDrafts();
@@ -67,7 +67,7 @@ export function organizePage(main: HTMLElement): (() => void) | void {
     try {
       d = await get<Dashboard>("/analytics/dashboard", { signal: aborts.signal, cache: "no-store" });
     } catch (x) {
-      if (!aborts.signal.aborted) dash.replaceChildren(dash.firstChild!, h("p", { class: "error" }, x instanceof ApiError ? x.message : "Could not reach Evently."));
+      if (!aborts.signal.aborted) dash.replaceChildren(dash.firstChild!, h("p", { class: "error" }, problemText(x)));
       shown = "";
       return;
     }
@@ -107,7 +107,7 @@ function draftRow(e: EventInfo, changed: () => void): HTMLElement {
       await call("POST", `/events/${e.id}/publish`);
     } catch (x) {
       publish.disabled = false;
-      err.textContent = x instanceof ApiError ? x.message : "Could not reach Evently.";
+      err.textContent = problemText(x);
       return;
     }
     announce(`${e.title} is published and on sale.`);
@@ -147,7 +147,7 @@ function eventForm(created: () => void): { el: HTMLElement; reloadVenues: () => 
       venue.replaceChildren(...page.items.map((v) => h("option", { value: v.id }, `${v.name}, ${v.city}`)));
       if (!page.items.length) err.textContent = "You have no venues yet: create one first.";
     } catch (x) {
-      err.textContent = x instanceof ApiError ? x.message : "Could not reach Evently.";
+      err.textContent = problemText(x);
     }
   };
   void loadVenues();
@@ -185,7 +185,7 @@ function eventForm(created: () => void): { el: HTMLElement; reloadVenues: () => 
           await call("POST", `/events/${ev.id}/publish`);
         } catch (x) {
           publish.disabled = false;
-          err.textContent = x instanceof ApiError ? x.message : "Could not reach Evently.";
+          err.textContent = problemText(x);
           return;
         }
         out.replaceChildren(h("p", { class: "status confirmed", id: "ev-published" }, `“${ev.title}” is published and on sale.`),
@@ -195,7 +195,7 @@ function eventForm(created: () => void): { el: HTMLElement; reloadVenues: () => 
       });
       created();
     } catch (x) {
-      err.textContent = x instanceof ApiError ? x.message : "Could not reach Evently.";
+      err.textContent = problemText(x);
     } finally {
       submit.disabled = false;
     }
@@ -289,7 +289,7 @@ function venueForm(created: () => void): HTMLElement {
       out.textContent = `Venue “${v.name}” created; it is in the event form's list.`;
       created();
     } catch (x) {
-      err.textContent = x instanceof ApiError ? x.message : "Could not reach Evently.";
+      err.textContent = problemText(x);
     } finally {
       submit.disabled = false;
     }
@@ -311,7 +311,7 @@ export function organizeEventPage(id: string) {
       try {
         await download(`/analytics/events/${id}/bookings.csv`, `event-${id}-bookings.csv`);
       } catch (x) {
-        err.textContent = x instanceof ApiError ? x.message : "Could not reach Evently.";
+        err.textContent = problemText(x);
       } finally {
         csv.disabled = false;
       }
@@ -326,7 +326,7 @@ export function organizeEventPage(id: string) {
         [a, m] = await Promise.all([get<EventAnalytics>(`/analytics/events/${id}`, { signal: aborts.signal, cache: "no-store" }),
           get<SeatMap>(`/events/${id}/seats`, { signal: aborts.signal, cache: "no-cache" })]);
       } catch (x) {
-        if (!aborts.signal.aborted) err.textContent = x instanceof ApiError ? x.message : "Could not reach Evently.";
+        if (!aborts.signal.aborted) err.textContent = problemText(x);
         return;
       }
       err.textContent = "";

@@ -2,7 +2,7 @@
 // from the broker: lag per partition and who owns it, the consumer groups,
 // the worker processes and their payment breakers, and the dead-letter
 // queues with replay.
-import { ApiError, call, get, role, session } from "../api";
+import { call, get, problemText, role, session } from "../api";
 import { announce, h, refill, signInFirst } from "../dom";
 
 interface Trend { over_seconds: number; lag_change: number; produced_per_second: number; consumed_per_second: number }
@@ -48,7 +48,7 @@ export function pipelinePage(main: HTMLElement): (() => void) | void {
       announce(`Replayed ${r.replayed} dead letter${r.replayed === 1 ? "" : "s"} of ${topic}.`);
       err.textContent = "";
     } catch (x) {
-      err.textContent = x instanceof ApiError ? x.message : "Could not reach Evently.";
+      err.textContent = problemText(x);
     } finally {
       btn.disabled = false;
     }
@@ -60,7 +60,7 @@ export function pipelinePage(main: HTMLElement): (() => void) | void {
     try {
       p = await get<Pipeline>("/admin/pipeline", { cache: "no-store" });
     } catch (x) {
-      err.textContent = x instanceof ApiError ? x.message : "Could not reach Evently.";
+      err.textContent = problemText(x);
       return;
     }
     if (!alive) return;

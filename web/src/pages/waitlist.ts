@@ -1,9 +1,9 @@
 // The waitlist of a sold-out event: join as a party, see the place in line
 // move, and book the offer (a hold reserved for you) when seats come back.
-import { ApiError, call, get, session, type Booking, type EventInfo, type WaitlistEntry } from "../api";
+import { ApiError, call, get, problemText, session, type Booking, type EventInfo, type WaitlistEntry } from "../api";
 import { announce, h, signInFirst } from "../dom";
-import { money, seatName } from "../format";
-import { followBooking } from "./follow";
+import { clock, money, seatName } from "../format";
+import { bookHold, followBooking, testCards } from "./follow";
 
 // An entry is re-read this often while it waits or is offered; offers are
 // made within a second or two of seats coming back.
@@ -56,7 +56,7 @@ export function waitlistPanel(ev: EventInfo, soldOut: boolean, onSeatsBack: () =
           onSeatsBack();
           return;
         }
-        say(x instanceof ApiError ? x.message : "Could not reach Evently; you did not join.", "error");
+        say(problemText(x, "Could not reach Evently; you did not join."), "error");
       }
     });
     body.replaceChildren(
@@ -114,15 +114,12 @@ export function waitlistPanel(ev: EventInfo, soldOut: boolean, onSeatsBack: () =
     const left = h("strong", { id: "offer-countdown" });
     const tick = () => {
       const ms = Date.parse(offer.expires_at) - Date.now();
-      const sec = Math.max(0, Math.ceil(ms / 1000));
-      left.textContent = `${Math.floor(sec / 60)}:${String(sec % 60).padStart(2, "0")}`;
+      left.textContent = clock(ms);
       if (ms <= 0) window.clearInterval(countdown);
     };
     tick();
     countdown = window.setInterval(tick, 1000);
-    const card = h("select", { id: "offer-card" },
-      h("option", { value: "tok_visa" }, "Test Visa card (approved)"),
-      h("option", { value: "tok_decline" }, "Test card that is declined"));
+    const card = testCards("offer-card");
     const book = h("button", { type: "button", id: "book-offer" }, "Book these seats");
     const decline = h("button", { type: "button", class: "secondary", id: "decline-offer" }, "Decline");
     // One key per offer: a retry after a lost answer books once.
@@ -132,9 +129,9 @@ export function waitlistPanel(ev: EventInfo, soldOut: boolean, onSeatsBack: () =
       say("Sending your booking…");
       let b: Booking;
       try {
-        b = (await call<Booking>("POST", "/bookings", { hold_id: offer.hold_id, payment: { token: card.value } }, { "Idempotency-Key": key })).body;
+        b = await bookHold(offer.hold_id, card.value, key);
       } catch (x) {
-        say(x instanceof ApiError ? x.message : "Could not reach Evently; press Book again (you will not be charged twice).", "error");
+        say(problemText(x, "Could not reach Evently; press Book again (you will not be charged twice)."), "error");
         book.disabled = decline.disabled = card.disabled = false;
         return;
       }
@@ -165,7 +162,7 @@ export function waitlistPanel(ev: EventInfo, soldOut: boolean, onSeatsBack: () =
     } catch (x) {
       // 409: the entry is over already; the next read shows how.
       if (!(x instanceof ApiError && x.status === 409)) {
-        say(x instanceof ApiError ? x.message : "Could not reach Evently.", "error");
+        say(problemText(x), "error");
         btn.disabled = false;
         return;
       }
