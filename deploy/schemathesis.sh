@@ -122,7 +122,7 @@ start=$SECONDS
 # data is derandomized (same seed, same requests); the timeout is the hard
 # bound, since Schemathesis's own --max-time keeps fuzzing until it is spent.
 rc=0
-timeout --kill-after=10 "$bound" "$venv/bin/schemathesis" run "http://$api/openapi.yaml" \
+timeout --kill-after=10 "$bound" "$venv/bin/schemathesis" --config-file deploy/schemathesis.toml run "http://$api/openapi.yaml" \
   --url "http://$api" \
   -H "Authorization: Bearer $token" \
   --checks all \
