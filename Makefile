@@ -42,10 +42,11 @@ run: stack build ## stack, migrations, demo data, API + workers + payment simula
 	$(BIN)/evently migrate up && $(BIN)/evently seed && exec bash deploy/run-dev.sh
 
 .PHONY: test
-test: ## start the stack (fsync off: tests need no crash safety), then run every test with -race, then fuzz briefly
+test: ## start the stack (fsync off: tests need no crash safety), then run every test with -race, then fuzz briefly, then Schemathesis
 	@EVENTLY_PG_FAST=1 $(STACK) up
 	@eval "$$($(STACK) env)"; $(GO) test -race -count=1 -timeout 25m ./...
 	@$(MAKE) --no-print-directory fuzz
+	@$(MAKE) --no-print-directory schemathesis
 
 # Each HTTP fuzz target explores for FUZZTIME beyond its seed corpus (which
 # every go test runs). Findings land in api/testdata/fuzz/; commit them.
@@ -56,6 +57,14 @@ fuzz: ## fuzz the HTTP handlers for FUZZTIME each (default 15s): no input may ca
 	@EVENTLY_PG_FAST=1 $(STACK) up
 	@eval "$$($(STACK) env)"; for t in $(FUZZ_TARGETS); do \
 		$(GO) test ./api/ -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -parallel 2 || exit 1; done
+
+# Schemathesis (PyPI, pinned, venv in .tools/) generates requests from
+# api/openapi.yaml against a fresh API, workers and paysim of their own;
+# SCHEMATHESIS_TIMEOUT bounds it (deploy/schemathesis.sh).
+.PHONY: schemathesis
+schemathesis: build ## property-based test of the running API against its contract, as the demo organizer (under 3 minutes)
+	@EVENTLY_PG_FAST=1 $(STACK) up
+	@eval "$$($(STACK) env)"; bash deploy/schemathesis.sh
 
 .PHONY: check
 check: ## gofmt, go vet, staticcheck, the OpenAPI validator and the compose check

@@ -369,6 +369,33 @@ func TestBookingBadInput(t *testing.T) {
 	}
 }
 
+// An Idempotency-Key is 1 to 255 printable ASCII characters, as the
+// contract's pattern says (it once stopped at 200, a payment token's cap).
+func TestIdempotencyKeyShape(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, apptest.Options{})
+	event := a.Event(20)
+	_, token := a.User(evently.RoleUser)
+	for i, tt := range []struct {
+		name, key string
+		status    int
+	}{
+		{"200 characters", strings.Repeat("a", 200), 202},
+		{"201 characters", strings.Repeat("b", 201), 202},
+		{"255 characters", strings.Repeat("c", 255), 202},
+		{"256 characters", strings.Repeat("d", 256), 422},
+		{"a space", "two words", 422},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			body := map[string]any{"event_id": event, "seat_ids": seatsOf(i + 1)}
+			res := a.Do("POST", "/api/v1/bookings", token, body, "Idempotency-Key", tt.key, "Prefer", "wait=0")
+			if res.Status != tt.status {
+				t.Fatalf("status %d, want %d: %s", res.Status, tt.status, res.Body)
+			}
+		})
+	}
+}
+
 // Wrong content type and oversized bodies.
 func TestBookingBodyLimits(t *testing.T) {
 	t.Parallel()
