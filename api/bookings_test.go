@@ -285,7 +285,8 @@ func TestBookingFlowAndIdempotency(t *testing.T) {
 	}
 	var list struct{ Items []bookingBody }
 	a.Do("GET", "/api/v1/bookings", token, nil).JSON(t, &list)
-	if len(list.Items) != 1 || list.Items[0].ID != b.ID {
+	// Items list their seats, as the booking itself does.
+	if len(list.Items) != 1 || list.Items[0].ID != b.ID || len(list.Items[0].SeatIDs) != 2 {
 		t.Fatalf("list: %+v", list)
 	}
 	// The seats are sold now: nobody can hold them.
