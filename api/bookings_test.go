@@ -437,7 +437,9 @@ func FuzzBookingHandlers(f *testing.F) {
 		if err != nil {
 			return
 		}
+		b, _ := io.ReadAll(res.Body)
 		res.Body.Close()
+		apptest.Contract(t, req, res.StatusCode, res.Header, b)
 		if res.StatusCode >= 500 && res.StatusCode != 503 {
 			t.Fatalf("%s %s %q: %d", method, path, body, res.StatusCode)
 		}
@@ -553,6 +555,7 @@ func TestBookingStream(t *testing.T) {
 	stream, err := http.DefaultClient.Do(req)
 	must(t, err)
 	defer stream.Body.Close()
+	apptest.Contract(t, req, stream.StatusCode, stream.Header, nil) // the events are read below
 	if ct := stream.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Fatalf("content type %q", ct)
 	}
