@@ -195,6 +195,30 @@ type DayFigures struct {
 	Conversions  int64            `json:"waitlist_conversions"`
 }
 
+// Add adds o's counts to d's, revenue currency by currency; zero
+// revenues are left out, so that a day shows only currencies it earned.
+func (d *DayFigures) Add(o DayFigures) {
+	d.Submitted += o.Submitted
+	d.Reserved += o.Reserved
+	d.Confirmed += o.Confirmed
+	d.Failed += o.Failed
+	d.Expired += o.Expired
+	d.Cancelled += o.Cancelled
+	d.Refunded += o.Refunded
+	d.SeatsSold += o.SeatsSold
+	d.WaitlistJoin += o.WaitlistJoin
+	d.Offers += o.Offers
+	d.Conversions += o.Conversions
+	if d.Revenue == nil {
+		d.Revenue = map[string]int64{}
+	}
+	for c, v := range o.Revenue {
+		if v != 0 {
+			d.Revenue[c] += v
+		}
+	}
+}
+
 // Money is revenue in one currency, in minor units.
 type Money struct {
 	Currency      string `json:"currency"`

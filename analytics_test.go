@@ -103,3 +103,36 @@ func TestRatesAndTopEvents(t *testing.T) {
 		t.Errorf("TopEvents: %+v", got)
 	}
 }
+
+func TestDayFiguresAdd(t *testing.T) {
+	tests := []struct {
+		name string
+		adds []DayFigures
+		want DayFigures
+	}{
+		{"nothing", nil, DayFigures{Revenue: map[string]int64{}}},
+		{"counts add up", []DayFigures{
+			{Submitted: 3, Reserved: 2, Confirmed: 1, Failed: 1, SeatsSold: 4, WaitlistJoin: 2, Offers: 1},
+			{Submitted: 1, Expired: 1, Cancelled: 1, Refunded: 1, Conversions: 1},
+		}, DayFigures{Submitted: 4, Reserved: 2, Confirmed: 1, Failed: 1, Expired: 1, Cancelled: 1, Refunded: 1,
+			SeatsSold: 4, WaitlistJoin: 2, Offers: 1, Conversions: 1, Revenue: map[string]int64{}}},
+		{"revenue by currency, zeros left out", []DayFigures{
+			{Revenue: map[string]int64{"EUR": 500, "USD": 0}},
+			{Revenue: map[string]int64{"EUR": 250, "GBP": 100}},
+		}, DayFigures{Revenue: map[string]int64{"EUR": 750, "GBP": 100}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got DayFigures
+			if len(tt.adds) == 0 {
+				got.Add(DayFigures{})
+			}
+			for _, a := range tt.adds {
+				got.Add(a)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}

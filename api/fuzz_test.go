@@ -40,6 +40,13 @@ var handlerRoutes = []struct{ method, path string }{
 	{"GET", "/api/v1/notifications"},
 	{"POST", "/api/v1/notifications/{event}/read"},
 	{"POST", "/api/v1/notifications/read-all"},
+	{"POST", "/api/v1/events/{event}/waitlist"},
+	{"GET", "/api/v1/waitlist"},
+	{"GET", "/api/v1/waitlist/{event}"},
+	{"DELETE", "/api/v1/waitlist/{event}"},
+	{"GET", "/api/v1/analytics/dashboard"},
+	{"GET", "/api/v1/analytics/events/{event}"},
+	{"GET", "/api/v1/analytics/events/{event}/bookings.csv"},
 }
 
 // handlerSeeds are hostile inputs of every kind: NUL, invalid UTF-8, huge

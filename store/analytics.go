@@ -166,23 +166,11 @@ func daily(rows []dayRow) []evently.DayFigures {
 	for _, r := range rows {
 		day := r.Day.Format(evently.DateLayout)
 		if len(out) == 0 || out[len(out)-1].Day != day {
-			out = append(out, evently.DayFigures{Day: day, Revenue: map[string]int64{}})
+			out = append(out, evently.DayFigures{Day: day})
 		}
-		d := &out[len(out)-1]
-		d.Submitted += r.Submitted
-		d.Reserved += r.Reserved
-		d.Confirmed += r.Confirmed
-		d.Failed += r.Failed
-		d.Expired += r.Expired
-		d.Cancelled += r.Cancelled
-		d.Refunded += r.Refunded
-		d.SeatsSold += r.SeatsSold
-		d.WaitlistJoin += r.Joins
-		d.Offers += r.Offers
-		d.Conversions += r.Convert
-		if r.Revenue != 0 {
-			d.Revenue[r.Currency] += r.Revenue
-		}
+		out[len(out)-1].Add(evently.DayFigures{Submitted: r.Submitted, Reserved: r.Reserved, Confirmed: r.Confirmed,
+			Failed: r.Failed, Expired: r.Expired, Cancelled: r.Cancelled, Refunded: r.Refunded, SeatsSold: r.SeatsSold,
+			Revenue: map[string]int64{r.Currency: r.Revenue}, WaitlistJoin: r.Joins, Offers: r.Offers, Conversions: r.Convert})
 	}
 	return out
 }
@@ -294,22 +282,19 @@ func (a *Analytics) Event(ctx context.Context, viewer evently.Actor, id uuid.UUI
 	if out.Daily == nil {
 		out.Daily = []evently.DayFigures{}
 	}
-	f := &out.Funnel
+	var total evently.DayFigures
+	for _, d := range out.Daily {
+		total.Add(d)
+	}
 	for _, r := range days {
-		f.Submitted += r.Submitted
-		f.Reserved += r.Reserved
-		f.Confirmed += r.Confirmed
-		f.Failed += r.Failed
-		f.Expired += r.Expired
-		f.Cancelled += r.Cancelled
-		f.Refunded += r.Refunded
-		f.WaitlistJoin += r.Joins
-		f.Offers += r.Offers
-		f.Conversions += r.Convert
-		out.SeatsSold += r.SeatsSold
-		out.Revenue.GrossCents += r.Revenue
 		out.Revenue.RefundedCents += r.RefundedC
 	}
+	f := &out.Funnel
+	f.Submitted, f.Reserved, f.Confirmed, f.Failed = total.Submitted, total.Reserved, total.Confirmed, total.Failed
+	f.Expired, f.Cancelled, f.Refunded = total.Expired, total.Cancelled, total.Refunded
+	f.WaitlistJoin, f.Offers, f.Conversions = total.WaitlistJoin, total.Offers, total.Conversions
+	out.SeatsSold = total.SeatsSold
+	out.Revenue.GrossCents = total.Revenue[e.Currency]
 	for _, r := range reasons {
 		f.FailedBy[r.Reason] = r.Failed
 	}
