@@ -71,6 +71,14 @@ fuzz: ## fuzz the HTTP handlers for FUZZTIME each (default 15s): no input may ca
 	@eval "$$($(STACK) env)"; for t in $(FUZZ_TARGETS); do \
 		$(GO) test ./api/ -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -parallel 2 || exit 1; done
 
+# Schemathesis (PyPI, pinned, venv in .tools/) generates requests from
+# api/openapi.yaml against a fresh API, workers and paysim of their own;
+# SCHEMATHESIS_TIMEOUT bounds it (deploy/schemathesis.sh).
+.PHONY: schemathesis
+schemathesis: build ## property-based test of the running API against its contract, as the demo organizer (under 3 minutes)
+	@EVENTLY_PG_FAST=1 $(STACK) up
+	@eval "$$($(STACK) env)"; bash deploy/schemathesis.sh
+
 .PHONY: check
 check: ## gofmt, go vet, staticcheck, the OpenAPI validator, the compose check and the web bundle check
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.stack/*')); \

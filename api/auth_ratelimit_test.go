@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -90,17 +91,23 @@ func TestRateLimiterDown(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		body, _ := io.ReadAll(res.Body)
 		res.Body.Close()
+		apptest.Contract(t, req, res.StatusCode, res.Header, body)
 		return res
 	}
 	if res := get("/api/v1/me", acc.AccessToken); res.StatusCode != http.StatusOK {
 		t.Fatalf("read with the limiter down: %d", res.StatusCode)
 	}
-	res, err := http.Post(srv.URL+"/api/v1/auth/refresh", "application/json", nil)
+	req, _ := http.NewRequest("POST", srv.URL+"/api/v1/auth/refresh", nil)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
+	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
+	apptest.Contract(t, req, res.StatusCode, res.Header, body)
 	if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" {
 		t.Fatalf("auth with the limiter down: %d %v", res.StatusCode, res.Header)
 	}

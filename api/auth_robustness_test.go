@@ -100,6 +100,7 @@ func FuzzIdentityBodies(f *testing.F) {
 }
 
 type answer struct {
+	req    *http.Request
 	status int
 	header http.Header
 	body   string
@@ -127,7 +128,7 @@ func send(t *testing.T, base, method, path, body, ct, auth string) answer {
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	return answer{res.StatusCode, res.Header, string(b)}
+	return answer{req, res.StatusCode, res.Header, string(b)}
 }
 
 func checkAnswer(t *testing.T, a *apptest.App, res answer, route, body, ct, auth string) {
@@ -138,6 +139,11 @@ func checkAnswer(t *testing.T, a *apptest.App, res answer, route, body, ct, auth
 	}
 	if res.status >= 400 && res.header != nil && res.header.Get("Content-Type") != "application/problem+json" {
 		t.Fatalf("%s: %d as %q", what(), res.status, res.header.Get("Content-Type"))
+	}
+	if res.req != nil {
+		if msgs := apptest.CheckResponse(res.req, res.status, res.header, []byte(res.body)); len(msgs) > 0 {
+			t.Fatalf("%s: %d disagrees with openapi.yaml:\n\t%s\nbody: %s", what(), res.status, strings.Join(msgs, "\n\t"), trunc(res.body))
+		}
 	}
 	for _, leak := range []string{"goroutine ", "panic", "runtime.", "pq:", "sql:", "redis:", a.Config.Auth.JWTSecret, "$2a$"} {
 		if strings.Contains(res.body, leak) {

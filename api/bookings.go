@@ -341,8 +341,13 @@ func (req bookingRequest) validate() error {
 	return nil
 }
 
-func validToken(s string) bool {
-	if s == "" || len(s) > 200 {
+// validToken: a payment token, 1 to 200 printable ASCII characters.
+func validToken(s string) bool { return printableASCII(s, 200) }
+
+// printableASCII: 1 to max characters from ! to ~, as the contract's
+// patterns for tokens and Idempotency-Key say.
+func printableASCII(s string, max int) bool {
+	if s == "" || len(s) > max {
 		return false
 	}
 	for _, c := range s {
@@ -371,7 +376,7 @@ func (s *Server) submitBooking(w http.ResponseWriter, r *http.Request) {
 	key := r.Header.Get("Idempotency-Key")
 	var bodyHash string
 	if key != "" {
-		if !validToken(key) || len(key) > 255 {
+		if !printableASCII(key, 255) {
 			Error(w, r, evently.Invalid(map[string]string{"Idempotency-Key": "Use 1 to 255 printable characters."}))
 			return
 		}

@@ -358,6 +358,8 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 			bad[t.name] = "must be an RFC 3339 time with a zone, such as 2026-06-01T19:00:00Z or 2026-06-01T21:00:00%2B02:00 (a + in a query string reads as a space); leave it out for no bound"
 			continue
 		}
+		// UTC: PostgreSQL refuses offsets past ±15:59 that RFC 3339 allows.
+		tm = tm.UTC()
 		*t.dst = &tm
 	}
 	if len(bad) > 0 {

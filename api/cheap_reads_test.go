@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/evently/evently"
+	"github.com/evently/evently/evtest/apptest"
 )
 
 type countingEvents struct {
@@ -51,6 +52,7 @@ func getGzip(t *testing.T, url string, headers ...string) (*http.Response, []byt
 	}
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
+	apptest.Contract(t, req, res.StatusCode, res.Header, body)
 	if res.Header.Get("Content-Encoding") == "gzip" {
 		zr, err := gzip.NewReader(bytes.NewReader(body))
 		if err != nil {

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"io"
 	"net/http"
 	"testing"
 
@@ -36,7 +37,9 @@ func TestClientIPIsTheRightmostForwardedEntry(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		body, _ := io.ReadAll(res.Body)
 		res.Body.Close()
+		apptest.Contract(t, req, res.StatusCode, res.Header, body)
 		if res.StatusCode != tt.want {
 			t.Fatalf("%s: %d, want %d", tt.name, res.StatusCode, tt.want)
 		}

@@ -114,8 +114,10 @@ const (
 func (s *Server) streamNotifications(w http.ResponseWriter, r *http.Request) {
 	ctx, user := r.Context(), actor(r).UserID
 	var from uuid.UUID
-	if v := r.Header.Get("Last-Event-ID"); v != "" {
-		id, err := uuid.Parse(v)
+	// A header sent empty is refused like any other non-id: browsers leave
+	// it out when they have no id, so an empty one is a client's bug.
+	if vs := r.Header.Values("Last-Event-ID"); len(vs) > 0 {
+		id, err := uuid.Parse(vs[0])
 		if err != nil {
 			Error(w, r, evently.Invalid(map[string]string{"Last-Event-ID": "Use the id of the last event received."}))
 			return

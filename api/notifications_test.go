@@ -60,6 +60,8 @@ func TestNotificationsBadInput(t *testing.T) {
 		{"POST", "/api/v1/notifications/" + evently.NewID().String() + "/read", token, nil, 404},
 		{"POST", "/api/v1/notifications/not-an-id/read", token, nil, 404},
 		{"GET", "/api/v1/notifications/stream", token, []string{"Last-Event-ID", "not-an-id"}, 422},
+		// Sent but empty is no id either (browsers leave it out instead).
+		{"GET", "/api/v1/notifications/stream", token, []string{"Last-Event-ID", ""}, 422},
 	} {
 		res := a.Do(c.method, c.path, c.token, nil, c.headers...)
 		if res.Status != c.want || res.Header.Get("Content-Type") != "application/problem+json" {

@@ -145,6 +145,7 @@ func TestOnSaleOnRedisCluster(t *testing.T) {
 	stream, err := http.DefaultClient.Do(req)
 	must(t, err)
 	defer stream.Body.Close()
+	apptest.Contract(t, req, stream.StatusCode, stream.Header, nil) // the events are read below
 	if res := a.Do("POST", "/api/v1/bookings/"+id.String()+"/cancel", token, nil); res.Status != http.StatusAccepted {
 		t.Fatalf("cancel: %d %s", res.Status, res.Body)
 	}

@@ -117,6 +117,10 @@ func (s *Server) Handler() http.Handler {
 //go:embed openapi.yaml
 var openAPI []byte
 
+// OpenAPI returns the document served at /openapi.yaml, for tests that hold
+// answers to it.
+func OpenAPI() []byte { return openAPI }
+
 // redocJS is Redoc's standalone bundle (npm redoc@2.5.4, MIT), embedded so
 // /docs renders offline and loads nothing from a CDN; see
 // assets/redoc/README.md.

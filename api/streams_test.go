@@ -47,6 +47,7 @@ func openStream(t *testing.T, base string, booking uuid.UUID, token string) (*ht
 		res.Body.Close()
 		t.Fatalf("stream: %d %s", res.StatusCode, b)
 	}
+	apptest.Contract(t, req, res.StatusCode, res.Header, nil) // the events are read below
 	rd := bufio.NewReader(res.Body)
 	for {
 		line, err := rd.ReadString('\n')
@@ -163,6 +164,7 @@ func TestStreamsOpenAtOnce(t *testing.T) {
 				t.Fatalf("no answer before the first heartbeat: %v", err)
 			}
 			defer res.Body.Close()
+			apptest.Contract(t, req, res.StatusCode, res.Header, nil)
 			if res.StatusCode != 200 || res.Header.Get("Content-Type") != "text/event-stream" {
 				t.Fatalf("%d %s", res.StatusCode, res.Header.Get("Content-Type"))
 			}

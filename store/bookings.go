@@ -774,8 +774,10 @@ func (b *Bookings) PendingOutbox(ctx context.Context, age time.Duration, limit i
 const bookingColumns = `id, user_id, event_id, hold_id, status, reason, amount_cents, currency, idempotency_key,
 	payment_token, expires_at, accepted_at, version, created_at, updated_at`
 
+// bookingSeats is never nil: a booking that never got seats (one that
+// failed before the worker wrote it) has none, which JSON says as [].
 func bookingSeats(ctx context.Context, q sqlx.QueryerContext, id uuid.UUID) ([]string, error) {
-	var seats []string
+	seats := []string{}
 	err := sqlx.SelectContext(ctx, q, &seats, `SELECT seat_id FROM booking_seats WHERE booking_id = $1 ORDER BY seat_id`, id)
 	return seats, err
 }
@@ -1243,6 +1245,26 @@ func (b *Bookings) ListByUser(ctx context.Context, user uuid.UUID, before *uuid.
 	      ORDER BY id DESC LIMIT $3`
 	if err := b.DB.SelectContext(ctx, &out, q, user, before, limit); err != nil {
 		return nil, err
+	}
+	// Each item says its seats, as a single booking does: one query for
+	// the page.
+	ids := make([]string, len(out))
+	at := make(map[uuid.UUID]int, len(out))
+	for i := range out {
+		ids[i], at[out[i].ID] = out[i].ID.String(), i
+		out[i].SeatIDs = []string{}
+	}
+	var seats []struct {
+		BookingID uuid.UUID `db:"booking_id"`
+		SeatID    string    `db:"seat_id"`
+	}
+	if err := b.DB.SelectContext(ctx, &seats, `SELECT booking_id, seat_id FROM booking_seats
+		WHERE booking_id = ANY($1::uuid[]) ORDER BY booking_id, seat_id`, pq.Array(ids)); err != nil {
+		return nil, err
+	}
+	for _, s := range seats {
+		i := at[s.BookingID]
+		out[i].SeatIDs = append(out[i].SeatIDs, s.SeatID)
 	}
 	return out, nil
 }

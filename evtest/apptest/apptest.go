@@ -250,7 +250,9 @@ func (a *App) Do(method, path, token string, body any, headers ...string) Respon
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	return Response{Status: res.StatusCode, Header: res.Header, Body: b}
+	r := Response{Status: res.StatusCode, Header: res.Header, Body: b}
+	a.checkResponse(req, r)
+	return r
 }
 
 // request builds a request to the app with the token and headers (name,

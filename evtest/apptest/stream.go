@@ -38,7 +38,8 @@ type Stream struct {
 func (a *App) Stream(path, token string, headers ...string) *Stream {
 	a.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	res, err := http.DefaultClient.Do(a.request(ctx, "GET", path, token, nil, headers))
+	req := a.request(ctx, "GET", path, token, nil, headers)
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		cancel()
 		a.t.Fatalf("stream %s: %v", path, err)
@@ -47,8 +48,12 @@ func (a *App) Stream(path, token string, headers ...string) *Stream {
 		b, _ := io.ReadAll(res.Body)
 		res.Body.Close()
 		cancel()
+		a.checkResponse(req, Response{Status: res.StatusCode, Header: res.Header, Body: b})
 		a.t.Fatalf("stream %s: %d %s", path, res.StatusCode, b)
 	}
+	// The status and headers; the events are read as they come, and their
+	// data is what the tests decode.
+	a.checkResponse(req, Response{Status: res.StatusCode, Header: res.Header})
 	s := &Stream{t: a.t, events: make(chan Event, 256)}
 	done := make(chan struct{})
 	go func() {
