@@ -86,8 +86,9 @@ func servedOperations(t *testing.T, h http.Handler) map[string]bool {
 	return ops
 }
 
-// chiParam is a chi path parameter with a pattern, {id:[0-9]+}.
-var chiParam = regexp.MustCompile(`\{([^}:]+):[^}]*\}`)
+// chiParam is a chi path parameter with a pattern, {id:[0-9]+}, up to the
+// segment's last brace: the pattern may hold braces ({8}), never a slash.
+var chiParam = regexp.MustCompile(`\{([^{}:/]+):[^/]*\}`)
 
 // normalRoute drops a trailing slash (chi's subrouter roots end in one) and
 // parameter patterns, so chi's {id} and OpenAPI's {id} compare as strings.
@@ -105,6 +106,7 @@ func TestNormalRoute(t *testing.T) {
 		{"/api/v1/events/{id}", "/api/v1/events/{id}"},
 		{"/api/v1/events/{id}/", "/api/v1/events/{id}"},
 		{"/api/v1/events/{id:[0-9a-f-]+}/seats", "/api/v1/events/{id}/seats"},
+		{"/api/v1/events/{id:[0-9a-f]{8}-[0-9a-f]{4}}/seats/{n:[0-9]{2}}", "/api/v1/events/{id}/seats/{n}"},
 		{"/", "/"},
 	} {
 		if got := normalRoute(tt.in); got != tt.want {
