@@ -50,11 +50,12 @@ run: stack build ## stack, migrations, demo data, API + workers + payment simula
 	$(BIN)/evently migrate up && $(BIN)/evently seed && exec bash deploy/run-dev.sh
 
 .PHONY: test
-test: ## start the stack (fsync off: tests need no crash safety), then run every test with -race, the browser test, then fuzz briefly
+test: ## start the stack (fsync off: tests need no crash safety), then run every test with -race, the browser test, a brief fuzz and Schemathesis
 	@EVENTLY_PG_FAST=1 $(STACK) up
 	@eval "$$($(STACK) env)"; $(GO) test -race -count=1 -timeout 25m ./...
 	@$(MAKE) --no-print-directory web-test
 	@$(MAKE) --no-print-directory fuzz
+	@$(MAKE) --no-print-directory schemathesis
 
 .PHONY: web-test
 web-test: ## the browser test: headless Chromium buys seats on a fresh database (screenshots in web/screenshots)

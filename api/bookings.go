@@ -157,7 +157,7 @@ var (
 func (s *Server) mountBookings(r chi.Router) {
 	r.Group(func(r chi.Router) {
 		r.Use(requireUser, s.bookingsReady)
-		r.With(s.limit(ClassHolds)).Post("/events/{id}/holds", s.takeHold)
+		r.With(s.limit(ClassHolds)).Post(eventPath+"/holds", s.takeHold)
 		r.With(s.limit(ClassReads)).Get("/holds/{id}", s.getHold)
 		r.With(s.limit(ClassHolds)).Delete("/holds/{id}", s.releaseHold)
 		r.With(s.limit(ClassBookings)).Post("/bookings", s.submitBooking)

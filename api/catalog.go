@@ -65,12 +65,12 @@ func (s *Server) mountCatalog(r chi.Router) {
 
 	reads.Get("/events", ready(s.listEvents))
 	reads.Get("/events/popular", ready(s.popularEvents))
-	reads.Get("/events/{id}", ready(s.getEvent))
-	reads.Get("/events/{id}/seats", ready(s.getSeatMap))
+	reads.Get(eventPath, ready(s.getEvent))
+	reads.Get(eventPath+"/seats", ready(s.getSeatMap))
 	writes.Post("/events", ready(s.createEvent))
-	writes.Patch("/events/{id}", ready(s.updateEvent))
-	writes.Post("/events/{id}/publish", ready(s.publishEvent))
-	writes.Post("/events/{id}/cancel", ready(s.cancelEvent))
+	writes.Patch(eventPath, ready(s.updateEvent))
+	writes.Post(eventPath+"/publish", ready(s.publishEvent))
+	writes.Post(eventPath+"/cancel", ready(s.cancelEvent))
 }
 
 // catalogLimit reads ?limit= (1-100, default 20).

@@ -61,6 +61,12 @@ func checkInput(next http.Handler) http.Handler {
 					bad["query"] = "parameter names " + m
 					continue
 				}
+				// No parameter is a list, and handlers read the first
+				// value only: a second would be silently ignored.
+				if len(vs) > 1 {
+					bad[k] = "is given more than once; send it once"
+					continue
+				}
 				for _, v := range vs {
 					if m := evently.TextProblem(v, maxQueryValue); m != "" {
 						bad[k] = m

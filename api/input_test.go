@@ -31,6 +31,8 @@ func TestInputGate(t *testing.T) {
 		{"invalid UTF-8 in category", "GET", "/api/v1/events?category=%ff%fe", "", nil, "category"},
 		{"overlong cursor", "GET", "/api/v1/events?cursor=" + strings.Repeat("a", 5000), "", nil, "cursor"},
 		{"NUL in a venue cursor", "GET", "/api/v1/venues?cursor=%00", "", nil, "cursor"},
+		{"a parameter given twice", "GET", "/api/v1/notifications?limit=&limit=5", f.org, nil, "limit"},
+		{"a parameter given twice, both valid", "GET", "/api/v1/events?limit=5&limit=5", "", nil, "limit"},
 		{"NUL in a path segment", "POST", "/api/v1/admin/dlq/a%00b/replay", "", nil, "path"},
 		{"invalid UTF-8 in a stored header", "GET", "/api/v1/events", "", nil, ""},
 		{"NUL in a venue name", "POST", "/api/v1/venues", f.org, func() any { v := smallVenue("x\u0000y"); return v }(), "name"},

@@ -88,8 +88,9 @@ func servedOperations(t *testing.T, h http.Handler) map[string]bool {
 	return ops
 }
 
-// chiParam is a chi path parameter with a pattern, {id:[0-9]+}.
-var chiParam = regexp.MustCompile(`\{([^}:]+):[^}]*\}`)
+// chiParam is a chi path parameter with a pattern, {id:[0-9]+}, up to the
+// segment's last brace: the pattern may hold braces ({8}), never a slash.
+var chiParam = regexp.MustCompile(`\{([^{}:/]+):[^/]*\}`)
 
 // normalRoute drops a trailing slash (chi's subrouter roots end in one) and
 // parameter patterns, so chi's {id} and OpenAPI's {id} compare as strings.
@@ -107,6 +108,7 @@ func TestNormalRoute(t *testing.T) {
 		{"/api/v1/events/{id}", "/api/v1/events/{id}"},
 		{"/api/v1/events/{id}/", "/api/v1/events/{id}"},
 		{"/api/v1/events/{id:[0-9a-f-]+}/seats", "/api/v1/events/{id}/seats"},
+		{"/api/v1/events/{id:[0-9a-f]{8}-[0-9a-f]{4}}/seats/{n:[0-9]{2}}", "/api/v1/events/{id}/seats/{n}"},
 		{"/", "/"},
 	} {
 		if got := normalRoute(tt.in); got != tt.want {
@@ -166,5 +168,74 @@ func TestOpenAPIDocumentsCommonStatuses(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// Request bodies are decoded strictly (api/json.go): an empty body and an
+// unknown field at any depth are 400. So every JSON body is required but
+// where the handler reads none when empty, and every object in it is
+// closed; otherwise the document calls valid what the code refuses.
+func TestOpenAPIRequestBodiesAreStrict(t *testing.T) {
+	t.Parallel()
+	// cancel reads a body only when one is sent (reason is optional).
+	optional := map[string]bool{"POST /api/v1/bookings/{id}/cancel": true}
+	var d struct {
+		Paths      map[string]map[string]any `yaml:"paths"`
+		Components struct {
+			Schemas map[string]any `yaml:"schemas"`
+		} `yaml:"components"`
+	}
+	doc, err := os.ReadFile("openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(doc, &d); err != nil {
+		t.Fatal(err)
+	}
+	var open func(at string, s any) []string
+	open = func(at string, s any) []string {
+		m, _ := s.(map[string]any)
+		if ref, ok := m["$ref"].(string); ok {
+			name := strings.TrimPrefix(ref, "#/components/schemas/")
+			return open(at+"->"+name, d.Components.Schemas[name])
+		}
+		var found []string
+		props, _ := m["properties"].(map[string]any)
+		if (m["type"] == "object" || props != nil) && m["additionalProperties"] != false {
+			found = append(found, at)
+		}
+		for k, v := range props {
+			found = append(found, open(at+"."+k, v)...)
+		}
+		if items, ok := m["items"]; ok {
+			found = append(found, open(at+"[]", items)...)
+		}
+		return found
+	}
+	bodies := 0
+	for path, item := range d.Paths {
+		for method, v := range item {
+			op, _ := v.(map[string]any)
+			body, ok := op["requestBody"].(map[string]any)
+			if !ok {
+				continue
+			}
+			bodies++
+			name := strings.ToUpper(method) + " " + path
+			if body["required"] != true && !optional[name] {
+				t.Errorf("%s: the body is not required, but an empty one is 400", name)
+			}
+			content, _ := body["content"].(map[string]any)
+			media, ok := content["application/json"].(map[string]any)
+			if !ok {
+				continue
+			}
+			for _, at := range open("body", media["schema"]) {
+				t.Errorf("%s: %s allows other properties, but an unknown field is 400", name, at)
+			}
+		}
+	}
+	if bodies < 15 {
+		t.Fatalf("found only %d request bodies: is the document read at all?", bodies)
 	}
 }

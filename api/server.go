@@ -10,6 +10,7 @@ import (
 	"github.com/klauspost/compress/gzhttp"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -266,11 +267,22 @@ func measure(next http.Handler) http.Handler {
 		next.ServeHTTP(ww, r)
 		route := "unmatched"
 		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
-			route = rc.RoutePattern()
+			route = routeLabel(rc.RoutePattern())
 		}
 		mRequests.WithLabelValues(r.Method, route, strconv.Itoa(ww.Status())).Inc()
 		mLatency.WithLabelValues(r.Method, route).Observe(time.Since(start).Seconds())
 	})
+}
+
+// paramPattern is a path parameter with a regexp, {id:...}: up to the
+// segment's last brace, since the regexp may hold braces of its own
+// ({8}) and never a slash.
+var paramPattern = regexp.MustCompile(`\{([^{}:/]+):[^/]*\}`)
+
+// routeLabel is a route pattern as the contract writes it, /events/{id}:
+// a UUID's regexp in every metric label would say nothing and cost bytes.
+func routeLabel(pattern string) string {
+	return paramPattern.ReplaceAllString(pattern, "{$1}")
 }
 
 func securityHeaders(next http.Handler) http.Handler {

@@ -26,7 +26,7 @@ type WaitlistService interface {
 func (s *Server) mountWaitlist(r chi.Router) {
 	r.Group(func(r chi.Router) {
 		r.Use(requireUser, s.waitlistReady)
-		r.With(s.limit(ClassHolds)).Post("/events/{id}/waitlist", s.joinWaitlist)
+		r.With(s.limit(ClassHolds)).Post(eventPath+"/waitlist", s.joinWaitlist)
 		r.With(s.limit(ClassReads)).Get("/waitlist", s.listWaitlist)
 		r.With(s.limit(ClassReads)).Get("/waitlist/{id}", s.getWaitlistEntry)
 		r.With(s.limit(ClassHolds)).Delete("/waitlist/{id}", s.leaveWaitlist)
