@@ -418,6 +418,9 @@ func FuzzBookingHandlers(f *testing.F) {
 	f.Add("GET", "/api/v1/bookings?limit=-1&cursor=%00", ``)
 	f.Add("POST", "/api/v1/bookings/abc/confirm", `{"payment":{"token":1}}`)
 	f.Add("POST", "/api/v1/bookings", `{"event_id":"00000000-0000-0000-0000-000000000000","seat_ids":["\u0000"]}`)
+	// The web front end, served beside the API: not held to the document.
+	f.Add("GET", "/", "")
+	f.Add("GET", "/app/app.js", "")
 	a := apptest.Start(f, apptest.Options{})
 	_, token := a.User(evently.RoleUser)
 	f.Fuzz(func(t *testing.T, method, path, body string) {

@@ -10,6 +10,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/evently/evently/api"
 	"github.com/evently/evently/evtest/apptest"
 )
 
@@ -35,13 +36,6 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 }
-
-// notInContract serves the contract itself and its renderer, and the web
-// front end (/ and its assets): they are not part of the API the document
-// describes. Profiling (/debug/) is off unless
-// EVENTLY_PPROF=1.
-var notInContract = map[string]bool{"/openapi.yaml": true, "/docs": true, "/docs/redoc.standalone.js": true,
-	"/": true, "/app/{name}": true}
 
 // documentedOperations reads "METHOD /path" for every operation in the
 // document, parsed as YAML (a text search would accept a path that only
@@ -77,7 +71,7 @@ func servedOperations(t *testing.T, h http.Handler) map[string]bool {
 	ops := map[string]bool{}
 	err := chi.Walk(routes, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
 		route = normalRoute(route)
-		if !notInContract[route] && !strings.HasPrefix(route, "/debug/") {
+		if !api.BesideTheAPI(route) {
 			ops[method+" "+route] = true
 		}
 		return nil

@@ -159,6 +159,17 @@ func mountProbes(r chi.Router, checks []Check, profiling bool) {
 	r.Get("/metrics", promhttp.Handler().ServeHTTP)
 }
 
+// besideTheAPI are the routes served beside the API that openapi.yaml
+// describes: the document itself and its renderer, and the web front end
+// (/ and its assets). Profiling (/debug/, opt-in) is beside it too.
+var besideTheAPI = matcher(http.MethodGet, []string{"/openapi.yaml", "/docs", "/docs/redoc.standalone.js", "/", "/app/{name}"})
+
+// BesideTheAPI reports whether path (or a route pattern) is one of those,
+// for the tests that hold the router and its answers to the document.
+func BesideTheAPI(path string) bool {
+	return strings.HasPrefix(path, "/debug/") || besideTheAPI.Match(chi.NewRouteContext(), http.MethodGet, path)
+}
+
 // routeMethods are the methods a 405 may list in Allow: the ones chi routes.
 var routeMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
 	http.MethodPatch, http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace}

@@ -50,17 +50,6 @@ func contractValidator() (validator.Validator, error) {
 	return contract.v, contract.err
 }
 
-// notInContract are routes served beside the API the document describes:
-// the document itself and its renderer (as api's route test has it), and
-// the opt-in profiler.
-func notInContract(path string) bool {
-	switch path {
-	case "/openapi.yaml", "/docs", "/docs/redoc.standalone.js":
-		return true
-	}
-	return strings.HasPrefix(path, "/debug/")
-}
-
 // CheckResponse holds an answer to the document: its status must be
 // documented for the operation, and a documented body must have the content
 // type and schema given, documented headers theirs. It returns what
@@ -69,7 +58,7 @@ func notInContract(path string) bool {
 // the document lacks is the right answer. A nil body checks the status and
 // headers only (an event stream, read as it comes).
 func CheckResponse(req *http.Request, status int, header http.Header, body []byte) []string {
-	if notInContract(req.URL.Path) || isPreflight(req) {
+	if api.BesideTheAPI(req.URL.Path) || isPreflight(req) {
 		return nil
 	}
 	v, err := contractValidator()
