@@ -54,8 +54,9 @@ func contractValidator() (validator.Validator, error) {
 // documented for the operation, and a documented body must have the content
 // type and schema given, documented headers theirs. It returns what
 // disagrees, nil when nothing does. The request itself is not checked
-// (tests send bad ones on purpose), and a 404 or 405 to a route or method
-// the document lacks is the right answer. A nil body checks the status and
+// (tests send bad ones on purpose), and a refusal before routing
+// (beforeRouting) is the right answer to a route or method the document
+// lacks. A nil body checks the status and
 // headers only (an event stream, read as it comes).
 func CheckResponse(req *http.Request, status int, header http.Header, body []byte) []string {
 	if api.BesideTheAPI(req.URL.Path) || isPreflight(req) {
@@ -89,12 +90,27 @@ func CheckResponse(req *http.Request, status int, header http.Header, body []byt
 	_, errs := v.ValidateHttpResponse(req, res)
 	logCheck(req, status)
 	for _, e := range errs {
-		if unknownRoute(e) && (status == http.StatusNotFound || status == http.StatusMethodNotAllowed) {
+		if unknownRoute(e) && beforeRouting[status] {
+			if ct := header.Get("Content-Type"); ct != "application/problem+json" {
+				msgs = append(msgs, fmt.Sprintf("%d to a route the document lacks as %q, not problem+json", status, ct))
+			}
 			continue
 		}
 		msgs = append(msgs, describe(e))
 	}
 	return msgs
+}
+
+// beforeRouting are the answers a path or method the document lacks may
+// rightly get, as problem+json: the router's 404 and 405, and what the
+// layers in front of it refuse before any route is chosen (the input
+// gate's 400, 413, 415 and 422 — a path that is no UTF-8, say — a bad
+// token's 401, the limiter's 429, a dependency's 503).
+var beforeRouting = map[int]bool{
+	http.StatusBadRequest: true, http.StatusUnauthorized: true, http.StatusNotFound: true,
+	http.StatusMethodNotAllowed: true, http.StatusRequestEntityTooLarge: true,
+	http.StatusUnsupportedMediaType: true, http.StatusUnprocessableEntity: true,
+	http.StatusTooManyRequests: true, http.StatusServiceUnavailable: true,
 }
 
 // isPreflight tells a CORS preflight, answered by the CORS layer before

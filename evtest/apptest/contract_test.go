@@ -61,6 +61,8 @@ func TestCheckResponse(t *testing.T) {
 		{"unknown method", "PUT", "/api/v1/auth/login", nil, 200, json, pair, "PUT"},
 		{"unknown route, 404", "GET", "/api/v1/nowhere", nil, 404, problemJSON, problem("404", "not_found"), ""},
 		{"unknown method, 405", "PUT", "/api/v1/auth/login", nil, 405, problemJSON, problem("405", "method_not_allowed"), ""},
+		{"unknown route, refused by the input gate", "GET", "/api/v1/nowhere", nil, 422, problemJSON, problem("422", "invalid"), ""},
+		{"unknown route, refused as JSON", "GET", "/api/v1/nowhere", nil, 422, json, `{}`, "not problem+json"},
 		{"the document itself", "GET", "/openapi.yaml", nil, 200, hdr("Content-Type", "application/yaml"), "openapi: 3.1.0", ""},
 		{"a CORS preflight", "OPTIONS", "/api/v1/auth/login", hdr("Access-Control-Request-Method", "POST"), 200, http.Header{}, "", ""},
 		{"OPTIONS without preflight", "OPTIONS", "/api/v1/auth/login", nil, 200, http.Header{}, "", "OPTIONS"},
