@@ -54,14 +54,18 @@ func ValidateWebhook(rawURL string, events []string) ([]NotificationType, error)
 	switch {
 	case len(events) == 0:
 		fields["events"] = `Choose at least one notification type, or "*" for all of them.`
-	case slices.Contains(events, string(WebhookAllEvents)):
-		types = []NotificationType{WebhookAllEvents}
 	default:
+		// Every entry is checked, "*" or not: a misspelt type beside "*"
+		// is a mistake to tell, not one to drop silently.
 		for _, e := range events {
-			if !NotificationType(e).Valid() {
+			if e != string(WebhookAllEvents) && !NotificationType(e).Valid() {
 				fields["events"] = fmt.Sprintf("%.64q is not a notification type; use %s, or \"*\".", e, typeList())
 				break
 			}
+		}
+		if slices.Contains(events, string(WebhookAllEvents)) {
+			types = []NotificationType{WebhookAllEvents}
+			break
 		}
 		for _, t := range NotificationTypes {
 			if slices.Contains(events, string(t)) {

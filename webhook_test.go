@@ -85,6 +85,8 @@ func TestValidateWebhook(t *testing.T) {
 		{"https://example.com", nil, nil, []string{"events"}},
 		{"https://example.com", []string{"booking.exploded"}, nil, []string{"events"}},
 		{"https://example.com", []string{"booking.confirmed", ""}, nil, []string{"events"}},
+		{"https://example.com", []string{"*", "booking.exploded"}, nil, []string{"events"}},
+		{"https://example.com", []string{"booking.confirmed", "*", ""}, nil, []string{"events"}},
 		{"nope", []string{}, nil, []string{"url", "events"}},
 	} {
 		got, err := ValidateWebhook(c.url, c.events)
