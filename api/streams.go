@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -184,8 +183,7 @@ const streamTokenCheck = 5 * time.Second
 // channel closes when the watcher has stopped, after ctx ends.
 func (s *Server) endWhenSignedOut(ctx context.Context, cancel context.CancelFunc, r *http.Request, expires time.Time) <-chan struct{} {
 	done := make(chan struct{})
-	_, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	token = strings.TrimSpace(token)
+	token := bearer(r)
 	go func() {
 		defer close(done)
 		expiry := time.NewTimer(time.Until(expires.Add(s.Tokens.Leeway)))
